@@ -1,0 +1,79 @@
+"""ELMo layers for padded batches of sentences (inference and downstream use).
+
+Given word ids [B,T] and lengths [B], returns every biLM layer for every
+token, bilm-tf's layout: layer 0 is the token embedding duplicated to
+[e ; e], layer k the k-th LSTM layer as [forward ; backward] (residual
+included), each 2·P wide. Every sentence starts from a zero state and padding
+never reaches real tokens, so a sentence's vectors do not depend on its batch
+neighbours. Sentences are wrapped in `<S>` … `</S>` inside the program and
+the boundary positions are dropped from the output, as bilm-tf does.
+"""
+
+from __future__ import annotations
+
+import paddle
+
+from bilm.config import BiLMConfig
+from bilm.network import run_direction, zero_state
+from bilm.params import BiLMParams
+
+
+def sentence_mask(lengths, steps):
+    """[B,T] float32: 1 for positions < length."""
+    t = paddle.arange(steps, dtype="int64").unsqueeze(0)
+    return paddle.cast(t < lengths.unsqueeze(1), "float32")
+
+
+def reverse_padded(x, lengths):
+    """Reverses each row's first `length` positions of x [B,T,...]; padding stays in place."""
+    steps = paddle.shape(x)[1]
+    t = paddle.arange(steps, dtype="int64").unsqueeze(0)
+    length = lengths.unsqueeze(1)
+    index = paddle.where(t < length, length - 1 - t, t)
+    if len(x.shape) == 2:
+        return paddle.take_along_axis(x, index, axis=1)
+    index = paddle.expand(index.unsqueeze(-1), [-1, -1, x.shape[-1]])
+    return paddle.take_along_axis(x, index, axis=1)
+
+
+def add_boundaries(word_ids, lengths, bos_id: int, eos_id: int):
+    """[B,T] word ids → [B,T+2] with `<S>` first and `</S>` after each sentence."""
+    rows = paddle.shape(word_ids)[0]
+    bos = paddle.full([rows, 1], bos_id, "int64")
+    pad = paddle.full([rows, 1], 0, "int64")
+    ids = paddle.concat([bos, word_ids, pad], axis=1)
+    t = paddle.arange(paddle.shape(ids)[1], dtype="int64").unsqueeze(0)
+    return paddle.where(t == lengths.unsqueeze(1) + 1, paddle.full_like(ids, eos_id), ids)
+
+
+def elmo_layers(params: BiLMParams, cfg: BiLMConfig, word_ids, lengths,
+                bos_id: int | None = None, eos_id: int | None = None):
+    """All ELMo layers [B, L+1, T, 2P] for word ids [B,T] (int64) and lengths [B] (int64).
+
+    With `bos_id`/`eos_id` given, sentences are wrapped in boundaries inside the
+    program and the output covers the words only; without them, `word_ids` are
+    used as they are.
+    """
+    ids, lens = word_ids, lengths
+    if bos_id is not None:
+        ids, lens = add_boundaries(word_ids, lengths, bos_id, eos_id), lengths + 2
+    steps = paddle.shape(ids)[1]
+    mask = sentence_mask(lens, steps)
+    emb = paddle.nn.functional.embedding(ids, params.embedding) * mask.unsqueeze(-1)
+    identity = lambda x: x  # noqa: E731 - no dropout at inference
+    fw = _direction(params, cfg, "fw", emb, mask, identity)
+    bw = [reverse_padded(y, lens) for y in _direction(params, cfg, "bw", reverse_padded(emb, lens), mask, identity)]
+    layers = [paddle.concat([emb, emb], axis=-1)]
+    layers += [paddle.concat([f, b], axis=-1) for f, b in zip(fw, bw)]
+    out = paddle.stack(layers, axis=1)
+    if bos_id is not None:
+        # Drop the boundary positions; `</S>` of shorter sentences sits inside
+        # the window, so zero everything past each sentence's last word.
+        out = out[:, :, 1 : steps - 1] * sentence_mask(lengths, steps - 2).unsqueeze(1).unsqueeze(-1)
+    return out
+
+
+def _direction(params, cfg, direction, x, mask, dropout):
+    h0 = [zero_state(x, cfg.embed_size) for _ in range(cfg.num_layers)]
+    c0 = [zero_state(x, cfg.hidden_size) for _ in range(cfg.num_layers)]
+    return run_direction(x, params.layers[direction], cfg, h0, c0, dropout, mask).layers

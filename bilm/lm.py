@@ -1,0 +1,96 @@
+"""The biLM language-model program: both directions, loss, carried state.
+
+Feeds (all [B,T] int64 unless noted): `token_ids`, `next_token_ids`,
+`token_ids_reverse`, `next_token_ids_reverse`; `init_hidden` [2L,B,P] and
+`init_cell` [2L,B,H] float32 (slots 0..L-1 forward, L..2L-1 backward); in
+training also `dropout_seed` and, with the sampled softmax, `neg_ids` [S]
+int64 and `num_tries` [1] float32.
+
+The loss is the mean negative log-likelihood over both directions' tokens;
+`last_hidden`/`last_cell` (same layout as the init feeds) are fetched each
+step and fed back as the next batch's initial state (truncated BPTT).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import paddle
+
+from bilm.config import BiLMConfig
+from bilm.network import run_direction
+from bilm.params import DIRECTIONS, create_params
+from bilm.sampled_softmax import full_softmax_loss, sampled_softmax_loss
+from engine.dropout import SEED_FEED, StepDropout, seed_input
+
+TOKEN_FEEDS = {
+    "fw": ("token_ids", "next_token_ids"),
+    "bw": ("token_ids_reverse", "next_token_ids_reverse"),
+}
+INIT_HIDDEN, INIT_CELL = "init_hidden", "init_cell"
+LAST_HIDDEN, LAST_CELL = "last_hidden", "last_cell"
+NEG_IDS, NUM_TRIES = "neg_ids", "num_tries"
+
+
+@dataclass
+class LMGraph:
+    """Values of a built LM program that the training loop feeds and fetches."""
+
+    feeds: dict  # name → data Value
+    loss: object  # scalar: mean NLL over both directions
+    token_nll: dict  # "fw"/"bw" → [B,T] per-token NLL
+    last_hidden: object
+    last_cell: object
+    fetches: dict = field(default_factory=dict)
+
+
+def build_lm(cfg: BiLMConfig, batch_size: int, num_steps: int, training: bool) -> LMGraph:
+    """Builds the LM forward and loss into the current program.
+
+    `training=True`: dropout and (if configured) the sampled softmax.
+    `training=False`: evaluation: no dropout and always the full softmax.
+    """
+    B, T, L = batch_size, num_steps, cfg.num_layers
+    feeds = {name: paddle.static.data(name, [B, T], "int64")
+             for pair in TOKEN_FEEDS.values() for name in pair}
+    feeds[INIT_HIDDEN] = paddle.static.data(INIT_HIDDEN, [2 * L, B, cfg.embed_size], "float32")
+    feeds[INIT_CELL] = paddle.static.data(INIT_CELL, [2 * L, B, cfg.hidden_size], "float32")
+    sampled = training and cfg.softmax == "sampled"
+    if training:
+        feeds[SEED_FEED] = seed_input()
+    if sampled:
+        feeds[NEG_IDS] = paddle.static.data(NEG_IDS, [cfg.num_samples], "int64")
+        feeds[NUM_TRIES] = paddle.static.data(NUM_TRIES, [1], "float32")
+
+    params = create_params(cfg, with_softmax=True)
+    dropout = StepDropout(cfg.dropout, feeds.get(SEED_FEED))
+    token_nll, last_r, last_c = {}, [], []
+    for d, slot in zip(DIRECTIONS, (0, L)):
+        ids, targets = (feeds[n] for n in TOKEN_FEEDS[d])
+        x = paddle.nn.functional.embedding(ids, params.embedding)
+        out = run_direction(
+            x, params.layers[d], cfg,
+            [feeds[INIT_HIDDEN][slot + i] for i in range(L)],
+            [feeds[INIT_CELL][slot + i] for i in range(L)],
+            dropout,
+        )
+        hidden = out.top.reshape([B * T, cfg.embed_size])
+        flat_targets = targets.reshape([B * T])
+        if sampled:
+            nll = sampled_softmax_loss(hidden, flat_targets, params.softmax_weight, params.softmax_bias,
+                                       feeds[NEG_IDS], feeds[NUM_TRIES], cfg.vocab_size)
+        else:
+            nll = full_softmax_loss(hidden, flat_targets, params.softmax_weight, params.softmax_bias)
+        token_nll[d] = nll.reshape([B, T])
+        last_r += out.last_hidden
+        last_c += out.last_cell
+
+    loss = paddle.concat([token_nll["fw"], token_nll["bw"]]).mean()
+    return LMGraph(
+        feeds=feeds,
+        loss=loss,
+        token_nll=token_nll,
+        last_hidden=paddle.stack(last_r),
+        last_cell=paddle.stack(last_c),
+    )
+

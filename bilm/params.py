@@ -1,0 +1,98 @@
+"""The biLM's variables: names, shapes and creation order of the fluid release.
+
+Keeping the names (`embedding_para`, `fw_layer1_gate_w`, `lstmp_0.w_0`, ...,
+`softmax_weight`, `softmax_bias`) lets a fluid ELMo checkpoint directory load
+by name, and lets users load our checkpoints into their own programs with
+`paddle.static.load_vars`. Layer map: lstmp_0..L-1 are the forward layers,
+lstmp_L..2L-1 the backward ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import paddle
+from paddle.nn.initializer import Constant, XavierUniform
+
+from bilm.config import BiLMConfig
+from bilm.lstmp import LSTMPWeights
+
+DIRECTIONS = ("fw", "bw")
+EMBEDDING = "embedding_para"
+SOFTMAX_WEIGHT = "softmax_weight"
+SOFTMAX_BIAS = "softmax_bias"
+
+
+def layer_names(cfg: BiLMConfig, direction: str, layer: int) -> dict[str, str]:
+    """Variable names of one LSTMP layer (0-based `layer`)."""
+    k = layer + (cfg.num_layers if direction == "bw" else 0)
+    return {
+        "gate_w": f"{direction}_layer{layer + 1}_gate_w",
+        "weight": f"lstmp_{k}.w_0",
+        "proj": f"lstmp_{k}.w_1",
+        "bias": f"lstmp_{k}.b_0",
+    }
+
+
+def variable_shapes(cfg: BiLMConfig, with_softmax: bool = True) -> dict[str, tuple[int, ...]]:
+    """Every biLM variable's name → shape, in the fluid creation order."""
+    E, H, V = cfg.embed_size, cfg.hidden_size, cfg.vocab_size
+    shapes: dict[str, tuple[int, ...]] = {EMBEDDING: (V, E)}
+
+    def add_direction(direction):
+        for layer in range(cfg.num_layers):
+            names = layer_names(cfg, direction, layer)
+            shapes[names["gate_w"]] = (E, 4 * H)
+            shapes[names["weight"]] = (E, 4 * H)
+            shapes[names["proj"]] = (H, E)
+            shapes[names["bias"]] = (1, 4 * H)
+
+    add_direction("fw")
+    if with_softmax:
+        shapes[SOFTMAX_WEIGHT] = (V, E)
+        shapes[SOFTMAX_BIAS] = (V,)
+    add_direction("bw")
+    return shapes
+
+
+@dataclass
+class BiLMParams:
+    """Handles to the biLM parameters inside the current static program."""
+
+    embedding: paddle.Tensor
+    layers: dict[str, list[LSTMPWeights]]
+    softmax_weight: paddle.Tensor | None = None
+    softmax_bias: paddle.Tensor | None = None
+
+
+def create_params(cfg: BiLMConfig, with_softmax: bool = True, trainable: bool = True) -> BiLMParams:
+    """Creates (or, in a second program, refers to) the biLM parameters by name.
+
+    Programs built in the same scope share parameters through these names: the
+    evaluation and export programs read what the training program trained.
+    """
+    if cfg.vocab_size <= 0:
+        raise ValueError("BiLMConfig.vocab_size must be set before building a program")
+    created = {
+        name: _parameter(name, shape, trainable)
+        for name, shape in variable_shapes(cfg, with_softmax).items()
+    }
+    layers = {
+        d: [LSTMPWeights(**{k: created[n] for k, n in layer_names(cfg, d, i).items()})
+            for i in range(cfg.num_layers)]
+        for d in DIRECTIONS
+    }
+    return BiLMParams(
+        embedding=created[EMBEDDING],
+        layers=layers,
+        softmax_weight=created.get(SOFTMAX_WEIGHT),
+        softmax_bias=created.get(SOFTMAX_BIAS),
+    )
+
+
+def _parameter(name: str, shape: tuple[int, ...], trainable: bool):
+    # The fluid release used Xavier everywhere except the LSTMP bias (zeros);
+    # softmax_bias was created with is_bias=False, so it got Xavier as well.
+    init = Constant(0.0) if name.startswith("lstmp_") and name.endswith(".b_0") else XavierUniform()
+    attr = paddle.ParamAttr(name=name, initializer=init, trainable=trainable)
+    return paddle.static.create_parameter(list(shape), "float32", attr=attr)

@@ -1,0 +1,110 @@
+"""Training checkpoints: atomic, complete or absent, the last N kept.
+
+A checkpoint `step-00001200/` holds one tensor file per persistable variable
+of the training program (parameters, optimizer accumulators, learning rate),
+`carry.npz` (state carried between batches, e.g. LSTM states),
+`trainer_state.json` (step, reader position, counters) and whatever the job
+adds to make the directory self-describing (model config, vocabulary).
+
+It is written into a hidden `.step-00001200.partial/` directory which is
+renamed into place only when every file is on disk, so a run killed in the
+middle of a save leaves the previous checkpoint as the latest complete one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from engine.errors import CheckpointError
+
+STATE_FILE = "trainer_state.json"
+CARRY_FILE = "carry.npz"
+_NAME = re.compile(r"^step-(\d{8})$")
+
+
+class CheckpointManager:
+    """Lists, writes and prunes the checkpoints under `root`."""
+
+    def __init__(self, root: str | Path, keep: int = 3):
+        self.root = Path(root)
+        self.keep = keep
+
+    def complete(self) -> list[Path]:
+        """Complete checkpoints, oldest first."""
+        if not self.root.is_dir():
+            return []
+        found = []
+        for path in self.root.iterdir():
+            match = _NAME.match(path.name)
+            if match and (path / STATE_FILE).is_file():
+                found.append((int(match.group(1)), path))
+        return [p for _, p in sorted(found)]
+
+    def latest(self) -> Path | None:
+        done = self.complete()
+        return done[-1] if done else None
+
+    def save(self, step: int, write_files: Callable[[Path], None], state: dict,
+             carry: dict[str, np.ndarray]) -> Path:
+        """Writes checkpoint `step`: `write_files(tmp_dir)` adds variables and job files."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        final = self.root / f"step-{step:08d}"
+        tmp = self.root / f".{final.name}.partial"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        write_files(tmp)
+        with open(tmp / CARRY_FILE, "wb") as f:
+            np.savez(f, **carry)
+            _sync(f)
+        # The state file goes last: its presence marks the directory complete.
+        with open(tmp / STATE_FILE, "w") as f:
+            json.dump(state, f, indent=1)
+            _sync(f)
+        _sync_dir(tmp)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        _sync_dir(self.root)
+        self._prune()
+        return final
+
+    def _prune(self) -> None:
+        done = self.complete()
+        for path in done[: max(0, len(done) - self.keep)]:
+            shutil.rmtree(path, ignore_errors=True)
+        for path in self.root.glob(".step-*.partial"):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def read_state(checkpoint: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
+    """(trainer state, carried arrays) of a checkpoint."""
+    checkpoint = Path(checkpoint)
+    try:
+        state = json.loads((checkpoint / STATE_FILE).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{checkpoint}: unreadable {STATE_FILE}: {exc}") from None
+    carry = {}
+    if (checkpoint / CARRY_FILE).is_file():
+        with np.load(checkpoint / CARRY_FILE, allow_pickle=False) as data:
+            carry = {k: data[k] for k in data.files}
+    return state, carry
+
+
+def _sync(f) -> None:
+    f.flush()
+    os.fsync(f.fileno())
+
+
+def _sync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,165 @@
+"""Config files: YAML → typed dataclasses, with `-o section.key=value` overrides.
+
+A job's config is a tree of dataclasses. `load_config` reads the YAML, applies
+overrides, and checks every key and value against the dataclass fields, so a
+typo fails at start-up with the key's dotted path instead of being ignored.
+Supported field types: bool, int, float, str, Optional[...], list[...],
+Literal[...] and nested dataclasses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, TypeVar, Union
+
+import yaml
+
+from engine.errors import ConfigError
+
+T = TypeVar("T")
+
+
+def load_config(cls: type[T], path: str | Path | None, overrides: list[str] = ()) -> T:
+    """Builds `cls` from a YAML file (or defaults when `path` is None) plus overrides."""
+    data: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    for item in overrides:
+        apply_override(cls, data, item)
+    return from_dict(cls, data, source=source)
+
+
+def apply_override(cls: type, data: dict, item: str) -> None:
+    """Sets `a.b.c=value` in the raw dict `data`; the key must exist in `cls`."""
+    key, sep, raw = item.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"override '{item}' must look like section.key=value")
+    field_type = _field_type_at(cls, key.split("."), key)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    if _is_str_type(field_type) and not isinstance(value, str) and value is not None:
+        value = raw  # `-o data.vocab=123` means the string "123"
+    node = data
+    parts = key.split(".")
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override '{item}': '{part}' is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def from_dict(cls: type[T], data: Any, source: str = "config", prefix: str = "") -> T:
+    """Converts a raw mapping into the dataclass `cls`, checking keys and types."""
+    where = prefix.rstrip(".") or "the top level"
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: '{where}' must be a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls) if f.init]
+    for key in data:
+        if key not in names:
+            raise ConfigError(f"{source}: unknown key '{prefix}{key}'{_suggest(key, names)}")
+    kwargs = {
+        name: _convert(hints[name], data[name], source, f"{prefix}{name}")
+        for name in names
+        if name in data
+    }
+    try:
+        obj = cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{source}: '{where}': {exc}") from None
+    return obj
+
+
+def to_dict(obj: Any) -> Any:
+    """The plain-data form of a config (what `load_config` reads back)."""
+    return dataclasses.asdict(obj)
+
+
+def dump_yaml(obj: Any) -> str:
+    return yaml.safe_dump(to_dict(obj), sort_keys=False)
+
+
+def _convert(tp: Any, value: Any, source: str, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, source, prefix=f"{key}.")
+    if origin in (Union, types.UnionType):
+        options = typing.get_args(tp)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _convert(option, value, source, key)
+            except ConfigError as exc:
+                errors.append(exc)
+        raise errors[0]
+    if origin is Literal:
+        allowed = typing.get_args(tp)
+        if value not in allowed:
+            raise ConfigError(f"{source}: '{key}' must be one of {list(allowed)}, got {value!r}")
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{source}: '{key}' must be a list, got {value!r}")
+        (item_type,) = typing.get_args(tp)
+        return [_convert(item_type, v, source, f"{key}[{i}]") for i, v in enumerate(value)]
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is Any or (isinstance(tp, type) and isinstance(value, tp)):
+        if tp is int and isinstance(value, bool):
+            raise ConfigError(f"{source}: '{key}' must be an int, got {value!r}")
+        return value
+    raise ConfigError(f"{source}: '{key}' must be {_type_name(tp)}, got {value!r}")
+
+
+def _field_type_at(cls: type, parts: list[str], key: str) -> Any:
+    tp: Any = cls
+    for i, part in enumerate(parts):
+        if not dataclasses.is_dataclass(tp):
+            raise ConfigError(f"override: unknown key '{key}' ('{'.'.join(parts[:i])}' is not a section)")
+        hints = typing.get_type_hints(tp)
+        names = [f.name for f in dataclasses.fields(tp) if f.init]
+        if part not in names:
+            raise ConfigError(f"override: unknown key '{key}'{_suggest(part, names)}")
+        tp = hints[part]
+    return tp
+
+
+def _is_str_type(tp: Any) -> bool:
+    if tp is str:
+        return True
+    return typing.get_origin(tp) in (Union, types.UnionType) and str in typing.get_args(tp)
+
+
+def _type_name(tp: Any) -> str:
+    names = {bool: "true or false", int: "an int", float: "a number", str: "a string"}
+    return names.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def _suggest(key: str, names: list[str]) -> str:
+    close = difflib.get_close_matches(key, names, n=1)
+    return f" (did you mean '{close[0]}'?)" if close else f" (known keys: {', '.join(names)})"

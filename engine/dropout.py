@@ -1,0 +1,41 @@
+"""Dropout whose masks are a function of a per-step seed fed to the program.
+
+Paddle's static dropout otherwise draws from a generator whose state lives in
+the process: a run resumed from a checkpoint would see different masks than
+an uninterrupted one. Feeding `seed` each step (the engine derives it from the
+run seed, the step and the rank) and offsetting it per dropout op makes every
+mask reproducible, so `--resume` continues bit for bit.
+"""
+
+from __future__ import annotations
+
+import paddle
+from paddle import _C_ops
+
+SEED_FEED = "dropout_seed"
+
+
+def seed_input():
+    """The int32 [1] feed that carries the step's dropout seed."""
+    return paddle.static.data(SEED_FEED, [1], "int32")
+
+
+class StepDropout:
+    """Inverted dropout (`upscale_in_train`) with masks seeded by `seed + op index`.
+
+    With `seed=None` or `p == 0` it is the identity, which is how evaluation and
+    inference programs are built from the same code.
+    """
+
+    def __init__(self, p: float, seed=None):
+        self.p = float(p)
+        self.seed = seed
+        self._count = 0
+
+    def __call__(self, x):
+        if self.seed is None or self.p == 0.0:
+            return x
+        self._count += 1
+        # The public `paddle.nn.functional.dropout` cannot take a seed tensor in
+        # PIR; the op itself can (checked on Paddle 3.3.1, CPU).
+        return _C_ops.dropout(x, self.seed + self._count, self.p, False, "upscale_in_train", 0, False)

@@ -1,0 +1,92 @@
+"""Training progress: a progress bar, periodic log lines, and a JSON-lines log.
+
+Only rank 0 reports; tokens/s counts the tokens of all ranks.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}"
+
+
+class ProgressLog:
+    """Accumulates per-step numbers and reports them every `every` steps."""
+
+    def __init__(self, log_file: Path | None, total_steps: int, start_step: int,
+                 every: int, enabled: bool = True):
+        self.enabled = enabled
+        self.every = max(1, every)
+        self.total = total_steps
+        self._file = open(log_file, "a") if (enabled and log_file) else None
+        self._bar = tqdm(total=total_steps, initial=start_step, unit="step", dynamic_ncols=True,
+                         disable=not enabled or not sys.stderr.isatty(), leave=False)
+        self._start_step = start_step
+        self._t0 = time.perf_counter()
+        self._window_t0 = self._t0
+        self._reset_window()
+
+    def _reset_window(self):
+        self._loss_sum = 0.0
+        self._steps = 0
+        self._tokens = 0
+        self._extra: dict[str, float] = {}
+
+    def step(self, step: int, loss: float, tokens: int, extra: dict[str, float] | None = None) -> None:
+        """Records the step just finished (`step` counts finished steps)."""
+        self._loss_sum += loss
+        self._steps += 1
+        self._tokens += tokens
+        for k, v in (extra or {}).items():
+            self._extra[k] = self._extra.get(k, 0.0) + v
+        self._bar.update(1)
+        if step % self.every == 0 or step == self.total:
+            self._report(step)
+
+    def _report(self, step: int) -> None:
+        now = time.perf_counter()
+        elapsed = now - self._t0
+        window = max(now - self._window_t0, 1e-9)
+        loss = self._loss_sum / max(1, self._steps)
+        done = step - self._start_step
+        eta = elapsed / max(1, done) * (self.total - step)
+        record = {
+            "step": step,
+            "loss": loss,
+            "ppl": math.exp(min(loss, 50.0)),
+            "tokens_per_s": self._tokens / window,
+            "elapsed_s": round(elapsed, 1),
+            "eta_s": round(eta, 1),
+            **{k: v / max(1, self._steps) for k, v in self._extra.items()},
+        }
+        self.write(f"step {step}/{self.total} | loss {loss:.4f} | ppl {record['ppl']:.2f} | "
+                   f"{record['tokens_per_s']:,.0f} tok/s | elapsed {format_duration(elapsed)} | "
+                   f"eta {format_duration(eta)}", record)
+        self._window_t0 = now
+        self._reset_window()
+
+    def write(self, line: str, record: dict | None = None) -> None:
+        """Prints a line (above the progress bar) and appends `record` to the JSON log."""
+        if not self.enabled:
+            return
+        tqdm.write(line, file=sys.stdout)
+        sys.stdout.flush()
+        if record is not None and self._file:
+            self._file.write(json.dumps(record) + "\n")
+            self._file.flush()
+
+    def close(self) -> None:
+        self._bar.close()
+        if self._file:
+            self._file.close()

@@ -1,0 +1,66 @@
+"""Process-level set-up: threads, device, static mode, distributed environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass
+class RuntimeConfig:
+    """The `runtime:` section: where and how wide the programs run."""
+
+    threads: int = 2  # CPU math threads (0: all cores). Paddle would silently use 1.
+    device: Literal["auto", "cpu", "gpu"] = "auto"
+
+
+@dataclass(frozen=True)
+class DistEnv:
+    """This process's place in a `paddle.distributed.launch` job (rank 0 of 1 otherwise)."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def dist_env_from_launcher() -> DistEnv:
+    """Reads the variables `paddle.distributed.launch` sets for each worker."""
+    world = int(os.environ.get("PADDLE_TRAINERS_NUM", "1"))
+    rank = int(os.environ.get("PADDLE_TRAINER_ID", "0"))
+    local_rank = int(os.environ.get("PADDLE_LOCAL_RANK", os.environ.get("PADDLE_RANK_IN_NODE", "0")))
+    return DistEnv(rank=rank, world=world, local_rank=local_rank)
+
+
+def set_threads(threads: int) -> int:
+    """Sets the math thread count; must run before the first program executes.
+
+    Paddle forces OMP_NUM_THREADS=1 at import when it is unset; OpenMP reads it
+    when its first parallel region starts, so setting it here still applies.
+    """
+    n = threads if threads > 0 else (os.cpu_count() or 1)
+    os.environ["OMP_NUM_THREADS"] = str(n)
+    os.environ["MKL_NUM_THREADS"] = str(n)
+    return n
+
+
+def setup(cfg: RuntimeConfig, dist: DistEnv):
+    """Threads, static mode and the device of this rank; returns the Paddle place."""
+    set_threads(cfg.threads)
+    import paddle
+
+    if dist.world > 1:
+        # Must precede enable_static (checked on Paddle 3.3.1).
+        paddle.distributed.init_parallel_env()
+    paddle.enable_static()
+    use_gpu = cfg.device == "gpu" or (cfg.device == "auto" and paddle.is_compiled_with_cuda()
+                                      and paddle.device.cuda.device_count() > 0)
+    if cfg.device == "gpu" and not paddle.is_compiled_with_cuda():
+        from engine.errors import ConfigError
+
+        raise ConfigError("runtime.device is 'gpu' but this Paddle build has no CUDA support")
+    return paddle.CUDAPlace(dist.local_rank) if use_gpu else paddle.CPUPlace()

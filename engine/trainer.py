@@ -1,0 +1,198 @@
+"""The executor loop shared by every job.
+
+Builds the training program from the job's graph plus the configured
+optimizer, runs it step by step with carried state, evaluates, writes atomic
+checkpoints, resumes exactly (`resume=True`), and exports at the end. With
+several ranks (`paddle.distributed.launch`) gradients are all-reduced inside
+the program and only rank 0 logs, evaluates, saves and exports.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import paddle
+
+from engine.checkpoint import CheckpointManager, read_state
+from engine.dropout import SEED_FEED
+from engine.errors import CheckpointError, PipelineError
+from engine.job import Job, TrainGraph
+from engine.optim import OptimConfig, build_optimizer
+from engine.parallel import allreduce_gradients
+from engine.progress import ProgressLog
+from engine.runtime import DistEnv, RuntimeConfig, setup
+from engine.variables import load_variables, persistable_shapes, save_variables
+
+
+@dataclass
+class TrainConfig:
+    """The `train:` section: the loop, its outputs and its schedule."""
+
+    output_dir: str = "output/run"
+    batch_size: int = 32  # per rank
+    max_steps: int = 1000
+    log_every: int = 100
+    eval_every: int = 0  # 0: evaluate at the end only
+    save_every: int = 1000  # 0: save at the end only
+    keep_checkpoints: int = 3
+    seed: int = 0
+
+    def __post_init__(self):
+        for name in ("batch_size", "max_steps", "log_every", "keep_checkpoints"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+
+
+class NonFiniteLossError(PipelineError):
+    """The loss became NaN or infinite."""
+
+
+class Trainer:
+    """Runs a `Job` to `train.max_steps`."""
+
+    def __init__(self, job: Job, train: TrainConfig, optim: OptimConfig, runtime: RuntimeConfig,
+                 dist: DistEnv = DistEnv()):
+        self.job = job
+        self.cfg = train
+        self.optim = optim
+        self.runtime = runtime
+        self.dist = dist
+        self.output_dir = Path(train.output_dir)
+        self.checkpoints = CheckpointManager(self.output_dir / "checkpoints", train.keep_checkpoints)
+
+    def fit(self, resume: bool = False) -> dict:
+        """Trains (or continues) to `max_steps`; returns the final evaluation metrics."""
+        start = self._find_start(resume)
+        self.place = setup(self.runtime, self.dist)
+        self.main, startup, graph = self._build()
+        self.exe = paddle.static.Executor(self.place)
+        self.exe.run(startup)
+        step, tokens, reader_state, carry = 0, 0, None, {c.feed: c.initial for c in graph.carry}
+        if start is not None:
+            step, tokens, reader_state, carry = self._restore(start, graph)
+        log = ProgressLog(self.output_dir / "train_log.jsonl", self.cfg.max_steps, step,
+                          self.cfg.log_every, enabled=self.dist.is_main)
+        if start is not None:
+            log.write(f"resumed from {start} at step {step}")
+        try:
+            step, tokens, reader_state, carry = self._loop(graph, log, step, tokens, reader_state, carry)
+            metrics = self._finish(log, step, tokens, reader_state, carry)
+        finally:
+            log.close()
+        return metrics
+
+    # -- set-up ---------------------------------------------------------------
+
+    def _find_start(self, resume: bool) -> Path | None:
+        latest = self.checkpoints.latest()
+        if latest is not None and not resume:
+            raise PipelineError(
+                f"{self.output_dir} already holds checkpoints (latest: {latest.name}); "
+                "pass --resume to continue that run, or choose another train.output_dir"
+            )
+        return latest if resume else None
+
+    def _build(self) -> tuple[paddle.static.Program, paddle.static.Program, TrainGraph]:
+        main, startup = paddle.static.Program(), paddle.static.Program()
+        # Same seed on every rank: identical initial parameters without a broadcast.
+        main.random_seed = 0  # never fix dropout seeds through the program (see engine.dropout)
+        startup.random_seed = self.cfg.seed + 1
+        with paddle.static.program_guard(main, startup):
+            graph = self.job.build_train_graph()
+            optimizer = build_optimizer(self.optim)
+            objective = graph.objective if graph.objective is not None else graph.loss
+            params_grads = optimizer.backward(objective)
+            if self.dist.world > 1:
+                params_grads = allreduce_gradients(params_grads, self.dist.world)
+            optimizer.apply_gradients(params_grads)
+        return main, startup, graph
+
+    def _restore(self, checkpoint: Path, graph: TrainGraph):
+        load_variables(checkpoint, persistable_shapes(self.main), self.place)
+        state, carry = read_state(checkpoint)
+        expected = {c.feed: c.initial for c in graph.carry}
+        for name, initial in expected.items():
+            if name not in carry:
+                raise CheckpointError(f"{checkpoint}: no carried state '{name}'")
+            if carry[name].shape != initial.shape:
+                # Another batch size or number of ranks: carried state cannot map row to row.
+                carry[name] = initial
+        return int(state["step"]), int(state.get("tokens", 0)), state.get("reader"), carry
+
+    # -- the loop ---------------------------------------------------------------
+
+    def _loop(self, graph: TrainGraph, log: ProgressLog, step, tokens, reader_state, carry):
+        fetch_list = [graph.loss] + [c.fetch for c in graph.carry]
+        uses_seed = SEED_FEED in graph.feeds
+        batches = self.job.train_batches(reader_state)
+        try:
+            for batch in batches:
+                if step >= self.cfg.max_steps:
+                    break
+                feed = dict(batch.arrays)
+                feed.update(carry)
+                if uses_seed:
+                    feed[SEED_FEED] = self._dropout_seed(step)
+                loss, *carried = self.exe.run(self.main, feed=feed, fetch_list=fetch_list)
+                step += 1
+                loss = float(loss)
+                if not math.isfinite(loss):
+                    last = self.checkpoints.latest()
+                    raise NonFiniteLossError(
+                        f"loss is {loss} at step {step}; last good checkpoint: "
+                        f"{last if last else 'none'} (resume from it with a lower learning rate)"
+                    )
+                carry = {c.feed: v for c, v in zip(graph.carry, carried)}
+                tokens += batch.num_tokens * self.dist.world
+                reader_state = batch.state
+                log.step(step, loss, batch.num_tokens * self.dist.world)
+                if self.cfg.save_every and step % self.cfg.save_every == 0 and step < self.cfg.max_steps:
+                    self._save(step, tokens, reader_state, carry, log)
+                if self.cfg.eval_every and step % self.cfg.eval_every == 0 and step < self.cfg.max_steps:
+                    self._evaluate(step, log)
+        finally:
+            close = getattr(batches, "close", None)
+            if close:
+                close()
+        if step < self.cfg.max_steps:
+            log.write(f"the training data ran out at step {step}")
+        return step, tokens, reader_state, carry
+
+    def _finish(self, log: ProgressLog, step, tokens, reader_state, carry) -> dict:
+        latest = self.checkpoints.latest()
+        if latest is None or not latest.name.endswith(f"{step:08d}"):
+            self._save(step, tokens, reader_state, carry, log)
+        metrics = self._evaluate(step, log)
+        if self.dist.is_main:
+            for what, path in self.job.export(self.exe, self.output_dir).items():
+                log.write(f"exported {what}: {path}")
+        return metrics
+
+    def _dropout_seed(self, step: int) -> np.ndarray:
+        # A pure function of (seed, step, rank): resumed runs draw the same masks.
+        value = (self.cfg.seed * 1_000_003 + step * self.dist.world + self.dist.rank) % (2**31 - 1)
+        return np.array([value], dtype=np.int32)
+
+    def _save(self, step, tokens, reader_state, carry, log: ProgressLog) -> None:
+        if not self.dist.is_main:
+            return
+        names = list(persistable_shapes(self.main))
+
+        def write_files(directory: Path) -> None:
+            save_variables(directory, names)
+            self.job.write_model_files(directory)
+
+        state = {"step": step, "tokens": tokens, "reader": reader_state, "world": self.dist.world}
+        path = self.checkpoints.save(step, write_files, state, carry)
+        log.write(f"saved checkpoint {path}")
+
+    def _evaluate(self, step: int, log: ProgressLog) -> dict:
+        if not self.dist.is_main:
+            return {}
+        metrics = self.job.evaluate(self.exe)
+        log.write(f"eval at step {step} | {self.job.describe_metrics(metrics)}",
+                  {"step": step, "eval": metrics})
+        return metrics

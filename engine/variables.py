@@ -1,0 +1,84 @@
+"""Moving variables between a scope and a directory of tensor files.
+
+A directory holds one file per variable, named after it, which is what
+`paddle.static.save_vars`/`load_vars` use and what the fluid ELMo release
+shipped. Loading checks every expected file and shape first, so a bad
+directory changes nothing in the scope and yields one message naming the
+variable (and both shapes).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import paddle
+
+from engine.errors import CheckpointError
+from engine.tensor_file import read_tensor, read_tensor_header, write_tensor
+
+
+def persistable_shapes(program) -> dict[str, tuple[int, ...]]:
+    """Name → shape of every persistable variable (parameters and optimizer state)."""
+    return {v.name: tuple(v.shape) for v in program.list_vars() if v.persistable}
+
+
+def get_value(name: str, scope=None) -> np.ndarray:
+    var = (scope or paddle.static.global_scope()).find_var(name)
+    if var is None:
+        raise CheckpointError(f"variable '{name}' is not in the scope (was the startup program run?)")
+    return np.array(var.get_tensor())
+
+
+def set_value(name: str, value: np.ndarray, place, scope=None) -> None:
+    var = (scope or paddle.static.global_scope()).find_var(name)
+    if var is None:
+        raise CheckpointError(f"variable '{name}' is not in the scope (was the startup program run?)")
+    var.get_tensor().set(np.ascontiguousarray(value), place)
+
+
+def save_variables(directory: str | Path, names, scope=None) -> None:
+    """Writes each named scope variable to `directory/name`."""
+    for name in names:
+        write_tensor(Path(directory, name), get_value(name, scope))
+
+
+def check_directory(directory: str | Path, expected: dict[str, tuple[int, ...]],
+                    allow_missing: bool = False) -> dict[str, Path]:
+    """Maps expected variable names to their files; missing files or wrong shapes are errors.
+
+    Files in the directory that are not expected are ignored (a pretraining
+    checkpoint loaded into a downstream program has extra variables).
+    """
+    found, missing = {}, []
+    for name, shape in expected.items():
+        path = Path(directory, name)
+        if not path.is_file():
+            missing.append(name)
+            continue
+        _, file_shape, _ = read_tensor_header(path)
+        if tuple(file_shape) != tuple(shape) and not _same_size_scalar(file_shape, shape):
+            raise CheckpointError(
+                f"{path}: variable '{name}' has shape {list(file_shape)} in the file "
+                f"but {list(shape)} in the program"
+            )
+        found[name] = path
+    if missing and not allow_missing:
+        shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
+        raise CheckpointError(f"{directory}: missing variable file(s): {shown}")
+    return found
+
+
+def load_variables(directory: str | Path, expected: dict[str, tuple[int, ...]], place,
+                   scope=None, allow_missing: bool = False) -> list[str]:
+    """Loads the expected variables into the scope (all checked before any is set)."""
+    files = check_directory(directory, expected, allow_missing)
+    values = {name: read_tensor(path) for name, path in files.items()}
+    for name, value in values.items():
+        set_value(name, value.reshape(expected[name]), place, scope)
+    return sorted(values)
+
+
+def _same_size_scalar(a, b) -> bool:
+    # Scalars ([] vs [1]) are stored either way by different Paddle versions.
+    return int(np.prod(a)) == int(np.prod(b)) == 1

@@ -1,0 +1,111 @@
+"""Runs a batch stream in a worker process, ahead of the trainer.
+
+The trainer only ever takes finished batches from a bounded queue; the worker
+reads, encodes, batches and samples while the executor computes. Errors in
+the worker (a malformed line, say) are re-raised in the trainer unchanged.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import signal
+import sys
+import time
+import traceback
+from typing import Callable, Iterator
+
+_END = "__end__"
+
+
+class _Failure:
+    def __init__(self, exc: BaseException):
+        self.exc = exc
+        self.trace = traceback.format_exc()
+
+
+class Prefetcher:
+    """Iterates over `factory(*args)` running in a spawned process, `capacity` items ahead.
+
+    Use as a context manager (or call `close`) so the worker ends with the run.
+    `wait_seconds` accumulates the time the consumer spent blocked on the
+    queue: the share of a run spent waiting for data.
+    """
+
+    def __init__(self, factory: Callable[..., Iterator], *args, capacity: int = 16):
+        ctx = multiprocessing.get_context("spawn")
+        self._queue = ctx.Queue(maxsize=max(1, capacity))
+        # Not a daemon: the worker may start its own shard-encoding processes.
+        self._process = ctx.Process(target=_produce, args=(factory, args, self._queue, os.getpid()),
+                                    name="reader", daemon=False)
+        self._process.start()
+        self._done = False
+        self.wait_seconds = 0.0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self._done:
+            raise StopIteration
+        start = time.perf_counter()
+        while True:
+            try:
+                item = self._queue.get(timeout=1.0)
+                break
+            except queue.Empty:
+                if not self._process.is_alive():
+                    self._done = True
+                    raise RuntimeError(f"reader process died (exit code {self._process.exitcode})") from None
+        self.wait_seconds += time.perf_counter() - start
+        if isinstance(item, _Failure):
+            self.close()
+            raise item.exc
+        if isinstance(item, str) and item == _END:
+            self.close()
+            raise StopIteration
+        return item
+
+    def close(self) -> None:
+        if self._done and not self._process.is_alive():
+            return
+        self._done = True
+        if self._process.is_alive():
+            self._process.terminate()
+        self._process.join(timeout=10)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()
+        self._queue.cancel_join_thread()
+        self._queue.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _produce(factory, args, out, parent_pid: int) -> None:
+    # `close` terminates the worker: exit through the stream's `finally`
+    # blocks so its own encoding processes are shut down too.
+    def stop(*_):
+        out.cancel_join_thread()  # undelivered batches must not hold up the exit
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        for item in factory(*args):
+            while True:
+                try:
+                    out.put(item, timeout=1.0)
+                    break
+                except queue.Full:
+                    if os.getppid() != parent_pid:  # the trainer is gone
+                        return
+        out.put(_END)
+    except SystemExit:
+        return
+    except BaseException as exc:  # noqa: BLE001 - forwarded to the consumer
+        out.put(_Failure(exc))

@@ -1,0 +1,97 @@
+"""Word vocabularies: one token per line, the line index is the id.
+
+The format of the fluid ELMo and bilm-tf releases. It must contain `<S>`,
+`</S>` and `<UNK>`; out-of-vocabulary words map to `<UNK>`. For the sampled
+softmax the ids must be sorted by descending frequency (the log-uniform
+sampler assumes it). A line may carry a count after the token
+(`token<TAB>count`), which is ignored.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import DataError
+
+BOS, EOS, UNK = "<S>", "</S>", "<UNK>"
+SPECIAL_TOKENS = (BOS, EOS, UNK)
+# The fluid release's vocabulary files may carry this bookkeeping line.
+_SKIPPED = "!!!MAXTERMID"
+
+
+class Vocabulary:
+    """Token ↔ id mapping with the three special tokens."""
+
+    def __init__(self, tokens: list[str], source: str = "vocabulary"):
+        self.source = source
+        self._tokens = list(tokens)
+        self._ids: dict[str, int] = {}
+        for i, tok in enumerate(self._tokens):
+            if tok in self._ids:
+                raise DataError(
+                    f"{source}: duplicate entry '{tok}' (ids {self._ids[tok]} and {i})"
+                )
+            self._ids[tok] = i
+        missing = [t for t in SPECIAL_TOKENS if t not in self._ids]
+        if missing:
+            raise DataError(f"{source}: missing special token(s) {', '.join(missing)}")
+        self.bos_id, self.eos_id, self.unk_id = (self._ids[t] for t in SPECIAL_TOKENS)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Vocabulary":
+        """Reads a vocabulary file; errors name the file and line."""
+        tokens: list[str] = []
+        first_line: dict[str, int] = {}
+        for lineno, line in enumerate(_read_lines(path), start=1):
+            fields = line.split()
+            if not fields:
+                raise DataError(f"{path}:{lineno}: empty line in vocabulary")
+            if len(fields) > 2 or (len(fields) == 2 and not fields[1].isdigit()):
+                raise DataError(
+                    f"{path}:{lineno}: expected one token (optionally followed by a count), "
+                    f"got {line.strip()!r}"
+                )
+            token = fields[0]
+            if token == _SKIPPED:
+                continue
+            if token in first_line:
+                raise DataError(f"{path}:{lineno}: duplicate entry '{token}' (first on line {first_line[token]})")
+            first_line[token] = lineno
+            tokens.append(token)
+        if not tokens:
+            raise DataError(f"{path}: empty vocabulary")
+        return cls(tokens, source=str(path))
+
+    def __len__(self) -> int:
+        return len(self._tokens)
+
+    @property
+    def tokens(self) -> list[str]:
+        return list(self._tokens)
+
+    def id(self, token: str) -> int:
+        return self._ids.get(token, self.unk_id)
+
+    def encode(self, words: list[str], boundaries: bool = True) -> np.ndarray:
+        """Ids of `words`, wrapped in `<S>` … `</S>` when `boundaries` is set (int32)."""
+        ids = [self._ids.get(w, self.unk_id) for w in words]
+        if boundaries:
+            ids = [self.bos_id, *ids, self.eos_id]
+        return np.asarray(ids, dtype=np.int32)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text("".join(t + "\n" for t in self._tokens), encoding="utf-8")
+
+
+def _read_lines(path: str | Path):
+    try:
+        with open(path, "rb") as f:
+            for lineno, raw in enumerate(f, start=1):
+                try:
+                    yield raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise DataError(f"{path}:{lineno}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+    except FileNotFoundError:
+        raise DataError(f"vocabulary file not found: {path}") from None
