@@ -39,7 +39,7 @@ _ENUM_TO_DTYPE = {v: k for k, v in _DTYPE_TO_ENUM.items()}
 
 def write_tensor(path: str | Path, array: np.ndarray) -> None:
     """Writes `array` to `path` (fsynced: callers rely on it being durable before a rename)."""
-    array = np.ascontiguousarray(array)
+    array = np.asarray(array, order="C")  # (ascontiguousarray would turn a scalar into [1])
     if array.dtype not in _DTYPE_TO_ENUM:
         raise TypeError(f"cannot store dtype {array.dtype} in a tensor file")
     desc = _encode_desc(_DTYPE_TO_ENUM[array.dtype], array.shape)

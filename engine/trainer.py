@@ -66,6 +66,8 @@ class Trainer:
     def fit(self, resume: bool = False) -> dict:
         """Trains (or continues) to `max_steps`; returns the final evaluation metrics."""
         start = self._find_start(resume)
+        if self.dist.is_main:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
         self.place = setup(self.runtime, self.dist)
         self.main, startup, graph = self._build()
         self.exe = paddle.static.Executor(self.place)
@@ -100,7 +102,10 @@ class Trainer:
         # Same seed on every rank: identical initial parameters without a broadcast.
         main.random_seed = 0  # never fix dropout seeds through the program (see engine.dropout)
         startup.random_seed = self.cfg.seed + 1
-        with paddle.static.program_guard(main, startup):
+        # A fresh name generator: optimizer state gets the same names
+        # (`<param>_moment_0`, `learning_rate_0`) in every process, so
+        # checkpoints load by name whatever was built before.
+        with paddle.static.program_guard(main, startup), paddle.utils.unique_name.guard():
             graph = self.job.build_train_graph()
             optimizer = build_optimizer(self.optim)
             objective = graph.objective if graph.objective is not None else graph.loss

@@ -31,10 +31,10 @@ def get_value(name: str, scope=None) -> np.ndarray:
 
 
 def set_value(name: str, value: np.ndarray, place, scope=None) -> None:
-    var = (scope or paddle.static.global_scope()).find_var(name)
-    if var is None:
-        raise CheckpointError(f"variable '{name}' is not in the scope (was the startup program run?)")
-    var.get_tensor().set(np.ascontiguousarray(value), place)
+    """Sets a variable, creating it when no startup program made it (loading into a bare scope)."""
+    scope = scope or paddle.static.global_scope()
+    var = scope.find_var(name) or scope.var(name)
+    var.get_tensor().set(np.asarray(value, order="C"), place)
 
 
 def save_variables(directory: str | Path, names, scope=None) -> None:

@@ -1,0 +1,52 @@
+"""Perplexity of a biLM on a corpus.
+
+    python -m bilm.evaluate --model DIR --input 'data/dev/*' [--batch-size 32] [--num-steps 20]
+
+DIR is a model directory (`output/elmo/model`) or any checkpoint. Prints the
+forward, backward and combined perplexity (full softmax) and the unigram
+perplexity of the same tokens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from engine.cli import run
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="model or checkpoint directory")
+    parser.add_argument("--input", required=True, help="glob of tokenized files, one sentence per line")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--num-steps", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads (0: all cores)")
+    parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+    args = parser.parse_args(argv)
+
+    import paddle
+
+    from bilm.evaluation import PerplexityEvaluator
+    from bilm.model_dir import load_model_variables, read_model_dir
+    from engine.runtime import DistEnv, RuntimeConfig, setup
+    from reader.shards import resolve_shards
+
+    place = setup(RuntimeConfig(threads=args.threads), DistEnv())
+    cfg, _ = read_model_dir(args.model)
+    files = resolve_shards(args.input, "input")
+    evaluator = PerplexityEvaluator(cfg, files, f"{args.model}/vocab.txt", args.batch_size, args.num_steps)
+    exe = paddle.static.Executor(place)
+    load_model_variables(args.model, cfg, place)
+    metrics = evaluator.run(exe)
+    if args.json:
+        print(json.dumps(metrics))
+    else:
+        print(f"perplexity {metrics['ppl']:.2f} (forward {metrics['ppl_fw']:.2f}, backward "
+              f"{metrics['ppl_bw']:.2f}) over {int(metrics['tokens']):,} tokens; "
+              f"unigram perplexity of the same tokens {metrics['unigram_ppl']:.2f}")
+    return metrics
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,145 @@
+"""End-to-end pretraining on a toy corpus: learning, checkpoints, resume, export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import paddle
+import pytest
+
+from bilm.model_dir import INFERENCE_PREFIX, load_model_variables, read_model_dir
+from bilm.params import variable_shapes
+from bilm.pretrain import ElmoPretraining
+from bilm.pretrain_config import ElmoConfig
+from engine.config import load_config
+from engine.errors import PipelineError
+from engine.tensor_file import read_tensor
+from engine.trainer import Trainer
+
+
+def tiny_config(corpus: dict, output: Path, **overrides) -> ElmoConfig:
+    items = {
+        "data.source": "files", "data.train": corpus["train"], "data.dev": corpus["dev"],
+        "data.vocab": corpus["vocab"], "data.num_steps": 8, "data.num_workers": 0, "data.prefetch": 4,
+        "model.embed_size": 16, "model.hidden_size": 32, "model.softmax": "sampled", "model.num_samples": 12,
+        "model.cell_clip": 3.0, "model.proj_clip": 3.0, "model.dropout": 0.1,
+        "train.output_dir": str(output), "train.batch_size": 8, "train.max_steps": 20,
+        "train.log_every": 10, "train.save_every": 0, "train.eval_every": 0, "train.seed": 3,
+        "optim.learning_rate": 0.2, "runtime.threads": 2,
+    }
+    items.update(overrides)
+    return load_config(ElmoConfig, None, [f"{k}={v}" for k, v in items.items()])
+
+
+def train(cfg: ElmoConfig, resume: bool = False) -> dict:
+    return Trainer(ElmoPretraining(cfg), cfg.train, cfg.optim, cfg.runtime).fit(resume=resume)
+
+
+def checkpoint_arrays(path: Path) -> dict[str, np.ndarray]:
+    """The tensor files of a checkpoint (everything but its state and job files)."""
+    other = {"trainer_state.json", "carry.npz", "model.json", "vocab.txt"}
+    return {p.name: read_tensor(p) for p in path.iterdir() if p.name not in other}
+
+
+def test_tiny_model_learns_far_below_unigram(toy_corpus, tmp_path, static_scope):
+    cfg = tiny_config(toy_corpus, tmp_path / "run", **{"train.max_steps": 150, "train.eval_every": 0})
+    metrics = train(cfg)
+    assert metrics["unigram_ppl"] > 10
+    assert metrics["ppl"] < 0.4 * metrics["unigram_ppl"], metrics
+    assert metrics["ppl_fw"] < 0.5 * metrics["unigram_ppl"] and metrics["ppl_bw"] < 0.5 * metrics["unigram_ppl"]
+    log = [json.loads(line) for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
+    assert log[0]["loss"] > log[-2]["loss"]  # the last record is the evaluation
+
+
+def test_outputs_keep_the_fluid_variable_names(toy_corpus, tmp_path, static_scope):
+    cfg = tiny_config(toy_corpus, tmp_path / "run")
+    train(cfg)
+    run = tmp_path / "run"
+    model = run / "model"
+    model_cfg, vocab = read_model_dir(model)
+    expected = variable_shapes(model_cfg)
+    assert {"embedding_para", "fw_layer1_gate_w", "lstmp_0.w_0", "lstmp_0.w_1", "lstmp_0.b_0",
+            "bw_layer2_gate_w", "lstmp_3.b_0", "softmax_weight", "softmax_bias"} <= set(expected)
+    for name, shape in expected.items():
+        assert read_tensor(model / name).shape == shape
+    ckpt = run / "checkpoints" / "step-00000020"
+    names = {p.name for p in ckpt.iterdir()}
+    assert {"embedding_para_moment_0", "learning_rate_0", "trainer_state.json", "carry.npz",
+            "model.json", "vocab.txt"} <= names
+    assert (run / "inference" / f"{INFERENCE_PREFIX}.json").is_file()
+    # paddle.static.load_vars reads the checkpoint by name, as in the fluid release.
+    main, startup = paddle.static.Program(), paddle.static.Program()
+    with paddle.static.program_guard(main, startup):
+        params = [paddle.static.create_parameter(list(s), "float32", attr=paddle.ParamAttr(name=n))
+                  for n, s in expected.items()]
+    exe = paddle.static.Executor(paddle.CPUPlace())
+    with paddle.static.scope_guard(paddle.static.Scope()):
+        exe.run(startup)
+        paddle.static.load_vars(exe, str(ckpt), main, vars=params)
+        got = np.array(paddle.static.global_scope().find_var("lstmp_2.w_1").get_tensor())
+    np.testing.assert_array_equal(got, read_tensor(model / "lstmp_2.w_1"))
+
+
+def test_resume_reaches_the_parameters_of_an_uninterrupted_run(toy_corpus, tmp_path, static_scope):
+    steps = {"train.max_steps": 12, "train.save_every": 4}
+    train(tiny_config(toy_corpus, tmp_path / "whole", **steps))
+    with paddle.static.scope_guard(paddle.static.Scope()):
+        train(tiny_config(toy_corpus, tmp_path / "parts", **{**steps, "train.max_steps": 7}))
+    with paddle.static.scope_guard(paddle.static.Scope()):
+        train(tiny_config(toy_corpus, tmp_path / "parts", **steps), resume=True)
+    whole = tmp_path / "whole" / "checkpoints" / "step-00000012"
+    parts = tmp_path / "parts" / "checkpoints" / "step-00000012"
+    a, b = checkpoint_arrays(whole), checkpoint_arrays(parts)
+    assert set(a) == set(b), set(a) ^ set(b)
+    assert "lstmp_1.w_0_moment_0" in a
+    for name in a:
+        np.testing.assert_allclose(a[name], b[name], atol=1e-6, err_msg=name)
+    for name in ("init_hidden", "init_cell"):
+        np.testing.assert_allclose(np.load(whole / "carry.npz")[name], np.load(parts / "carry.npz")[name], atol=1e-6)
+    state_a = json.loads((whole / "trainer_state.json").read_text())
+    state_b = json.loads((parts / "trainer_state.json").read_text())
+    assert state_a["reader"] == state_b["reader"] and state_a["tokens"] == state_b["tokens"]
+
+
+def test_existing_run_is_not_overwritten_without_resume(toy_corpus, tmp_path, static_scope):
+    cfg = tiny_config(toy_corpus, tmp_path / "run", **{"train.max_steps": 2})
+    train(cfg)
+    with pytest.raises(PipelineError, match="pass --resume"):
+        train(cfg)
+
+
+def test_exported_program_matches_the_test_mode_program(toy_corpus, tmp_path, static_scope):
+    from bilm.encoder import elmo_layers
+    from bilm.params import create_params
+
+    train(tiny_config(toy_corpus, tmp_path / "run", **{"train.max_steps": 5}))
+    model_dir, inference = tmp_path / "run" / "model", tmp_path / "run" / "inference"
+    cfg, vocab = read_model_dir(model_dir)
+    ids = np.array([[4, 5, 6, 7, 8], [9, 10, 0, 0, 0], [3, 2, 11, 0, 0]], np.int64)
+    lengths = np.array([5, 2, 3], np.int64)
+
+    with paddle.static.scope_guard(paddle.static.Scope()):
+        main = paddle.static.Program()
+        with paddle.static.program_guard(main, paddle.static.Program()):
+            x = paddle.static.data("word_ids", [-1, -1], "int64")
+            n = paddle.static.data("lengths", [-1], "int64")
+            layers = elmo_layers(create_params(cfg, with_softmax=False), cfg, x, n, vocab.bos_id, vocab.eos_id)
+        exe = paddle.static.Executor(paddle.CPUPlace())
+        load_model_variables(model_dir, cfg, paddle.CPUPlace(), with_softmax=False)
+        (want,) = exe.run(main, feed={"word_ids": ids, "lengths": lengths}, fetch_list=[layers])
+
+    config = paddle.inference.Config(str(inference / f"{INFERENCE_PREFIX}.json"),
+                                     str(inference / f"{INFERENCE_PREFIX}.pdiparams"))
+    config.disable_glog_info()
+    predictor = paddle.inference.create_predictor(config)
+    for name, value in zip(predictor.get_input_names(), (ids, lengths)):
+        handle = predictor.get_input_handle(name)
+        handle.reshape(value.shape)
+        handle.copy_from_cpu(value)
+    predictor.run()
+    got = predictor.get_output_handle(predictor.get_output_names()[0]).copy_to_cpu()
+    assert got.shape == (3, cfg.num_layers + 1, 5, 2 * cfg.embed_size)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert np.abs(got[1, :, 2:]).max() == 0  # padding positions are zero
