@@ -1,4 +1,4 @@
-"""Tests for reader.default_corpus, the corpus derived from CPython's own docs."""
+"""Tests for reader.default_corpus and reader.stdlib_text (the corpus derived from CPython's docs)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,9 @@ from pathlib import Path
 import pytest
 
 from reader import default_corpus
-from reader.default_corpus import (
-    SPECIAL_TOKENS,
-    DefaultCorpus,
-    build_default_corpus,
-    text_to_sentences,
-    tokenize,
-)
+from reader.default_corpus import DefaultCorpus, build_default_corpus
+from reader.stdlib_text import extract_sentences, text_to_sentences, tokenize
+from reader.vocab import SPECIAL_TOKENS
 
 NUM_SHARDS = 3
 
@@ -167,7 +163,7 @@ def test_manifest_records_params_and_counts(corpus):
 
 def test_build_is_deterministic(corpus, tmp_path):
     # Re-extract from scratch rather than reuse the cached sentences.
-    default_corpus.extract_sentences.cache_clear()
+    extract_sentences.cache_clear()
     again = build_default_corpus(tmp_path / "again", num_shards=NUM_SHARDS)
     assert _contents(again.root) == _contents(corpus.root)
 
