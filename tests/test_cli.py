@@ -1,0 +1,57 @@
+"""The command-line tools, run as a user runs them (subprocesses)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args, check=True):
+    proc = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True,
+                          env={"GLOG_minloglevel": "2", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def tiny_overrides(corpus: dict, out: Path) -> list[str]:
+    items = {"data.source": "files", "data.train": corpus["train"], "data.dev": corpus["dev"],
+             "data.vocab": corpus["vocab"], "data.num_steps": 6, "data.num_workers": 0,
+             "model.embed_size": 8, "model.hidden_size": 16, "model.softmax": "full",
+             "train.output_dir": str(out), "train.batch_size": 4, "train.max_steps": 6, "train.log_every": 3}
+    return [a for k, v in items.items() for a in ("-o", f"{k}={v}")]
+
+
+def test_train_evaluate_export(toy_corpus, tmp_path):
+    out = tmp_path / "run"
+    proc = run("bilm.train", "--config", "configs/elmo.yaml", *tiny_overrides(toy_corpus, out))
+    assert "eval at step 6 | dev ppl" in proc.stdout and "unigram ppl" in proc.stdout
+    assert (out / "config.yaml").is_file() and (out / "model" / "lstmp_3.w_1").is_file()
+
+    proc = run("bilm.evaluate", "--model", str(out / "model"), "--input", toy_corpus["dev"],
+               "--batch-size", "4", "--num-steps", "6", "--json")
+    metrics = json.loads(proc.stdout.strip().splitlines()[-1])
+    final = json.loads((out / "train_log.jsonl").read_text().splitlines()[-1])["eval"]
+    assert metrics["ppl"] == pytest.approx(final["ppl"], rel=1e-5)
+
+    checkpoint = next((out / "checkpoints").iterdir())
+    proc = run("bilm.export", "--model", str(checkpoint), "--output", str(tmp_path / "exported"))
+    assert (tmp_path / "exported" / "elmo.pdiparams").is_file()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-o", "train.max_stpes=3"], "override: unknown key 'train.max_stpes' (did you mean 'max_steps'?)"),
+    (["-o", "model.hidden_size=big"], "'model.hidden_size' must be an int"),
+    (["-o", "data.source=files", "-o", "data.train=/nonexistent/*"], "no training files match '/nonexistent/*'"),
+])
+def test_user_mistakes_exit_with_one_line(args, message):
+    proc = run("bilm.train", "--config", "configs/elmo.yaml", *args, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [f"error: {message}"]
+    assert "Traceback" not in proc.stderr
