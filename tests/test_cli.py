@@ -47,7 +47,7 @@ def test_train_evaluate_export(toy_corpus, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["-o", "train.max_stpes=3"], "override: unknown key 'train.max_stpes' (did you mean 'max_steps'?)"),
-    (["-o", "model.hidden_size=big"], "'model.hidden_size' must be an int"),
+    (["-o", "model.hidden_size=big"], "configs/elmo.yaml: 'model.hidden_size' must be an int, got 'big'"),
     (["-o", "data.source=files", "-o", "data.train=/nonexistent/*"], "no training files match '/nonexistent/*'"),
 ])
 def test_user_mistakes_exit_with_one_line(args, message):
