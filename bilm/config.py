@@ -30,6 +30,9 @@ class BiLMConfig:
     proj_clip: float = 3.0  # 0 disables
     use_skip_connections: bool = True  # residual from the second layer on
     dropout: float = 0.1
+    # sentence: every sentence starts from a zero LSTM state, as ELMo vectors are
+    # computed later; stream: the state runs on across sentences (fluid, bilm-tf).
+    state_reset: Literal["sentence", "stream"] = "sentence"
     softmax: Literal["full", "sampled"] = "sampled"  # training loss; evaluation is always full
     num_samples: int = 8000  # negatives per step for the sampled softmax
 

@@ -16,6 +16,7 @@ from engine.cli import run
 
 
 def main(argv: list[str] | None = None) -> dict:
+    """Parses the command line, evaluates, prints and returns the metrics."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="model or checkpoint directory")
     parser.add_argument("--input", required=True, help="glob of tokenized files, one sentence per line")
@@ -33,9 +34,9 @@ def main(argv: list[str] | None = None) -> dict:
     from reader.shards import resolve_shards
 
     place = setup(RuntimeConfig(threads=args.threads), DistEnv())
-    cfg, _ = read_model_dir(args.model)
+    cfg, vocab = read_model_dir(args.model)
     files = resolve_shards(args.input, "input")
-    evaluator = PerplexityEvaluator(cfg, files, f"{args.model}/vocab.txt", args.batch_size, args.num_steps)
+    evaluator = PerplexityEvaluator(cfg, files, vocab, args.batch_size, args.num_steps)
     exe = paddle.static.Executor(place)
     load_model_variables(args.model, cfg, place)
     metrics = evaluator.run(exe)

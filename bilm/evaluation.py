@@ -10,29 +10,28 @@ have learnt anything beyond word counts.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import paddle
 
 from bilm.config import BiLMConfig
-from bilm.lm import INIT_CELL, INIT_HIDDEN, build_lm
+from bilm.lm import INIT_CELL, INIT_HIDDEN, build_lm, zero_states
 from reader.lm import BW_TARGET, FW_TARGET, LMStream
 from reader.prefetch import Prefetcher
+from reader.vocab import Vocabulary
 
 
 class PerplexityEvaluator:
     """Builds the evaluation program once; `run` evaluates the current parameters."""
 
-    def __init__(self, model: BiLMConfig, files, vocab_path: str | Path, batch_size: int, num_steps: int):
+    def __init__(self, model: BiLMConfig, files, vocab: Vocabulary, batch_size: int, num_steps: int):
         self.model = model
-        self.stream = LMStream(tuple(files), str(vocab_path), batch_size, num_steps, loop=False)
+        self.stream = LMStream(tuple(files), str(vocab.path), batch_size, num_steps, loop=False)
         self.program = paddle.static.Program()
         with paddle.static.program_guard(self.program, paddle.static.Program()):
-            self.graph = build_lm(model, batch_size, num_steps, training=False)
-        L, B = model.num_layers, batch_size
-        self._zeros = {INIT_HIDDEN: np.zeros((2 * L, B, model.embed_size), np.float32),
-                       INIT_CELL: np.zeros((2 * L, B, model.hidden_size), np.float32)}
+            self.graph = build_lm(model, batch_size, num_steps, training=False,
+                                  bos_id=vocab.bos_id, eos_id=vocab.eos_id)
+        self._zeros = zero_states(model, batch_size)
 
     def run(self, exe) -> dict[str, float]:
         """Perplexities (both directions, each direction) and the unigram baseline."""

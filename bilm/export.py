@@ -16,6 +16,7 @@ from engine.cli import run
 
 
 def main(argv: list[str] | None = None) -> str:
+    """Parses the command line and exports; returns the path prefix of the program."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="model or checkpoint directory")
     parser.add_argument("--output", required=True, help="directory for the inference program")

@@ -13,8 +13,9 @@ step and fed back as the next batch's initial state (truncated BPTT).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+import numpy as np
 import paddle
 
 from bilm.config import BiLMConfig
@@ -32,6 +33,13 @@ LAST_HIDDEN, LAST_CELL = "last_hidden", "last_cell"
 NEG_IDS, NUM_TRIES = "neg_ids", "num_tries"
 
 
+def zero_states(cfg: BiLMConfig, batch_size: int) -> dict[str, np.ndarray]:
+    """The initial `init_hidden` / `init_cell` feeds: every row starts from zero."""
+    L, B = cfg.num_layers, batch_size
+    return {INIT_HIDDEN: np.zeros((2 * L, B, cfg.embed_size), np.float32),
+            INIT_CELL: np.zeros((2 * L, B, cfg.hidden_size), np.float32)}
+
+
 @dataclass
 class LMGraph:
     """Values of a built LM program that the training loop feeds and fetches."""
@@ -41,14 +49,16 @@ class LMGraph:
     token_nll: dict  # "fw"/"bw" → [B,T] per-token NLL
     last_hidden: object
     last_cell: object
-    fetches: dict = field(default_factory=dict)
 
 
-def build_lm(cfg: BiLMConfig, batch_size: int, num_steps: int, training: bool) -> LMGraph:
+def build_lm(cfg: BiLMConfig, batch_size: int, num_steps: int, training: bool,
+             bos_id: int, eos_id: int) -> LMGraph:
     """Builds the LM forward and loss into the current program.
 
     `training=True`: dropout and (if configured) the sampled softmax.
     `training=False`: evaluation: no dropout and always the full softmax.
+    `bos_id`/`eos_id` mark where a sentence starts in each direction's input,
+    for `cfg.state_reset == "sentence"`.
     """
     B, T, L = batch_size, num_steps, cfg.num_layers
     feeds = {name: paddle.static.data(name, [B, T], "int64")
@@ -65,14 +75,16 @@ def build_lm(cfg: BiLMConfig, batch_size: int, num_steps: int, training: bool) -
     params = create_params(cfg, with_softmax=True)
     dropout = StepDropout(cfg.dropout, feeds.get(SEED_FEED))
     token_nll, last_r, last_c = {}, [], []
-    for d, slot in zip(DIRECTIONS, (0, L)):
+    for d, slot, start_id in zip(DIRECTIONS, (0, L), (bos_id, eos_id)):
         ids, targets = (feeds[n] for n in TOKEN_FEEDS[d])
         x = paddle.nn.functional.embedding(ids, params.embedding)
+        reset = paddle.cast(ids != start_id, "float32") if cfg.state_reset == "sentence" else None
         out = run_direction(
             x, params.layers[d], cfg,
             [feeds[INIT_HIDDEN][slot + i] for i in range(L)],
             [feeds[INIT_CELL][slot + i] for i in range(L)],
             dropout,
+            reset=reset,
         )
         hidden = out.top.reshape([B * T, cfg.embed_size])
         flat_targets = targets.reshape([B * T])

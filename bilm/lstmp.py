@@ -30,42 +30,57 @@ class LSTMPWeights:
     bias: paddle.Tensor  # [1, 4H]   gate bias (`lstmp_k.b_0`)
 
 
-def lstmp_step(gates_x, r_prev, c_prev, w: LSTMPWeights, cell_clip: float, proj_clip: float):
+@dataclass(frozen=True)
+class LSTMP:
+    """One layer: its weights and its clipping thresholds (0 disables a clip)."""
+
+    weights: LSTMPWeights
+    cell_clip: float
+    proj_clip: float
+
+
+def lstmp_step(layer: LSTMP, gates_x, r_prev, c_prev):
     """One step. `gates_x` [B,4H] already holds x·W_x + b; returns (r_t [B,P], c_t [B,H])."""
+    w = layer.weights
     z = paddle.addmm(gates_x, r_prev, w.weight)
     # `split` rather than slicing: its gradient is one concat, where every
     # slice's gradient would write a zero-filled copy of the whole input.
     z_c, z_i, z_f, z_o = paddle.split(z, 4, axis=-1)
     c = paddle.tanh(z_c) * F.sigmoid(z_i) + c_prev * F.sigmoid(z_f)
-    if cell_clip > 0:
-        c = paddle.clip(c, -cell_clip, cell_clip)
+    if layer.cell_clip > 0:
+        c = paddle.clip(c, -layer.cell_clip, layer.cell_clip)
     h = F.sigmoid(z_o) * paddle.tanh(c)
     r = paddle.matmul(h, w.proj)
-    if proj_clip > 0:
-        r = paddle.clip(r, -proj_clip, proj_clip)
+    if layer.proj_clip > 0:
+        r = paddle.clip(r, -layer.proj_clip, layer.proj_clip)
     return r, c
 
 
-def lstmp_sequence(x, r0, c0, w: LSTMPWeights, cell_clip: float, proj_clip: float, mask=None):
+def lstmp_sequence(layer: LSTMP, x, r0, c0, mask=None, reset=None):
     """Runs the layer over `x` [B,T,in] from state (r0 [B,P], c0 [B,H]).
 
-    Returns (r [B,T,P], r_last [B,P], c_last [B,H]). With `mask` [B,T] (1 = real
-    token, 0 = padding), padding steps leave the state unchanged and output
-    zeros, so a row's final state is the state after its last real token.
+    Returns (r [B,T,P], r_last [B,P], c_last [B,H]).
+    - `mask` [B,T] (1 = real token, 0 = padding): padding steps leave the state
+      unchanged and output zeros, so a row's final state is the state after
+      its last real token.
+    - `reset` [B,T] (0 = start from a zero state at this step, 1 = carry on):
+      lets a stream of sentences start every sentence afresh.
 
     A static T (training, fixed `num_steps`) is unrolled in Python, which runs
     fastest; a dynamic T (inference on sentences of any length) becomes a
     `while_loop`. Both run `lstmp_step`.
     """
-    gates = paddle.matmul(x, w.gate_w) + w.bias
+    gates = paddle.matmul(x, layer.weights.gate_w) + layer.weights.bias
     steps = x.shape[1]
     if steps is not None and steps > 0:
-        return _unrolled(gates, r0, c0, w, cell_clip, proj_clip, mask, steps)
-    return _while_loop(gates, r0, c0, w, cell_clip, proj_clip, mask)
+        return _unrolled(layer, gates, r0, c0, mask, reset, steps)
+    return _while_loop(layer, gates, r0, c0, mask, reset)
 
 
-def _masked_step(g, r, c, m, w, cell_clip, proj_clip):
-    r_new, c_new = lstmp_step(g, r, c, w, cell_clip, proj_clip)
+def _step(layer, g, r, c, m, keep):
+    if keep is not None:
+        r, c = r * keep, c * keep
+    r_new, c_new = lstmp_step(layer, g, r, c)
     if m is None:
         return r_new, c_new, r_new
     # m is [B,1]: padding rows keep their state and emit zeros.
@@ -74,19 +89,22 @@ def _masked_step(g, r, c, m, w, cell_clip, proj_clip):
     return r, c, m * r_new
 
 
-def _unrolled(gates, r, c, w, cell_clip, proj_clip, mask, steps):
-    outputs = []
+def _unrolled(layer, gates, r, c, mask, reset, steps):
     per_step = paddle.unbind(gates, axis=1)  # one op; its gradient is one stack
     masks = [None] * steps if mask is None else paddle.split(mask, steps, axis=1)
+    keeps = [None] * steps if reset is None else paddle.split(reset, steps, axis=1)
+    outputs = []
     for t in range(steps):
-        r, c, out = _masked_step(per_step[t], r, c, masks[t], w, cell_clip, proj_clip)
+        r, c, out = _step(layer, per_step[t], r, c, masks[t], keeps[t])
         outputs.append(out)
     return paddle.stack(outputs, axis=1), r, c
 
 
-def _while_loop(gates, r0, c0, w, cell_clip, proj_clip, mask):
-    gates_t = paddle.transpose(gates, [1, 0, 2])
-    mask_t = None if mask is None else paddle.transpose(mask, [1, 0]).unsqueeze(-1)
+def _while_loop(layer, gates, r0, c0, mask, reset):
+    def time_major(v):
+        return None if v is None else paddle.transpose(v, [1, 0]).unsqueeze(-1)
+
+    gates_t, mask_t, reset_t = paddle.transpose(gates, [1, 0, 2]), time_major(mask), time_major(reset)
     steps = paddle.shape(gates_t)[0]
     outputs = paddle.tensor.create_array("float32")
     i0 = paddle.full([], 0, "int64")
@@ -96,7 +114,8 @@ def _while_loop(gates, r0, c0, w, cell_clip, proj_clip, mask):
 
     def body(i, r, c, outputs):
         m = None if mask_t is None else mask_t[i]
-        r, c, out = _masked_step(gates_t[i], r, c, m, w, cell_clip, proj_clip)
+        keep = None if reset_t is None else reset_t[i]
+        r, c, out = _step(layer, gates_t[i], r, c, m, keep)
         paddle.tensor.array_write(out, i, outputs)
         return i + 1, r, c, outputs
 

@@ -8,8 +8,6 @@ directories too (with optimizer state on top), so any tool that takes
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import paddle
@@ -17,6 +15,8 @@ import paddle
 from bilm.config import BiLMConfig, load_model_config, save_model_config
 from bilm.encoder import elmo_layers
 from bilm.params import create_params, variable_shapes
+from engine.atomic import atomic_directory
+from engine.errors import ConfigError
 from engine.variables import load_variables, save_variables
 from reader.vocab import Vocabulary
 
@@ -25,26 +25,28 @@ INFERENCE_PREFIX = "elmo"
 INFERENCE_FEEDS = ("word_ids", "lengths")
 
 
+def write_model_files(directory: Path, cfg: BiLMConfig, vocab: Vocabulary) -> None:
+    """The files that make a directory of variables a self-describing model."""
+    save_model_config(cfg, directory)
+    vocab.save(Path(directory, VOCAB_FILE))
+
+
 def write_model_dir(directory: Path, cfg: BiLMConfig, vocab: Vocabulary, scope=None) -> Path:
     """Writes the biLM variables of the scope + config + vocabulary, atomically."""
-    directory = Path(directory)
-    tmp = directory.with_name(f".{directory.name}.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_variables(tmp, variable_shapes(cfg, with_softmax=True), scope)
-    save_model_config(cfg, tmp)
-    vocab.save(tmp / VOCAB_FILE)
-    if directory.exists():
-        shutil.rmtree(directory)
-    os.replace(tmp, directory)
-    return directory
+    with atomic_directory(directory) as tmp:
+        save_variables(tmp, variable_shapes(cfg, with_softmax=True), scope)
+        write_model_files(tmp, cfg, vocab)
+    return Path(directory)
 
 
 def read_model_dir(directory: str | Path) -> tuple[BiLMConfig, Vocabulary]:
     """The config and vocabulary of a model (or checkpoint) directory."""
     cfg = load_model_config(directory)
     vocab = Vocabulary.load(Path(directory, VOCAB_FILE))
-    return cfg.with_vocab_size(len(vocab)), vocab
+    try:
+        return cfg.with_vocab_size(len(vocab)), vocab
+    except ConfigError as exc:
+        raise ConfigError(f"{directory}: {exc}") from None
 
 
 def load_model_variables(directory: str | Path, cfg: BiLMConfig, place, with_softmax: bool = True) -> list[str]:
@@ -69,6 +71,5 @@ def export_inference_model(exe, directory: Path, cfg: BiLMConfig, vocab: Vocabul
         layers = elmo_layers(params, cfg, ids, lengths, vocab.bos_id, vocab.eos_id)
     prefix = str(directory / INFERENCE_PREFIX)
     paddle.static.save_inference_model(prefix, [ids, lengths], [layers], exe, program=program)
-    save_model_config(cfg, directory)
-    vocab.save(directory / VOCAB_FILE)
+    write_model_files(directory, cfg, vocab)
     return prefix

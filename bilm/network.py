@@ -7,11 +7,13 @@ from dataclasses import dataclass
 import paddle
 
 from bilm.config import BiLMConfig
-from bilm.lstmp import LSTMPWeights, lstmp_sequence
+from bilm.lstmp import LSTMP, LSTMPWeights, lstmp_sequence
 
 
 @dataclass
 class DirectionOutput:
+    """What one direction's LSTMP stack produces."""
+
     layers: list  # per layer [B,T,P]: LSTMP output plus residual, before output dropout
     top: object  # [B,T,P]: what the softmax sees (last layer after dropout)
     last_hidden: list  # per layer [B,P]: raw LSTMP output r at the last step
@@ -19,21 +21,23 @@ class DirectionOutput:
 
 
 def run_direction(x, layers: list[LSTMPWeights], cfg: BiLMConfig, init_hidden, init_cell,
-                  dropout, mask=None) -> DirectionOutput:
+                  dropout, mask=None, reset=None) -> DirectionOutput:
     """Runs one direction's LSTMP stack over embedded tokens `x` [B,T,E].
 
-    `init_hidden`/`init_cell` are per-layer lists of [B,P]/[B,H] start states.
-    As in the fluid release, each layer's input is dropped out, the residual
-    (from the second layer on) adds that dropped input, and the layer output
-    is dropped again before it feeds the next layer or the softmax. The carried
-    state is the raw projection r before the residual, as in bilm-tf.
+    `init_hidden`/`init_cell` are per-layer lists of [B,P]/[B,H] start states;
+    `mask` and `reset` are passed to every layer (see `lstmp_sequence`).
+    As in the fluid release, each layer's input a = drop(x) is dropped once
+    more before the LSTMP, the residual (from the second layer on) adds a, and
+    the layer output is dropped again before it feeds the next layer or the
+    softmax. The carried state is the raw projection r before the residual and
+    the cell c itself (the fluid release carried a dropped-out copy of c).
     """
     inp = x
     outputs, last_r, last_c = [], [], []
     for i, weights in enumerate(layers):
         a = dropout(inp)
-        r, r_last, c_last = lstmp_sequence(a, init_hidden[i], init_cell[i], weights,
-                                           cfg.cell_clip, cfg.proj_clip, mask)
+        layer = LSTMP(weights, cfg.cell_clip, cfg.proj_clip)
+        r, r_last, c_last = lstmp_sequence(layer, dropout(a), init_hidden[i], init_cell[i], mask, reset)
         out = r + a if cfg.use_skip_connections and i > 0 else r
         if mask is not None and cfg.use_skip_connections and i > 0:
             out = out * mask.unsqueeze(-1)

@@ -5,13 +5,12 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import numpy as np
-
-from bilm.config import BiLMConfig, save_model_config
+from bilm.config import BiLMConfig, load_model_config
 from bilm.evaluation import PerplexityEvaluator
-from bilm.lm import INIT_CELL, INIT_HIDDEN, build_lm
-from bilm.model_dir import export_inference_model, write_model_dir
+from bilm.lm import INIT_CELL, INIT_HIDDEN, build_lm, zero_states
+from bilm.model_dir import export_inference_model, write_model_dir, write_model_files
 from bilm.pretrain_config import ElmoConfig
+from engine.errors import ConfigError, DataError
 from engine.job import Carry, Job, TrainGraph
 from engine.runtime import DistEnv
 from reader.default_corpus import build_default_corpus
@@ -24,6 +23,8 @@ from reader.vocab import Vocabulary
 
 @dataclasses.dataclass(frozen=True)
 class CorpusFiles:
+    """The resolved inputs of a run."""
+
     train: tuple[str, ...]
     dev: tuple[str, ...]
     vocab: Path
@@ -33,7 +34,10 @@ def resolve_corpus(cfg: ElmoConfig) -> CorpusFiles:
     """The shard lists and vocabulary of a run (building the built-in corpus if asked)."""
     data = cfg.data
     if data.source == "builtin":
-        corpus = build_default_corpus(Path(data.builtin_dir))
+        try:
+            corpus = build_default_corpus(Path(data.builtin_dir))
+        except FileExistsError as exc:
+            raise DataError(f"data.builtin_dir: {exc}") from None
         train, dev, vocab = corpus.train_glob, corpus.dev_glob, corpus.vocab
     else:
         train, dev, vocab = data.train, data.dev, data.vocab
@@ -56,14 +60,15 @@ class ElmoPretraining(Job):
 
     def build_train_graph(self) -> TrainGraph:
         B, T = self.cfg.train.batch_size, self.cfg.data.num_steps
-        g = build_lm(self.model, B, T, training=True)
+        g = build_lm(self.model, B, T, training=True, bos_id=self.vocab.bos_id, eos_id=self.vocab.eos_id)
+        zeros = zero_states(self.model, B)
         return TrainGraph(
             feeds=g.feeds,
             loss=g.loss,
             # As the fluid release: the mean token loss scaled by the unroll length.
             objective=g.loss * float(T),
-            carry=[Carry(INIT_HIDDEN, g.last_hidden, self._zeros(self.model.embed_size)),
-                   Carry(INIT_CELL, g.last_cell, self._zeros(self.model.hidden_size))],
+            carry=[Carry(INIT_HIDDEN, g.last_hidden, zeros[INIT_HIDDEN]),
+                   Carry(INIT_CELL, g.last_cell, zeros[INIT_CELL])],
         )
 
     def train_batches(self, reader_state: dict | None):
@@ -80,7 +85,7 @@ class ElmoPretraining(Job):
 
     def evaluate(self, exe) -> dict[str, float]:
         if self._evaluator is None:  # built on first use, after the training program
-            self._evaluator = PerplexityEvaluator(self.model, self.files.dev, self.files.vocab,
+            self._evaluator = PerplexityEvaluator(self.model, self.files.dev, self.vocab,
                                                   self.cfg.train.batch_size, self.cfg.data.num_steps)
         return self._evaluator.run(exe)
 
@@ -88,15 +93,17 @@ class ElmoPretraining(Job):
         return (f"dev ppl {m['ppl']:.2f} (fw {m['ppl_fw']:.2f}, bw {m['ppl_bw']:.2f}) | "
                 f"unigram ppl {m['unigram_ppl']:.2f} | {int(m['tokens']):,} tokens")
 
+    def check_checkpoint(self, directory: Path) -> None:
+        saved = load_model_config(directory)
+        if saved != self.model:
+            diff = [f"{f.name}: {getattr(saved, f.name)!r} there, {getattr(self.model, f.name)!r} here"
+                    for f in dataclasses.fields(saved) if getattr(saved, f.name) != getattr(self.model, f.name)]
+            raise ConfigError(f"{directory} was written for another model ({'; '.join(diff)})")
+
     def write_model_files(self, directory: Path) -> None:
-        save_model_config(self.model, directory)
-        self.vocab.save(Path(directory, "vocab.txt"))
+        write_model_files(directory, self.model, self.vocab)
 
     def export(self, exe, output_dir: Path) -> dict[str, str]:
         model_dir = write_model_dir(Path(output_dir, "model"), self.model, self.vocab)
         prefix = export_inference_model(exe, Path(output_dir, "inference"), self.model, self.vocab)
         return {"model": str(model_dir), "inference program": f"{prefix}.json"}
-
-    def _zeros(self, width: int) -> np.ndarray:
-        L, B = self.model.num_layers, self.cfg.train.batch_size
-        return np.zeros((2 * L, B, width), np.float32)

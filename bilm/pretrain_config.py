@@ -39,5 +39,7 @@ class ElmoConfig:
     data: LMDataConfig = field(default_factory=LMDataConfig)
     model: BiLMConfig = field(default_factory=BiLMConfig)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(output_dir="output/elmo", batch_size=128))
-    optim: OptimConfig = field(default_factory=OptimConfig)
+    # The fluid release's recipe.
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(
+        name="adagrad", learning_rate=0.2, initial_accumulator_value=1.0, epsilon=0.0, grad_clip=10.0))
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from engine.cli import config_parser, run
 from engine.config import dump_yaml, load_config
 from engine.runtime import dist_env_from_launcher
 
 
 def main(argv: list[str] | None = None) -> dict:
+    """Parses the command line, trains, and returns the final dev metrics."""
     args = config_parser(__doc__, "configs/elmo.yaml").parse_args(argv)
     from bilm.pretrain import ElmoPretraining
     from bilm.pretrain_config import ElmoConfig
@@ -19,9 +18,6 @@ def main(argv: list[str] | None = None) -> dict:
     dist = dist_env_from_launcher()
     job = ElmoPretraining(cfg, dist)
     if dist.is_main:
-        out = Path(cfg.train.output_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.yaml").write_text(dump_yaml(cfg))
         m = job.model
         print(f"biLM: vocab {m.vocab_size:,}, embed/proj {m.embed_size}, hidden {m.hidden_size}, "
               f"{m.num_layers} layers, {m.softmax} softmax"
@@ -29,7 +25,7 @@ def main(argv: list[str] | None = None) -> dict:
               + f" | batch {cfg.train.batch_size}×{dist.world} ranks, {cfg.data.num_steps} steps"
               + f" | {len(job.files.train)} train / {len(job.files.dev)} dev shards"
               + f" | {cfg.runtime.threads or 'all'} threads", flush=True)
-    trainer = Trainer(job, cfg.train, cfg.optim, cfg.runtime, dist)
+    trainer = Trainer(job, cfg.train, cfg.optim, cfg.runtime, dist, run_config=dump_yaml(cfg))
     return trainer.fit(resume=args.resume)
 
 

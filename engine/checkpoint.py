@@ -6,15 +6,13 @@ of the training program (parameters, optimizer accumulators, learning rate),
 `trainer_state.json` (step, reader position, counters) and whatever the job
 adds to make the directory self-describing (model config, vocabulary).
 
-It is written into a hidden `.step-00001200.partial/` directory which is
-renamed into place only when every file is on disk, so a run killed in the
+It is written with `engine.atomic.atomic_directory`, so a run killed in the
 middle of a save leaves the previous checkpoint as the latest complete one.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from pathlib import Path
@@ -22,6 +20,7 @@ from typing import Callable
 
 import numpy as np
 
+from engine.atomic import atomic_directory
 from engine.errors import CheckpointError
 
 STATE_FILE = "trainer_state.json"
@@ -54,24 +53,13 @@ class CheckpointManager:
     def save(self, step: int, write_files: Callable[[Path], None], state: dict,
              carry: dict[str, np.ndarray]) -> Path:
         """Writes checkpoint `step`: `write_files(tmp_dir)` adds variables and job files."""
-        self.root.mkdir(parents=True, exist_ok=True)
         final = self.root / f"step-{step:08d}"
-        tmp = self.root / f".{final.name}.partial"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        write_files(tmp)
-        with open(tmp / CARRY_FILE, "wb") as f:
-            np.savez(f, **carry)
-            _sync(f)
-        # The state file goes last: its presence marks the directory complete.
-        with open(tmp / STATE_FILE, "w") as f:
-            json.dump(state, f, indent=1)
-            _sync(f)
-        _sync_dir(tmp)
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-        _sync_dir(self.root)
+        with atomic_directory(final) as tmp:
+            write_files(tmp)
+            with open(tmp / CARRY_FILE, "wb") as f:
+                np.savez(f, **carry)
+            # Written last: a directory with a state file is complete.
+            (tmp / STATE_FILE).write_text(json.dumps(state, indent=1))
         self._prune()
         return final
 
@@ -79,7 +67,7 @@ class CheckpointManager:
         done = self.complete()
         for path in done[: max(0, len(done) - self.keep)]:
             shutil.rmtree(path, ignore_errors=True)
-        for path in self.root.glob(".step-*.partial"):
+        for path in [*self.root.glob(".step-*.partial"), *self.root.glob(".step-*.old")]:
             shutil.rmtree(path, ignore_errors=True)
 
 
@@ -92,19 +80,11 @@ def read_state(checkpoint: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
         raise CheckpointError(f"{checkpoint}: unreadable {STATE_FILE}: {exc}") from None
     carry = {}
     if (checkpoint / CARRY_FILE).is_file():
-        with np.load(checkpoint / CARRY_FILE, allow_pickle=False) as data:
-            carry = {k: data[k] for k in data.files}
+        try:
+            with np.load(checkpoint / CARRY_FILE, allow_pickle=False) as data:
+                carry = {k: data[k] for k in data.files}
+        except (OSError, ValueError) as exc:
+            raise CheckpointError(f"{checkpoint / CARRY_FILE}: unreadable: {exc}") from None
+    if not isinstance(state, dict) or "step" not in state:
+        raise CheckpointError(f"{checkpoint / STATE_FILE}: no 'step' in the trainer state")
     return state, carry
-
-
-def _sync(f) -> None:
-    f.flush()
-    os.fsync(f.fileno())
-
-
-def _sync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -67,8 +67,13 @@ def apply_override(cls: type, data: dict, item: str) -> None:
     node[parts[-1]] = value
 
 
-def from_dict(cls: type[T], data: Any, source: str = "config", prefix: str = "") -> T:
-    """Converts a raw mapping into the dataclass `cls`, checking keys and types."""
+def from_dict(cls: type[T], data: Any, source: str = "config", prefix: str = "", base: Any = None) -> T:
+    """Converts a raw mapping into the dataclass `cls`, checking keys and types.
+
+    Keys the mapping leaves out keep their value in `base` (by default the
+    class's own defaults), so a section that sets one key keeps the rest of
+    the job's defaults rather than falling back to the section class's.
+    """
     where = prefix.rstrip(".") or "the top level"
     if data is None:
         data = {}
@@ -79,11 +84,15 @@ def from_dict(cls: type[T], data: Any, source: str = "config", prefix: str = "")
     for key in data:
         if key not in names:
             raise ConfigError(f"{source}: unknown key '{prefix}{key}'{_suggest(key, names)}")
-    kwargs = {
-        name: _convert(hints[name], data[name], source, f"{prefix}{name}")
-        for name in names
-        if name in data
-    }
+    if base is None:
+        base = _defaults(cls)
+    kwargs = {}
+    for name in names:
+        default = getattr(base, name, dataclasses.MISSING) if base is not None else dataclasses.MISSING
+        if name in data:
+            kwargs[name] = _convert(hints[name], data[name], source, f"{prefix}{name}", default)
+        elif default is not dataclasses.MISSING:
+            kwargs[name] = default
     try:
         obj = cls(**kwargs)
     except (TypeError, ValueError) as exc:
@@ -100,10 +109,18 @@ def dump_yaml(obj: Any) -> str:
     return yaml.safe_dump(to_dict(obj), sort_keys=False)
 
 
-def _convert(tp: Any, value: Any, source: str, key: str) -> Any:
+def _defaults(cls: type) -> Any:
+    try:
+        return cls()
+    except TypeError:  # a dataclass with required fields has no default instance
+        return None
+
+
+def _convert(tp: Any, value: Any, source: str, key: str, default: Any = None) -> Any:
     origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp):
-        return from_dict(tp, value, source, prefix=f"{key}.")
+        base = default if isinstance(default, tp) else None
+        return from_dict(tp, value, source, prefix=f"{key}.", base=base)
     if origin in (Union, types.UnionType):
         options = typing.get_args(tp)
         if value is None and type(None) in options:

@@ -5,14 +5,27 @@ the process: a run resumed from a checkpoint would see different masks than
 an uninterrupted one. Feeding `seed` each step (the engine derives it from the
 run seed, the step and the rank) and offsetting it per dropout op makes every
 mask reproducible, so `--resume` continues bit for bit.
+
+The fed seed is a hash of (run seed, step, rank), not a counter: with
+`seed + op index` on consecutive integers, op k+1 at step s would draw the
+mask of op k at step s+1.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import paddle
 from paddle import _C_ops
 
 SEED_FEED = "dropout_seed"
+# Fed seeds stay below this so `seed + op index` never overflows int32.
+_MAX_SEED = 2**31 - 2**16
+
+
+def step_seed(seed: int, step: int, rank: int) -> np.ndarray:
+    """The value fed as `dropout_seed` at `step` on `rank` (int32 [1])."""
+    value = np.random.SeedSequence([seed, step, rank]).generate_state(1, np.uint64)[0] % _MAX_SEED
+    return np.array([value], dtype=np.int32)
 
 
 def seed_input():

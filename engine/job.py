@@ -55,6 +55,9 @@ class Job(ABC):
     def train_batches(self, reader_state: dict | None) -> Iterator[Batch]:
         """This rank's batches from `reader_state` on; may have a `close()` method."""
 
+    def check_checkpoint(self, directory: Path) -> None:
+        """Raises if a checkpoint to resume from was written for another model."""
+
     @abstractmethod
     def evaluate(self, exe) -> dict[str, float]:
         """Dev-set metrics with the current parameters (called on rank 0 only)."""

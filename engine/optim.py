@@ -10,13 +10,13 @@ import paddle
 
 @dataclass
 class OptimConfig:
-    """Optimizer and gradient clipping (defaults: the fluid ELMo's Adagrad)."""
+    """Optimizer and gradient clipping; each job's config sets its own recipe."""
 
-    name: Literal["adagrad", "sgd", "adam", "rmsprop"] = "adagrad"
-    learning_rate: float = 0.2
-    initial_accumulator_value: float = 1.0  # adagrad
-    epsilon: float = 0.0  # adagrad/adam/rmsprop denominator term
-    grad_clip: float = 10.0  # global-norm clipping over all parameters; 0 disables
+    name: Literal["adagrad", "sgd", "adam", "rmsprop"] = "adam"
+    learning_rate: float = 1e-3
+    initial_accumulator_value: float = 0.0  # adagrad
+    epsilon: float = 1e-8  # denominator term of adagrad/adam/rmsprop
+    grad_clip: float = 0.0  # global-norm clipping over all parameters; 0 disables
 
 
 def build_optimizer(cfg: OptimConfig) -> paddle.optimizer.Optimizer:
@@ -29,5 +29,5 @@ def build_optimizer(cfg: OptimConfig) -> paddle.optimizer.Optimizer:
     if cfg.name == "sgd":
         return paddle.optimizer.SGD(lr, grad_clip=clip)
     if cfg.name == "adam":
-        return paddle.optimizer.Adam(lr, epsilon=cfg.epsilon or 1e-8, grad_clip=clip)
-    return paddle.optimizer.RMSProp(lr, epsilon=cfg.epsilon or 1e-6, grad_clip=clip)
+        return paddle.optimizer.Adam(lr, epsilon=cfg.epsilon, grad_clip=clip)
+    return paddle.optimizer.RMSProp(lr, epsilon=cfg.epsilon, grad_clip=clip)

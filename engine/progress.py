@@ -29,6 +29,8 @@ class ProgressLog:
         self.enabled = enabled
         self.every = max(1, every)
         self.total = total_steps
+        if enabled and log_file:
+            _drop_records_after(log_file, start_step)
         self._file = open(log_file, "a") if (enabled and log_file) else None
         self._bar = tqdm(total=total_steps, initial=start_step, unit="step", dynamic_ncols=True,
                          disable=not enabled or not sys.stderr.isatty(), leave=False)
@@ -41,15 +43,16 @@ class ProgressLog:
         self._loss_sum = 0.0
         self._steps = 0
         self._tokens = 0
-        self._extra: dict[str, float] = {}
 
-    def step(self, step: int, loss: float, tokens: int, extra: dict[str, float] | None = None) -> None:
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self._t0
+
+    def step(self, step: int, loss: float, tokens: int) -> None:
         """Records the step just finished (`step` counts finished steps)."""
         self._loss_sum += loss
         self._steps += 1
         self._tokens += tokens
-        for k, v in (extra or {}).items():
-            self._extra[k] = self._extra.get(k, 0.0) + v
         self._bar.update(1)
         if step % self.every == 0 or step == self.total:
             self._report(step)
@@ -68,7 +71,6 @@ class ProgressLog:
             "tokens_per_s": self._tokens / window,
             "elapsed_s": round(elapsed, 1),
             "eta_s": round(eta, 1),
-            **{k: v / max(1, self._steps) for k, v in self._extra.items()},
         }
         self.write(f"step {step}/{self.total} | loss {loss:.4f} | ppl {record['ppl']:.2f} | "
                    f"{record['tokens_per_s']:,.0f} tok/s | elapsed {format_duration(elapsed)} | "
@@ -90,3 +92,12 @@ class ProgressLog:
         self._bar.close()
         if self._file:
             self._file.close()
+
+
+def _drop_records_after(log_file: Path, step: int) -> None:
+    """A resumed run repeats the steps after its checkpoint: forget their old records."""
+    if not log_file.is_file():
+        return
+    kept = [line for line in log_file.read_text().splitlines()
+            if line.strip() and json.loads(line).get("step", 0) <= step]
+    log_file.write_text("".join(line + "\n" for line in kept))

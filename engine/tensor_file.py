@@ -38,7 +38,7 @@ _ENUM_TO_DTYPE = {v: k for k, v in _DTYPE_TO_ENUM.items()}
 
 
 def write_tensor(path: str | Path, array: np.ndarray) -> None:
-    """Writes `array` to `path` (fsynced: callers rely on it being durable before a rename)."""
+    """Writes `array` to `path` (durability is the caller's: see `engine.atomic`)."""
     array = np.asarray(array, order="C")  # (ascontiguousarray would turn a scalar into [1])
     if array.dtype not in _DTYPE_TO_ENUM:
         raise TypeError(f"cannot store dtype {array.dtype} in a tensor file")
@@ -48,8 +48,6 @@ def write_tensor(path: str | Path, array: np.ndarray) -> None:
         f.write(struct.pack("<Ii", 0, len(desc)))
         f.write(desc)
         f.write(array.tobytes())
-        f.flush()
-        os.fsync(f.fileno())
 
 
 def read_tensor_header(path: str | Path) -> tuple[np.dtype, tuple[int, ...], int]:

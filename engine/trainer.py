@@ -13,11 +13,10 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import paddle
 
 from engine.checkpoint import CheckpointManager, read_state
-from engine.dropout import SEED_FEED
+from engine.dropout import SEED_FEED, step_seed
 from engine.errors import CheckpointError, PipelineError
 from engine.job import Job, TrainGraph
 from engine.optim import OptimConfig, build_optimizer
@@ -54,8 +53,10 @@ class Trainer:
     """Runs a `Job` to `train.max_steps`."""
 
     def __init__(self, job: Job, train: TrainConfig, optim: OptimConfig, runtime: RuntimeConfig,
-                 dist: DistEnv = DistEnv()):
+                 dist: DistEnv = DistEnv(), run_config: str | None = None):
+        """`run_config`: the resolved config as text, kept as `config.yaml` beside the run."""
         self.job = job
+        self.run_config = run_config
         self.cfg = train
         self.optim = optim
         self.runtime = runtime
@@ -66,19 +67,25 @@ class Trainer:
     def fit(self, resume: bool = False) -> dict:
         """Trains (or continues) to `max_steps`; returns the final evaluation metrics."""
         start = self._find_start(resume)
+        if start is not None:
+            self.job.check_checkpoint(start)
         if self.dist.is_main:
             self.output_dir.mkdir(parents=True, exist_ok=True)
+            if self.run_config is not None:
+                (self.output_dir / "config.yaml").write_text(self.run_config)
         self.place = setup(self.runtime, self.dist)
         self.main, startup, graph = self._build()
         self.exe = paddle.static.Executor(self.place)
         self.exe.run(startup)
-        step, tokens, reader_state, carry = 0, 0, None, {c.feed: c.initial for c in graph.carry}
+        step, tokens, reader_state, carry, notes = 0, 0, None, {c.feed: c.initial for c in graph.carry}, []
         if start is not None:
-            step, tokens, reader_state, carry = self._restore(start, graph)
+            step, tokens, reader_state, carry, notes = self._restore(start, graph)
         log = ProgressLog(self.output_dir / "train_log.jsonl", self.cfg.max_steps, step,
                           self.cfg.log_every, enabled=self.dist.is_main)
         if start is not None:
             log.write(f"resumed from {start} at step {step}")
+        for note in notes:
+            log.write(f"note: {note}")
         try:
             step, tokens, reader_state, carry = self._loop(graph, log, step, tokens, reader_state, carry)
             metrics = self._finish(log, step, tokens, reader_state, carry)
@@ -118,14 +125,21 @@ class Trainer:
     def _restore(self, checkpoint: Path, graph: TrainGraph):
         load_variables(checkpoint, persistable_shapes(self.main), self.place)
         state, carry = read_state(checkpoint)
-        expected = {c.feed: c.initial for c in graph.carry}
-        for name, initial in expected.items():
-            if name not in carry:
-                raise CheckpointError(f"{checkpoint}: no carried state '{name}'")
-            if carry[name].shape != initial.shape:
-                # Another batch size or number of ranks: carried state cannot map row to row.
-                carry[name] = initial
-        return int(state["step"]), int(state.get("tokens", 0)), state.get("reader"), carry
+        notes = [f"the checkpoint was written with {key} {state[key]}, this run uses {now}"
+                 for key, now in self._run_shape().items() if key in state and state[key] != now]
+        for c in graph.carry:
+            if c.feed not in carry:
+                raise CheckpointError(f"{checkpoint}: no carried state '{c.feed}' in carry.npz")
+            if carry[c.feed].shape != c.initial.shape:
+                # Rows cannot be mapped one to one onto another batch layout.
+                notes.append(f"carried state '{c.feed}' restarts from zero (shape "
+                             f"{list(carry[c.feed].shape)} in the checkpoint, {list(c.initial.shape)} now)")
+                carry[c.feed] = c.initial
+        return int(state["step"]), int(state.get("tokens", 0)), state.get("reader"), carry, notes
+
+    def _run_shape(self) -> dict:
+        """What a checkpoint records about the run that wrote it, to flag changes on resume."""
+        return {"world": self.dist.world, "batch_size": self.cfg.batch_size, "seed": self.cfg.seed}
 
     # -- the loop ---------------------------------------------------------------
 
@@ -140,7 +154,7 @@ class Trainer:
                 feed = dict(batch.arrays)
                 feed.update(carry)
                 if uses_seed:
-                    feed[SEED_FEED] = self._dropout_seed(step)
+                    feed[SEED_FEED] = step_seed(self.cfg.seed, step, self.dist.rank)
                 loss, *carried = self.exe.run(self.main, feed=feed, fetch_list=fetch_list)
                 step += 1
                 loss = float(loss)
@@ -162,6 +176,9 @@ class Trainer:
             close = getattr(batches, "close", None)
             if close:
                 close()
+        waited = getattr(batches, "wait_seconds", None)
+        if waited is not None and log.elapsed > 0:
+            log.write(f"the executor waited {waited:.1f} s for data ({100 * waited / log.elapsed:.1f}% of the run)")
         if step < self.cfg.max_steps:
             log.write(f"the training data ran out at step {step}")
         return step, tokens, reader_state, carry
@@ -176,11 +193,6 @@ class Trainer:
                 log.write(f"exported {what}: {path}")
         return metrics
 
-    def _dropout_seed(self, step: int) -> np.ndarray:
-        # A pure function of (seed, step, rank): resumed runs draw the same masks.
-        value = (self.cfg.seed * 1_000_003 + step * self.dist.world + self.dist.rank) % (2**31 - 1)
-        return np.array([value], dtype=np.int32)
-
     def _save(self, step, tokens, reader_state, carry, log: ProgressLog) -> None:
         if not self.dist.is_main:
             return
@@ -190,7 +202,7 @@ class Trainer:
             save_variables(directory, names)
             self.job.write_model_files(directory)
 
-        state = {"step": step, "tokens": tokens, "reader": reader_state, "world": self.dist.world}
+        state = {"step": step, "tokens": tokens, "reader": reader_state, **self._run_shape()}
         path = self.checkpoints.save(step, write_files, state, carry)
         log.write(f"saved checkpoint {path}")
 

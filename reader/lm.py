@@ -24,6 +24,7 @@ import multiprocessing
 
 import numpy as np
 
+from engine.errors import DataError
 from reader.shards import EncodedShard, encode_shard
 from reader.vocab import Vocabulary
 
@@ -136,7 +137,19 @@ class SentenceSource:
             if k not in queued:
                 path = self.files[self._file_index(k)]
                 self._pending.append((k, self._pool.apply_async(_encode_in_worker, (path,))))
-        return self._pending.popleft()[1].get()
+        return self._await(self._pending.popleft()[1], self.files[self._file_index(key)])
+
+    def _await(self, result, path: str) -> EncodedShard:
+        # A worker killed mid-task (out of memory, say) is replaced by the Pool
+        # but its task never completes: notice that instead of waiting forever.
+        workers = {p.pid for p in multiprocessing.active_children()}
+        while True:
+            try:
+                return result.get(timeout=1.0)
+            except multiprocessing.TimeoutError:
+                if not workers <= {p.pid for p in multiprocessing.active_children()}:
+                    raise RuntimeError(f"a shard-encoding worker died while encoding {path} "
+                                       "(out of memory?)") from None
 
 
 class StreamBatcher:
@@ -195,12 +208,15 @@ class StreamBatcher:
             pos += k
 
     def _restore(self, state: dict) -> None:
-        self.index = int(state["batches"])
-        rows = state["rows"][: self.batch_size]
-        # A different number of rows (resuming with another number of ranks):
-        # extra rows start on fresh sentences.
-        for i, row in enumerate(rows):
-            self._rows[i] = None if row is None else [np.asarray(row[0], np.int32), int(row[1])]
+        try:
+            self.index = int(state["batches"])
+            rows = state["rows"][: self.batch_size]
+            # A different number of rows (resuming with another number of ranks):
+            # extra rows start on fresh sentences.
+            for i, row in enumerate(rows):
+                self._rows[i] = None if row is None else [np.asarray(row[0], np.int32), int(row[1])]
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise DataError(f"malformed reader state in the checkpoint ({exc!r})") from None
 
 
 @dataclass(frozen=True)
@@ -218,11 +234,12 @@ class LMStream:
     transforms: tuple = ()  # callables LMBatch → LMBatch, applied in the worker
 
     def __call__(self, state: dict | None = None):
-        position = tuple(state["position"]) if state else (0, 0, 0)
+        """Yields the stream's batches, from `state` (a batch's `.state`) on if given."""
+        position = tuple(state.get("position", (0, 0, 0))) if state else (0, 0, 0)
         source = SentenceSource(list(self.files), self.vocab_path, shuffle=self.shuffle, seed=self.seed,
                                 loop=self.loop, num_workers=self.num_workers, position=position)
-        batcher = StreamBatcher(source, self.batch_size, self.num_steps, state)
         try:
+            batcher = StreamBatcher(source, self.batch_size, self.num_steps, state)
             while (batch := batcher.next_batch()) is not None:
                 for transform in self.transforms:
                     batch = transform(batch)

@@ -61,6 +61,7 @@ class Prefetcher:
         self.wait_seconds += time.perf_counter() - start
         if isinstance(item, _Failure):
             self.close()
+            item.exc.add_note(f"in the reader process:\n{item.trace}")
             raise item.exc
         if isinstance(item, str) and item == _END:
             self.close()
@@ -87,6 +88,17 @@ class Prefetcher:
         self.close()
 
 
+def _put(out, item, parent_pid: int) -> bool:
+    """Puts `item` unless the consumer has gone; returns whether it was delivered."""
+    while True:
+        try:
+            out.put(item, timeout=1.0)
+            return True
+        except queue.Full:
+            if os.getppid() != parent_pid:
+                return False
+
+
 def _produce(factory, args, out, parent_pid: int) -> None:
     # `close` terminates the worker: exit through the stream's `finally`
     # blocks so its own encoding processes are shut down too.
@@ -97,15 +109,10 @@ def _produce(factory, args, out, parent_pid: int) -> None:
     signal.signal(signal.SIGTERM, stop)
     try:
         for item in factory(*args):
-            while True:
-                try:
-                    out.put(item, timeout=1.0)
-                    break
-                except queue.Full:
-                    if os.getppid() != parent_pid:  # the trainer is gone
-                        return
-        out.put(_END)
+            if not _put(out, item, parent_pid):
+                return
+        _put(out, _END, parent_pid)
     except SystemExit:
         return
     except BaseException as exc:  # noqa: BLE001 - forwarded to the consumer
-        out.put(_Failure(exc))
+        _put(out, _Failure(exc), parent_pid)

@@ -24,8 +24,9 @@ _SKIPPED = "!!!MAXTERMID"
 class Vocabulary:
     """Token ↔ id mapping with the three special tokens."""
 
-    def __init__(self, tokens: list[str], source: str = "vocabulary"):
+    def __init__(self, tokens: list[str], source: str = "vocabulary", path: Path | None = None):
         self.source = source
+        self.path = path  # the file it was read from, if any
         self._tokens = list(tokens)
         self._ids: dict[str, int] = {}
         for i, tok in enumerate(self._tokens):
@@ -62,7 +63,7 @@ class Vocabulary:
             tokens.append(token)
         if not tokens:
             raise DataError(f"{path}: empty vocabulary")
-        return cls(tokens, source=str(path))
+        return cls(tokens, source=str(path), path=Path(path))
 
     def __len__(self) -> int:
         return len(self._tokens)

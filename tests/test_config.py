@@ -56,6 +56,16 @@ def test_mistakes_name_the_key(tmp_path, text, overrides, message):
     assert message in str(err.value)
 
 
+@dataclass
+class Job:
+    inner: Inner = field(default_factory=lambda: Inner(size=99, name="job"))
+
+
+def test_a_partial_section_keeps_the_job_defaults(tmp_path):
+    cfg = load_config(Job, write(tmp_path, "inner:\n  rate: 2.0\n"), ["inner.mode=b"])
+    assert (cfg.inner.size, cfg.inner.name, cfg.inner.rate, cfg.inner.mode) == (99, "job", 2.0, "b")
+
+
 def test_missing_file_is_one_error(tmp_path):
     with pytest.raises(ConfigError, match="cannot read config"):
         load_config(Outer, tmp_path / "absent.yaml")

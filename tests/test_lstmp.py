@@ -4,7 +4,7 @@ import numpy as np
 import paddle
 import pytest
 
-from bilm.lstmp import LSTMPWeights, lstmp_sequence
+from bilm.lstmp import LSTMP, LSTMPWeights, lstmp_sequence
 
 
 def sigmoid(x):
@@ -58,7 +58,7 @@ def test_lstmp_matches_numpy_with_clipping_active(static_scope, dynamic, masked)
         w = LSTMPWeights(**{k: paddle.static.create_parameter(list(v.shape), "float32",
                                                               attr=paddle.ParamAttr(name=k))
                             for k, v in arrays.items()})
-        out, r_last, c_last = lstmp_sequence(xv, rv, cv, w, cell_clip, proj_clip, mv)
+        out, r_last, c_last = lstmp_sequence(LSTMP(w, cell_clip, proj_clip), xv, rv, cv, mv)
     exe = paddle.static.Executor(paddle.CPUPlace())
     exe.run(startup)
     for k, v in arrays.items():
