@@ -93,17 +93,28 @@ def test_windows_follow_the_bilm_tf_rules(tmp_path):
     assert sum(b.num_tokens for b in batches) == total
 
 
-def test_backward_stream_is_the_same_sentences_reversed(tmp_path):
+def _row_streams(batches, row):
+    """Concatenates one row's real inputs over all batches, per direction."""
+    fw, bw = [], []
+    for batch in batches:
+        real = batch.mask[row] > 0
+        fw += batch.arrays[FW_INPUT][row][real].tolist()
+        bw += batch.arrays[BW_INPUT][row][real].tolist()
+    return fw, bw
+
+
+def test_backward_stream_is_the_same_sentences_reversed_across_windows(tmp_path):
     files, vocab_path = _toy_files(tmp_path)
-    batch = _batches(LMStream(tuple(files), vocab_path, batch_size=1, num_steps=200))[0]
-    fw = batch.arrays[FW_INPUT][0][batch.mask[0] > 0].tolist()
-    bw = batch.arrays[BW_INPUT][0][batch.mask[0] > 0].tolist()
-    # Inputs are each sentence without its last token: [<S>, w1 … wn] forward,
-    # [</S>, wn … w1] backward, sentence after sentence.
-    starts = [i for i, tok in enumerate(fw) if tok == 0] + [len(fw)]
-    words = [fw[a + 1:b] for a, b in zip(starts, starts[1:])]
-    assert len(words) > 3
-    assert bw == [tok for w in words for tok in [1, *reversed(w)]]
+    batches = _batches(LMStream(tuple(files), vocab_path, batch_size=2, num_steps=3))
+    for row in (0, 1):
+        fw, bw = _row_streams(batches, row)
+        # Inputs are each sentence without its last token: [<S>, w1 … wn]
+        # forward, [</S>, wn … w1] backward, sentence after sentence, with
+        # windows of 3 cutting through sentences.
+        starts = [i for i, tok in enumerate(fw) if tok == 0] + [len(fw)]
+        words = [fw[a + 1:b] for a, b in zip(starts, starts[1:])]
+        assert len(words) > 3
+        assert bw == [tok for w in words for tok in [1, *reversed(w)]]
 
 
 def test_resuming_from_a_batch_state_continues_identically(tmp_path):
@@ -142,13 +153,22 @@ def test_encoding_in_worker_processes_gives_the_same_batches(tmp_path):
 
 def test_batcher_restores_fewer_or_more_rows(tmp_path):
     files, vocab_path = _toy_files(tmp_path)
-    source = SentenceSource(files, vocab_path, shuffle=False, seed=0, loop=True)
-    batcher = StreamBatcher(source, batch_size=4, num_steps=3)
-    state = batcher.next_batch().state
+
+    def batcher(rows, state=None):
+        position = tuple(state["position"]) if state else (0, 0, 0)
+        source = SentenceSource(files, vocab_path, shuffle=False, seed=0, loop=True, position=position)
+        return StreamBatcher(source, rows, 3, state)
+
+    first = batcher(4)
+    state = first.next_batch().state
+    expected = first.next_batch()
     for rows in (2, 6):
-        again = StreamBatcher(SentenceSource(files, vocab_path, shuffle=False, seed=0, loop=True,
-                                             position=tuple(state["position"])), rows, 3, state)
-        assert again.next_batch().arrays[FW_INPUT].shape == (rows, 3)
+        again = batcher(rows, state).next_batch()
+        kept = min(rows, 4)
+        # Rows that existed continue their sentences exactly; new rows start fresh ones.
+        np.testing.assert_array_equal(again.arrays[FW_INPUT][:kept], expected.arrays[FW_INPUT][:kept])
+        if rows > 4:
+            assert np.all(again.arrays[FW_INPUT][4:, 0] == 0)  # each starts with <S>
 
 
 def test_prefetcher_forwards_batches_and_errors(tmp_path):
@@ -164,3 +184,42 @@ def test_prefetcher_forwards_batches_and_errors(tmp_path):
     with pytest.raises(DataError, match=r"shard1.txt:2: empty line"):
         with Prefetcher(stream, None, capacity=2) as p:
             list(p)
+
+
+def _descendants(pid: int) -> set[int]:
+    """Live descendants of `pid`, from /proc (Linux)."""
+    import os
+
+    parent = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] != "Z":
+                parent[int(entry)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {p for p, pp in parent.items() if pp in frontier} - found
+        found |= frontier
+    return found
+
+
+def test_closing_mid_stream_stops_every_reader_process(tmp_path):
+    import os
+    import time
+
+    files, vocab_path = _toy_files(tmp_path, (50, 50, 50, 50))
+    stream = LMStream(tuple(files), vocab_path, 2, 4, shuffle=True, loop=True, num_workers=2)
+    before = _descendants(os.getpid())
+    prefetcher = Prefetcher(stream, None, capacity=2)
+    next(prefetcher)
+    started = _descendants(os.getpid()) - before
+    assert len(started) >= 3  # the reader and its two encoding workers (and maybe a resource tracker)
+    prefetcher.close()
+    deadline = time.time() + 10
+    while (_descendants(os.getpid()) - before) & started and time.time() < deadline:
+        time.sleep(0.1)
+    assert not (_descendants(os.getpid()) - before) & started

@@ -38,6 +38,19 @@ def test_sampling_every_class_equals_full_softmax(static_scope):
     np.testing.assert_allclose(sampled, full, rtol=1e-5, atol=1e-5)
 
 
+def test_log_q_correction_matches_the_sampler(static_scope):
+    V, tries = 40, 57
+    neg = np.array([0, 3, 7, 12, 25, 39])
+    sampler_q = LogUniformSampler(V, len(neg)).expected_count
+    _, sampled, logits, targets = _losses(V, P=4, N=32, neg_ids=neg, num_tries=tries, seed=5)
+    want = []
+    for row, y in zip(logits, targets):
+        others = [k for k in neg if k != y]
+        z = np.concatenate([[row[y] - np.log(sampler_q(y, tries))], row[others] - np.log(sampler_q(np.array(others), tries))])
+        want.append(np.log(np.exp(z - z.max()).sum()) + z.max() - z[0])
+    np.testing.assert_allclose(sampled, want, rtol=1e-4, atol=1e-5)
+
+
 def test_accidental_hits_are_removed(static_scope):
     V = 30
     neg = np.arange(10)
