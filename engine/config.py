@@ -146,6 +146,12 @@ def _convert(tp: Any, value: Any, source: str, key: str, default: Any = None) ->
         return [_convert(item_type, v, source, f"{key}[{i}]") for i, v in enumerate(value)]
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if tp is float and isinstance(value, str):
+        # YAML 1.1 reads `1e-3` (no dot) as a string; every user writes it so.
+        try:
+            return float(value)
+        except ValueError:
+            pass
     if tp is Any or (isinstance(tp, type) and isinstance(value, tp)):
         if tp is int and isinstance(value, bool):
             raise ConfigError(f"{source}: '{key}' must be an int, got {value!r}")

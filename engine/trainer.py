@@ -20,7 +20,7 @@ from engine.dropout import SEED_FEED, step_seed
 from engine.errors import CheckpointError, PipelineError
 from engine.job import Job, TrainGraph
 from engine.optim import OptimConfig, build_optimizer
-from engine.parallel import allreduce_gradients
+from engine.gradients import allreduce_gradients, zero_if_nonfinite
 from engine.progress import ProgressLog
 from engine.runtime import DistEnv, RuntimeConfig, setup
 from engine.variables import load_variables, persistable_shapes, save_variables
@@ -38,6 +38,9 @@ class TrainConfig:
     save_every: int = 1000  # 0: save at the end only
     keep_checkpoints: int = 3
     seed: int = 0
+    # A NaN/inf loss stops the run (naming the step and the last good
+    # checkpoint); with this set, such a step applies no gradient and the run goes on.
+    skip_nonfinite_steps: bool = False
 
     def __post_init__(self):
         for name in ("batch_size", "max_steps", "log_every", "keep_checkpoints"):
@@ -119,11 +122,13 @@ class Trainer:
             params_grads = optimizer.backward(objective)
             if self.dist.world > 1:
                 params_grads = allreduce_gradients(params_grads, self.dist.world)
+            if self.cfg.skip_nonfinite_steps:
+                params_grads = zero_if_nonfinite(params_grads, objective)
             optimizer.apply_gradients(params_grads)
         return main, startup, graph
 
     def _restore(self, checkpoint: Path, graph: TrainGraph):
-        load_variables(checkpoint, persistable_shapes(self.main), self.place)
+        load_variables(checkpoint, persistable_shapes(self.main), self.place, allow_extra=False)
         state, carry = read_state(checkpoint)
         notes = [f"the checkpoint was written with {key} {state[key]}, this run uses {now}"
                  for key, now in self._run_shape().items() if key in state and state[key] != now]
@@ -158,16 +163,13 @@ class Trainer:
                 loss, *carried = self.exe.run(self.main, feed=feed, fetch_list=fetch_list)
                 step += 1
                 loss = float(loss)
-                if not math.isfinite(loss):
-                    last = self.checkpoints.latest()
-                    raise NonFiniteLossError(
-                        f"loss is {loss} at step {step}; last good checkpoint: "
-                        f"{last if last else 'none'} (resume from it with a lower learning rate)"
-                    )
-                carry = {c.feed: v for c, v in zip(graph.carry, carried)}
-                tokens += batch.num_tokens * self.dist.world
+                if math.isfinite(loss):
+                    carry = {c.feed: v for c, v in zip(graph.carry, carried)}
+                    tokens += batch.num_tokens * self.dist.world
+                    log.step(step, loss, batch.num_tokens * self.dist.world)
+                else:  # raises unless skipping is configured; a skipped step keeps the carried state
+                    self._on_nonfinite(loss, step, log)
                 reader_state = batch.state
-                log.step(step, loss, batch.num_tokens * self.dist.world)
                 if self.cfg.save_every and step % self.cfg.save_every == 0 and step < self.cfg.max_steps:
                     self._save(step, tokens, reader_state, carry, log)
                 if self.cfg.eval_every and step % self.cfg.eval_every == 0 and step < self.cfg.max_steps:
@@ -192,6 +194,16 @@ class Trainer:
             for what, path in self.job.export(self.exe, self.output_dir).items():
                 log.write(f"exported {what}: {path}")
         return metrics
+
+    def _on_nonfinite(self, loss: float, step: int, log: ProgressLog) -> None:
+        last = self.checkpoints.latest()
+        if not self.cfg.skip_nonfinite_steps:
+            raise NonFiniteLossError(
+                f"loss is {loss} at step {step}; last good checkpoint: {last if last else 'none'} "
+                "(resume from it with --resume, e.g. with a lower learning rate, or set "
+                "train.skip_nonfinite_steps=true)"
+            )
+        log.write(f"step {step}: loss is {loss}; the step was skipped (no update)")
 
     def _save(self, step, tokens, reader_state, carry, log: ProgressLog) -> None:
         if not self.dist.is_main:

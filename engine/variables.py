@@ -44,15 +44,20 @@ def save_variables(directory: str | Path, names, scope=None) -> None:
 
 
 def check_directory(directory: str | Path, expected: dict[str, tuple[int, ...]],
-                    allow_missing: bool = False) -> dict[str, Path]:
+                    allow_missing: bool = False, allow_extra: bool = True) -> dict[str, Path]:
     """Maps expected variable names to their files; missing files or wrong shapes are errors.
 
-    Files in the directory that are not expected are ignored (a pretraining
-    checkpoint loaded into a downstream program has extra variables).
+    With `allow_extra` (the default) tensor files that are not expected are
+    ignored: a pretraining checkpoint loaded into a downstream program has
+    more variables than it needs. Resuming a run is strict: an extra variable
+    means the checkpoint was written by another program.
     """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise CheckpointError(f"{directory}: no such directory")
     found, missing = {}, []
     for name, shape in expected.items():
-        path = Path(directory, name)
+        path = directory / name
         if not path.is_file():
             missing.append(name)
             continue
@@ -64,19 +69,37 @@ def check_directory(directory: str | Path, expected: dict[str, tuple[int, ...]],
             )
         found[name] = path
     if missing and not allow_missing:
-        shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
-        raise CheckpointError(f"{directory}: missing variable file(s): {shown}")
+        raise CheckpointError(f"{directory}: missing variable file(s): {_listing(missing)}")
+    if not allow_extra:
+        extra = [p.name for p in sorted(directory.iterdir()) if p.name not in expected and _is_tensor_file(p)]
+        if extra:
+            raise CheckpointError(f"{directory}: variable file(s) the program does not have: {_listing(extra)} "
+                                  "(was it written by another model or optimizer?)")
     return found
 
 
 def load_variables(directory: str | Path, expected: dict[str, tuple[int, ...]], place,
-                   scope=None, allow_missing: bool = False) -> list[str]:
+                   scope=None, allow_missing: bool = False, allow_extra: bool = True) -> list[str]:
     """Loads the expected variables into the scope (all checked before any is set)."""
-    files = check_directory(directory, expected, allow_missing)
+    files = check_directory(directory, expected, allow_missing, allow_extra)
     values = {name: read_tensor(path) for name, path in files.items()}
     for name, value in values.items():
         set_value(name, value.reshape(expected[name]), place, scope)
     return sorted(values)
+
+
+def _listing(names: list[str]) -> str:
+    return ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+
+
+def _is_tensor_file(path: Path) -> bool:
+    if not path.is_file():
+        return False
+    try:
+        read_tensor_header(path)
+        return True
+    except CheckpointError:
+        return False
 
 
 def _same_size_scalar(a, b) -> bool:

@@ -30,9 +30,9 @@ def write(tmp_path, text):
 
 
 def test_yaml_and_overrides_become_typed_values(tmp_path):
-    path = write(tmp_path, "inner:\n  size: 8\n  rate: 1\nflag: true\n")
+    path = write(tmp_path, "inner:\n  size: 8\n  rate: 1e-3\nflag: true\n")
     cfg = load_config(Outer, path, ["inner.name=123", "inner.mode=b", "inner.tags=[p, q]", "inner.limit=7"])
-    assert cfg.inner.size == 8 and cfg.inner.rate == 1.0 and isinstance(cfg.inner.rate, float)
+    assert cfg.inner.size == 8 and cfg.inner.rate == 1e-3
     assert cfg.inner.name == "123"  # a string field keeps the text
     assert cfg.inner.mode == "b" and cfg.inner.tags == ["p", "q"] and cfg.inner.limit == 7
     assert cfg.flag is True

@@ -1,0 +1,119 @@
+"""Failure and recovery: SIGKILL mid-run, a kill inside a save, non-finite losses."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.checkpoint import CheckpointManager
+from engine.tensor_file import read_tensor
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {"GLOG_minloglevel": "2", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
+
+
+def overrides(corpus: dict, out: Path, **extra) -> list[str]:
+    items = {"data.source": "files", "data.train": corpus["train"], "data.dev": corpus["dev"],
+             "data.vocab": corpus["vocab"], "data.num_steps": 6, "data.num_workers": 0,
+             "model.embed_size": 8, "model.hidden_size": 16, "model.softmax": "sampled", "model.num_samples": 8,
+             "train.output_dir": str(out), "train.batch_size": 4, "train.max_steps": 40,
+             "train.log_every": 5, "train.save_every": 5, "train.eval_every": 0, **extra}
+    return [a for k, v in items.items() for a in ("-o", f"{k}={v}")]
+
+
+def train_command(*args) -> list[str]:
+    return [sys.executable, "-m", "bilm.train", "--config", "configs/elmo.yaml", *args]
+
+
+def final_variables(out: Path, step: int) -> dict[str, np.ndarray]:
+    path = out / "checkpoints" / f"step-{step:08d}"
+    skip = {"trainer_state.json", "carry.npz", "model.json", "vocab.txt"}
+    values = {p.name: read_tensor(p) for p in path.iterdir() if p.name not in skip}
+    values.update({f"carry:{k}": v for k, v in np.load(path / "carry.npz").items()})
+    return values
+
+
+def test_a_run_killed_at_a_random_step_resumes_to_the_same_parameters(toy_corpus, tmp_path):
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    subprocess.run(train_command(*overrides(toy_corpus, whole)), cwd=ROOT, env=ENV, check=True,
+                   capture_output=True)
+
+    proc = subprocess.Popen(train_command(*overrides(toy_corpus, killed)), cwd=ROOT, env=ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    manager = CheckpointManager(killed / "checkpoints")
+    deadline = time.time() + 120
+    while manager.latest() is None and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    time.sleep(random.uniform(0.0, 0.6))
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    interrupted_at = int(manager.latest().name.split("-")[1])
+    assert interrupted_at < 40, "the run finished before it could be killed"
+
+    subprocess.run(train_command(*overrides(toy_corpus, killed), "--resume"), cwd=ROOT, env=ENV,
+                   check=True, capture_output=True)
+    a, b = final_variables(whole, 40), final_variables(killed, 40)
+    assert set(a) == set(b)
+    for name in a:
+        np.testing.assert_allclose(a[name], b[name], atol=1e-6, err_msg=name)
+
+
+KILL_IN_SECOND_SAVE = """
+import os, signal, sys
+import engine.variables as variables
+from bilm.train import main
+original, calls = variables.save_variables, []
+def save_then_die(directory, names, scope=None):
+    calls.append(directory)
+    names = list(names)
+    if len(calls) == 2:  # the second checkpoint: write half of it, then die
+        original(directory, names[: len(names) // 2], scope)
+        os.kill(os.getpid(), signal.SIGKILL)
+    original(directory, names, scope)
+variables.save_variables = save_then_die
+import engine.trainer
+engine.trainer.save_variables = save_then_die
+main(sys.argv[1:])
+"""
+
+
+def test_a_kill_inside_a_save_leaves_the_previous_checkpoint(toy_corpus, tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-c", KILL_IN_SECOND_SAVE, "--config", "configs/elmo.yaml",
+                           *overrides(toy_corpus, out)], cwd=ROOT, env=ENV, capture_output=True, text=True)
+    assert proc.returncode == -signal.SIGKILL
+    checkpoints = out / "checkpoints"
+    assert [p.name for p in CheckpointManager(checkpoints).complete()] == ["step-00000005"]
+    assert (checkpoints / ".step-00000010.partial").is_dir()  # the half-written one, ignored
+    resumed = subprocess.run(train_command(*overrides(toy_corpus, out, **{"train.max_steps": 12}), "--resume"),
+                             cwd=ROOT, env=ENV, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed from" in resumed.stdout and "step-00000005 at step 5" in resumed.stdout
+    assert [p.name for p in CheckpointManager(checkpoints).complete()][-1] == "step-00000012"
+    assert not list(checkpoints.glob(".*.partial"))
+
+
+@pytest.mark.parametrize("skip", [False, True])
+def test_a_non_finite_loss_stops_the_run_or_is_skipped(toy_corpus, tmp_path, skip):
+    out = tmp_path / "run"
+    args = overrides(toy_corpus, out, **{"optim.name": "sgd", "optim.learning_rate": 1e30,
+                                        "optim.grad_clip": 0, "train.max_steps": 12,
+                                        "train.skip_nonfinite_steps": skip})
+    proc = subprocess.run(train_command(*args), cwd=ROOT, env=ENV, capture_output=True, text=True)
+    if not skip:
+        assert proc.returncode == 2
+        last = proc.stderr.strip().splitlines()[-1]
+        assert last.startswith("error: loss is") and "at step" in last and "last good checkpoint" in last
+    else:
+        assert proc.returncode == 0, proc.stderr
+        assert "the step was skipped (no update)" in proc.stdout
+        for value in final_variables(out, 12).values():
+            assert np.all(np.isfinite(value))
