@@ -1,0 +1,1 @@
+"""The training engine every job shares: config, executor loop, checkpoints, logging."""

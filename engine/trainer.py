@@ -18,9 +18,9 @@ import paddle
 from engine.checkpoint import CheckpointManager, read_state
 from engine.dropout import SEED_FEED, step_seed
 from engine.errors import CheckpointError, PipelineError
+from engine.gradients import allreduce_gradients, zero_if_nonfinite
 from engine.job import Job, TrainGraph
 from engine.optim import OptimConfig, build_optimizer
-from engine.gradients import allreduce_gradients, zero_if_nonfinite
 from engine.progress import ProgressLog
 from engine.runtime import DistEnv, RuntimeConfig, setup
 from engine.variables import load_variables, persistable_shapes, save_variables

@@ -1,0 +1,1 @@
+"""Data for the jobs: vocabularies, shard files, batch streams in worker processes."""
