@@ -3,8 +3,12 @@
 #
 #   sh run.sh                         ELMo pretraining on the built-in corpus (configs/elmo.yaml)
 #   sh run.sh test [PYTEST_ARGS]      the test suite
-#   sh run.sh JOB [-o key=value ...] [--resume]
-#                                     the job configured in configs/JOB.yaml
+#   sh run.sh [JOB] [-n N] [-o key=value ...] [--resume]
+#                                     the job configured in configs/JOB.yaml (default: elmo)
+#
+# -n N runs N data-parallel processes (python -m paddle.distributed.launch).
+# Without -n: $NPROC if set, else one process per device in
+# $CUDA_VISIBLE_DEVICES (as the fluid release), else 1.
 #
 # The first call creates .venv and installs the project into it (with the
 # test extras for `test`); later calls reuse it until pyproject.toml changes.
@@ -29,17 +33,16 @@ ensure_venv() {
 # Paddle's C++ start-up chatter (executor notices) says nothing to users.
 export GLOG_minloglevel="${GLOG_minloglevel:-2}"
 
-job="${1:-elmo}"
-[ $# -gt 0 ] && shift
+job=elmo
+if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then
+    job="$1"
+    shift
+fi
 
 case "$job" in
     test)
         ensure_venv "[test]"
         exec "$PY" -m pytest "$@"
-        ;;
-    -*)
-        echo "usage: sh run.sh [test | JOB] [-o key=value ...]" >&2
-        exit 2
         ;;
 esac
 
@@ -56,5 +59,20 @@ case "$job" in
         ;;
 esac
 
+nproc="${NPROC:-}"
+if [ $# -ge 2 ] && [ "$1" = "-n" ]; then
+    nproc="$2"
+    shift 2
+fi
+if [ -z "$nproc" ] && [ -n "${CUDA_VISIBLE_DEVICES:-}" ]; then
+    nproc=$(echo "$CUDA_VISIBLE_DEVICES" | tr ',' '\n' | grep -c .)
+fi
+nproc="${nproc:-1}"
+
 ensure_venv ""
+if [ "$nproc" -gt 1 ]; then
+    # Rank 0's output is shown here; every rank's log is in output/launch/JOB/.
+    exec "$PY" -m paddle.distributed.launch --nproc_per_node "$nproc" --log_dir "output/launch/$job" \
+        "$PY" -m "$module" --config "$config" "$@"
+fi
 exec "$PY" -m "$module" --config "$config" "$@"

@@ -67,8 +67,8 @@ class ElmoPretraining(Job):
             loss=g.loss,
             # As the fluid release: the mean token loss scaled by the unroll length.
             objective=g.loss * float(T),
-            carry=[Carry(INIT_HIDDEN, g.last_hidden, zeros[INIT_HIDDEN]),
-                   Carry(INIT_CELL, g.last_cell, zeros[INIT_CELL])],
+            carry=[Carry(INIT_HIDDEN, g.last_hidden, zeros[INIT_HIDDEN], batch_axis=1),
+                   Carry(INIT_CELL, g.last_cell, zeros[INIT_CELL], batch_axis=1)],
         )
 
     def train_batches(self, reader_state: dict | None):

@@ -22,7 +22,8 @@ class Carry:
 
     feed: str
     fetch: Any  # the Value fetched at the end of the step
-    initial: np.ndarray
+    initial: np.ndarray  # this rank's starting value
+    batch_axis: int = 0  # the axis of the batch rows (checkpoints hold every rank's rows)
 
 
 @dataclass

@@ -11,7 +11,7 @@ from typing import Literal
 class RuntimeConfig:
     """The `runtime:` section: where and how wide the programs run."""
 
-    threads: int = 2  # CPU math threads (0: all cores). Paddle would silently use 1.
+    threads: int = 2  # CPU math threads per process (0: the cores shared among the processes)
     device: Literal["auto", "cpu", "gpu"] = "auto"
 
 
@@ -36,13 +36,14 @@ def dist_env_from_launcher() -> DistEnv:
     return DistEnv(rank=rank, world=world, local_rank=local_rank)
 
 
-def set_threads(threads: int) -> int:
+def set_threads(threads: int, processes: int = 1) -> int:
     """Sets the math thread count; must run before the first program executes.
 
     Paddle forces OMP_NUM_THREADS=1 at import when it is unset; OpenMP reads it
     when its first parallel region starts, so setting it here still applies.
+    `threads=0` divides the machine's cores among `processes` ranks.
     """
-    n = threads if threads > 0 else (os.cpu_count() or 1)
+    n = threads if threads > 0 else max(1, (os.cpu_count() or 1) // processes)
     os.environ["OMP_NUM_THREADS"] = str(n)
     os.environ["MKL_NUM_THREADS"] = str(n)
     return n
@@ -50,7 +51,7 @@ def set_threads(threads: int) -> int:
 
 def setup(cfg: RuntimeConfig, dist: DistEnv):
     """Threads, static mode and the device of this rank; returns the Paddle place."""
-    set_threads(cfg.threads)
+    set_threads(cfg.threads, dist.world)
     import paddle
 
     if dist.world > 1:

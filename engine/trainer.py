@@ -16,6 +16,7 @@ from pathlib import Path
 import paddle
 
 from engine.checkpoint import CheckpointManager, read_state
+from engine.distributed import all_gather_rows, rank_rows
 from engine.dropout import SEED_FEED, step_seed
 from engine.errors import CheckpointError, PipelineError
 from engine.gradients import allreduce_gradients, zero_if_nonfinite
@@ -83,6 +84,7 @@ class Trainer:
         step, tokens, reader_state, carry, notes = 0, 0, None, {c.feed: c.initial for c in graph.carry}, []
         if start is not None:
             step, tokens, reader_state, carry, notes = self._restore(start, graph)
+        self._saved_step = step if start is not None else None
         log = ProgressLog(self.output_dir / "train_log.jsonl", self.cfg.max_steps, step,
                           self.cfg.log_every, enabled=self.dist.is_main)
         if start is not None:
@@ -91,7 +93,7 @@ class Trainer:
             log.write(f"note: {note}")
         try:
             step, tokens, reader_state, carry = self._loop(graph, log, step, tokens, reader_state, carry)
-            metrics = self._finish(log, step, tokens, reader_state, carry)
+            metrics = self._finish(graph, log, step, tokens, reader_state, carry)
         finally:
             log.close()
         return metrics
@@ -135,10 +137,15 @@ class Trainer:
         for c in graph.carry:
             if c.feed not in carry:
                 raise CheckpointError(f"{checkpoint}: no carried state '{c.feed}' in carry.npz")
-            if carry[c.feed].shape != c.initial.shape:
-                # Rows cannot be mapped one to one onto another batch layout.
-                notes.append(f"carried state '{c.feed}' restarts from zero (shape "
-                             f"{list(carry[c.feed].shape)} in the checkpoint, {list(c.initial.shape)} now)")
+            saved = carry[c.feed]  # every rank's rows
+            expected = list(c.initial.shape)
+            expected[c.batch_axis] *= self.dist.world
+            if list(saved.shape) == expected:
+                carry[c.feed] = rank_rows(saved, c.batch_axis, self.dist.rank, self.dist.world)
+            else:
+                # Another batch size or number of ranks: rows cannot be mapped one to one.
+                notes.append(f"carried state '{c.feed}' restarts from zero (shape {list(saved.shape)} "
+                             f"in the checkpoint, {expected} for this run)")
                 carry[c.feed] = c.initial
         return int(state["step"]), int(state.get("tokens", 0)), state.get("reader"), carry, notes
 
@@ -171,7 +178,7 @@ class Trainer:
                     self._on_nonfinite(loss, step, log)
                 reader_state = batch.state
                 if self.cfg.save_every and step % self.cfg.save_every == 0 and step < self.cfg.max_steps:
-                    self._save(step, tokens, reader_state, carry, log)
+                    self._save(step, tokens, reader_state, carry, log, graph)
                 if self.cfg.eval_every and step % self.cfg.eval_every == 0 and step < self.cfg.max_steps:
                     self._evaluate(step, log)
         finally:
@@ -185,10 +192,9 @@ class Trainer:
             log.write(f"the training data ran out at step {step}")
         return step, tokens, reader_state, carry
 
-    def _finish(self, log: ProgressLog, step, tokens, reader_state, carry) -> dict:
-        latest = self.checkpoints.latest()
-        if latest is None or not latest.name.endswith(f"{step:08d}"):
-            self._save(step, tokens, reader_state, carry, log)
+    def _finish(self, graph: TrainGraph, log: ProgressLog, step, tokens, reader_state, carry) -> dict:
+        if self._saved_step != step:
+            self._save(step, tokens, reader_state, carry, log, graph)
         metrics = self._evaluate(step, log)
         if self.dist.is_main:
             for what, path in self.job.export(self.exe, self.output_dir).items():
@@ -205,7 +211,10 @@ class Trainer:
             )
         log.write(f"step {step}: loss is {loss}; the step was skipped (no update)")
 
-    def _save(self, step, tokens, reader_state, carry, log: ProgressLog) -> None:
+    def _save(self, step, tokens, reader_state, carry, log: ProgressLog, graph: TrainGraph) -> None:
+        # Every rank takes part (its carried rows are gathered); rank 0 writes.
+        carry = {c.feed: all_gather_rows(carry[c.feed], c.batch_axis, self.dist.world) for c in graph.carry}
+        self._saved_step = step
         if not self.dist.is_main:
             return
         names = list(persistable_shapes(self.main))
