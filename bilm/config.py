@@ -29,6 +29,7 @@ class BiLMConfig:
     cell_clip: float = 3.0  # 0 disables
     proj_clip: float = 3.0  # 0 disables
     use_skip_connections: bool = True  # residual from the second layer on
+    forget_bias: float = 0.0  # constant added to the forget gate: 0 (fluid), 1.0 (bilm-tf imports)
     dropout: float = 0.1
     # sentence: every sentence starts from a zero LSTM state, as ELMo vectors are
     # computed later; stream: the state runs on across sentences (fluid, bilm-tf).

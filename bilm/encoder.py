@@ -11,6 +11,8 @@ the boundary positions are dropped from the output, as bilm-tf does.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import paddle
 
 from bilm.config import BiLMConfig
@@ -46,13 +48,25 @@ def add_boundaries(word_ids, lengths, bos_id: int, eos_id: int):
     return paddle.where(t == lengths.unsqueeze(1) + 1, paddle.full_like(ids, eos_id), ids)
 
 
-def elmo_layers(params: BiLMParams, cfg: BiLMConfig, word_ids, lengths,
-                bos_id: int | None = None, eos_id: int | None = None):
-    """All ELMo layers [B, L+1, T, 2P] for word ids [B,T] (int64) and lengths [B] (int64).
+@dataclass
+class EncoderOutput:
+    """ELMo layers plus each row's final LSTM state (for stateful use)."""
+
+    layers: object  # [B, L+1, T, 2P]
+    final_hidden: object  # [2L, B, P]: slots 0..L-1 forward, L..2L-1 backward
+    final_cell: object  # [2L, B, H]
+
+
+def encode(params: BiLMParams, cfg: BiLMConfig, word_ids, lengths, bos_id: int | None = None,
+           eos_id: int | None = None, init_hidden=None, init_cell=None) -> EncoderOutput:
+    """All ELMo layers for word ids [B,T] (int64) and lengths [B] (int64).
 
     With `bos_id`/`eos_id` given, sentences are wrapped in boundaries inside the
     program and the output covers the words only; without them, `word_ids` are
-    used as they are.
+    used as they are. Rows start from `init_hidden` [2L,B,P] / `init_cell`
+    [2L,B,H] when given, else from zeros; the final states are those after
+    each row's last real step (forward: `</S>`; backward: `<S>`), padding
+    never changing them.
     """
     ids, lens = word_ids, lengths
     if bos_id is not None:
@@ -60,20 +74,32 @@ def elmo_layers(params: BiLMParams, cfg: BiLMConfig, word_ids, lengths,
     steps = paddle.shape(ids)[1]
     mask = sentence_mask(lens, steps)
     emb = paddle.nn.functional.embedding(ids, params.embedding) * mask.unsqueeze(-1)
-    identity = lambda x: x  # noqa: E731 - no dropout at inference
-    fw = _direction(params, cfg, "fw", emb, mask, identity)
-    bw = [reverse_padded(y, lens) for y in _direction(params, cfg, "bw", reverse_padded(emb, lens), mask, identity)]
+    fw = _direction(params, cfg, "fw", emb, mask, init_hidden, init_cell, 0)
+    bw = _direction(params, cfg, "bw", reverse_padded(emb, lens), mask, init_hidden, init_cell, cfg.num_layers)
     layers = [paddle.concat([emb, emb], axis=-1)]
-    layers += [paddle.concat([f, b], axis=-1) for f, b in zip(fw, bw)]
+    layers += [paddle.concat([f, reverse_padded(b, lens)], axis=-1) for f, b in zip(fw.layers, bw.layers)]
     out = paddle.stack(layers, axis=1)
     if bos_id is not None:
         # Drop the boundary positions; `</S>` of shorter sentences sits inside
         # the window, so zero everything past each sentence's last word.
         out = out[:, :, 1 : steps - 1] * sentence_mask(lengths, steps - 2).unsqueeze(1).unsqueeze(-1)
-    return out
+    return EncoderOutput(out, paddle.stack(fw.last_hidden + bw.last_hidden),
+                         paddle.stack(fw.last_cell + bw.last_cell))
 
 
-def _direction(params, cfg, direction, x, mask, dropout):
-    h0 = [zero_state(x, cfg.embed_size) for _ in range(cfg.num_layers)]
-    c0 = [zero_state(x, cfg.hidden_size) for _ in range(cfg.num_layers)]
-    return run_direction(x, params.layers[direction], cfg, h0, c0, dropout, mask).layers
+def elmo_layers(params: BiLMParams, cfg: BiLMConfig, word_ids, lengths,
+                bos_id: int | None = None, eos_id: int | None = None):
+    """All ELMo layers [B, L+1, T, 2P], every sentence from a zero state (see `encode`)."""
+    return encode(params, cfg, word_ids, lengths, bos_id, eos_id).layers
+
+
+def _direction(params, cfg, direction, x, mask, init_hidden, init_cell, slot):
+    L = cfg.num_layers
+    if init_hidden is None:
+        h0 = [zero_state(x, cfg.embed_size) for _ in range(L)]
+        c0 = [zero_state(x, cfg.hidden_size) for _ in range(L)]
+    else:
+        h0 = [init_hidden[slot + i] for i in range(L)]
+        c0 = [init_cell[slot + i] for i in range(L)]
+    no_dropout = lambda x: x  # noqa: E731 - inference
+    return run_direction(x, params.layers[direction], cfg, h0, c0, no_dropout, mask)

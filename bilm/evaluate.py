@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from engine.cli import run
 
@@ -30,11 +31,16 @@ def main(argv: list[str] | None = None) -> dict:
 
     from bilm.evaluation import PerplexityEvaluator
     from bilm.model_dir import load_model_variables, read_model_dir
+    from bilm.params import SOFTMAX_WEIGHT
+    from engine.errors import CheckpointError
     from engine.runtime import DistEnv, RuntimeConfig, setup
     from reader.shards import resolve_shards
 
     place = setup(RuntimeConfig(threads=args.threads), DistEnv())
     cfg, vocab = read_model_dir(args.model)
+    if not (Path(args.model) / SOFTMAX_WEIGHT).is_file():
+        raise CheckpointError(f"{args.model} has no softmax (models imported from bilm-tf have none), "
+                              "so it cannot compute perplexities")
     files = resolve_shards(args.input, "input")
     evaluator = PerplexityEvaluator(cfg, files, vocab, args.batch_size, args.num_steps)
     exe = paddle.static.Executor(place)

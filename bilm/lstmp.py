@@ -8,7 +8,9 @@ clip. The formulas are those of the fluid op as ELMo used it:
     h_t = σ(z_o)·tanh(c_t)
     r_t = clip(h_t·W_rh, ±proj_clip)                   (identity projection activation)
 
-No forget-gate bias offset and no peepholes. The input projection x·W_x is done
+No peepholes, and no forget-gate offset unless the layer has one (models
+imported from bilm-tf keep TF's constant 1.0 here instead of folding it into
+the bias, so exporting them back is exact). The input projection x·W_x is done
 for all steps at once by the caller; only r·W runs inside the recurrence.
 """
 
@@ -32,11 +34,12 @@ class LSTMPWeights:
 
 @dataclass(frozen=True)
 class LSTMP:
-    """One layer: its weights and its clipping thresholds (0 disables a clip)."""
+    """One layer: its weights, clipping thresholds (0 disables a clip) and forget-gate offset."""
 
     weights: LSTMPWeights
     cell_clip: float
     proj_clip: float
+    forget_bias: float = 0.0  # fluid: none; TF's LSTMCell (bilm-tf models): 1.0
 
 
 def lstmp_step(layer: LSTMP, gates_x, r_prev, c_prev):
@@ -46,6 +49,8 @@ def lstmp_step(layer: LSTMP, gates_x, r_prev, c_prev):
     # `split` rather than slicing: its gradient is one concat, where every
     # slice's gradient would write a zero-filled copy of the whole input.
     z_c, z_i, z_f, z_o = paddle.split(z, 4, axis=-1)
+    if layer.forget_bias:
+        z_f = z_f + layer.forget_bias
     c = paddle.tanh(z_c) * F.sigmoid(z_i) + c_prev * F.sigmoid(z_f)
     if layer.cell_clip > 0:
         c = paddle.clip(c, -layer.cell_clip, layer.cell_clip)

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import paddle
 
 from bilm.config import BiLMConfig, load_model_config, save_model_config
 from bilm.encoder import elmo_layers
-from bilm.params import create_params, variable_shapes
+from bilm.params import SOFTMAX_WEIGHT, create_params, variable_shapes
 from engine.atomic import atomic_directory
-from engine.errors import ConfigError
-from engine.variables import load_variables, save_variables
+from engine.errors import CheckpointError, ConfigError
+from engine.tensor_file import read_tensor, write_tensor
+from engine.variables import check_directory, get_value, load_variables
 from reader.vocab import Vocabulary
 
 VOCAB_FILE = "vocab.txt"
@@ -33,10 +35,29 @@ def write_model_files(directory: Path, cfg: BiLMConfig, vocab: Vocabulary) -> No
 
 def write_model_dir(directory: Path, cfg: BiLMConfig, vocab: Vocabulary, scope=None) -> Path:
     """Writes the biLM variables of the scope + config + vocabulary, atomically."""
+    arrays = {name: get_value(name, scope) for name in variable_shapes(cfg, with_softmax=True)}
+    return write_model_arrays(directory, cfg, vocab, arrays)
+
+
+def write_model_arrays(directory: Path, cfg: BiLMConfig, vocab: Vocabulary,
+                       arrays: dict[str, np.ndarray]) -> Path:
+    """Writes a model directory from arrays (a model without a softmax omits its two variables)."""
+    expected = variable_shapes(cfg, with_softmax=SOFTMAX_WEIGHT in arrays)
+    for name, shape in expected.items():
+        if tuple(arrays[name].shape) != shape:
+            raise CheckpointError(f"variable '{name}' has shape {list(arrays[name].shape)}, the model needs {list(shape)}")
     with atomic_directory(directory) as tmp:
-        save_variables(tmp, variable_shapes(cfg, with_softmax=True), scope)
+        for name in expected:
+            write_tensor(tmp / name, np.asarray(arrays[name], np.float32))
         write_model_files(tmp, cfg, vocab)
     return Path(directory)
+
+
+def read_model_arrays(directory: str | Path, cfg: BiLMConfig) -> dict[str, np.ndarray]:
+    """The biLM variables of a model directory (with the softmax if it has one)."""
+    with_softmax = Path(directory, SOFTMAX_WEIGHT).is_file()
+    files = check_directory(directory, variable_shapes(cfg, with_softmax))
+    return {name: read_tensor(path) for name, path in files.items()}
 
 
 def read_model_dir(directory: str | Path) -> tuple[BiLMConfig, Vocabulary]:

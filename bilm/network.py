@@ -36,7 +36,7 @@ def run_direction(x, layers: list[LSTMPWeights], cfg: BiLMConfig, init_hidden, i
     outputs, last_r, last_c = [], [], []
     for i, weights in enumerate(layers):
         a = dropout(inp)
-        layer = LSTMP(weights, cfg.cell_clip, cfg.proj_clip)
+        layer = LSTMP(weights, cfg.cell_clip, cfg.proj_clip, cfg.forget_bias)
         r, r_last, c_last = lstmp_sequence(layer, dropout(a), init_hidden[i], init_cell[i], mask, reset)
         out = r + a if cfg.use_skip_connections and i > 0 else r
         if mask is not None and cfg.use_skip_connections and i > 0:
