@@ -57,6 +57,17 @@ class EncoderOutput:
     final_cell: object  # [2L, B, H]
 
 
+def wrap_embedded(x_emb, lengths, table, bos_id: int, eos_id: int):
+    """[B,T,E] token embeddings → [B,T+2,E] with the `<S>` vector first and `</S>` after each sentence."""
+    rows = paddle.shape(x_emb)[0]
+    bos = paddle.nn.functional.embedding(paddle.full([rows, 1], bos_id, "int64"), table)
+    eos = paddle.nn.functional.embedding(paddle.full([rows, 1], eos_id, "int64"), table)
+    x = paddle.concat([bos, x_emb, paddle.zeros_like(bos)], axis=1)
+    t = paddle.arange(paddle.shape(x)[1], dtype="int64").unsqueeze(0)
+    at_end = (t == lengths.unsqueeze(1) + 1).unsqueeze(-1)
+    return paddle.where(at_end, paddle.expand_as(eos, x), x)
+
+
 def encode(params: BiLMParams, cfg: BiLMConfig, word_ids, lengths, bos_id: int | None = None,
            eos_id: int | None = None, init_hidden=None, init_cell=None) -> EncoderOutput:
     """All ELMo layers for word ids [B,T] (int64) and lengths [B] (int64).
@@ -71,18 +82,26 @@ def encode(params: BiLMParams, cfg: BiLMConfig, word_ids, lengths, bos_id: int |
     ids, lens = word_ids, lengths
     if bos_id is not None:
         ids, lens = add_boundaries(word_ids, lengths, bos_id, eos_id), lengths + 2
-    steps = paddle.shape(ids)[1]
-    mask = sentence_mask(lens, steps)
-    emb = paddle.nn.functional.embedding(ids, params.embedding) * mask.unsqueeze(-1)
+    emb = paddle.nn.functional.embedding(ids, params.embedding)
+    return encode_embedded(params, cfg, emb, lens, lengths if bos_id is not None else None,
+                           init_hidden, init_cell)
+
+
+def encode_embedded(params: BiLMParams, cfg: BiLMConfig, emb, lengths, word_lengths=None,
+                    init_hidden=None, init_cell=None) -> EncoderOutput:
+    """`encode` from token embeddings [B,T,E]; `word_lengths` given: strip the boundary positions."""
+    steps = paddle.shape(emb)[1]
+    mask = sentence_mask(lengths, steps)
+    emb = emb * mask.unsqueeze(-1)
     fw = _direction(params, cfg, "fw", emb, mask, init_hidden, init_cell, 0)
-    bw = _direction(params, cfg, "bw", reverse_padded(emb, lens), mask, init_hidden, init_cell, cfg.num_layers)
+    bw = _direction(params, cfg, "bw", reverse_padded(emb, lengths), mask, init_hidden, init_cell, cfg.num_layers)
     layers = [paddle.concat([emb, emb], axis=-1)]
-    layers += [paddle.concat([f, reverse_padded(b, lens)], axis=-1) for f, b in zip(fw.layers, bw.layers)]
+    layers += [paddle.concat([f, reverse_padded(b, lengths)], axis=-1) for f, b in zip(fw.layers, bw.layers)]
     out = paddle.stack(layers, axis=1)
-    if bos_id is not None:
+    if word_lengths is not None:
         # Drop the boundary positions; `</S>` of shorter sentences sits inside
         # the window, so zero everything past each sentence's last word.
-        out = out[:, :, 1 : steps - 1] * sentence_mask(lengths, steps - 2).unsqueeze(1).unsqueeze(-1)
+        out = out[:, :, 1 : steps - 1] * sentence_mask(word_lengths, steps - 2).unsqueeze(1).unsqueeze(-1)
     return EncoderOutput(out, paddle.stack(fw.last_hidden + bw.last_hidden),
                          paddle.stack(fw.last_cell + bw.last_cell))
 

@@ -91,8 +91,21 @@ def create_params(cfg: BiLMConfig, with_softmax: bool = True, trainable: bool = 
 
 
 def _parameter(name: str, shape: tuple[int, ...], trainable: bool):
+    existing = _existing_parameter(name)
+    if existing is not None:  # e.g. `bilm.emb` made the table, `bilm.elmo_encoder` needs it too
+        if tuple(existing.shape) != tuple(shape):
+            raise ValueError(f"parameter '{name}' already exists with shape {list(existing.shape)}, "
+                             f"not {list(shape)}")
+        return existing
     # The fluid release used Xavier everywhere except the LSTMP bias (zeros);
     # softmax_bias was created with is_bias=False, so it got Xavier as well.
     init = Constant(0.0) if name.startswith("lstmp_") and name.endswith(".b_0") else XavierUniform()
     attr = paddle.ParamAttr(name=name, initializer=init, trainable=trainable)
     return paddle.static.create_parameter(list(shape), "float32", attr=attr)
+
+
+def _existing_parameter(name: str):
+    for param in paddle.static.default_main_program().global_block().all_parameters():
+        if param.name == name:
+            return param
+    return None

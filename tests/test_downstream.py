@@ -1,0 +1,103 @@
+"""ELMo in a user's own static network: bilm.emb / bilm.elmo_encoder / bilm.load_pretrained."""
+
+from __future__ import annotations
+
+import numpy as np
+import paddle
+import pytest
+
+import bilm
+from bilm.config import BiLMConfig
+from bilm.model_dir import write_model_arrays
+from bilm.params import variable_shapes
+from engine.errors import CheckpointError
+from engine.tensor_file import write_tensor
+from reader.vocab import Vocabulary
+
+WORDS = ["the", "cat", "sat", "on", "a", "mat"]
+
+
+@pytest.fixture
+def model_dir(tmp_path):
+    (tmp_path / "v.txt").write_text("\n".join(["<S>", "</S>", "<UNK>", *WORDS]) + "\n")
+    vocab = Vocabulary.load(tmp_path / "v.txt")
+    cfg = BiLMConfig(vocab_size=len(vocab), embed_size=4, hidden_size=6, num_layers=2, softmax="full")
+    rng = np.random.default_rng(0)
+    arrays = {n: rng.normal(0, 0.5, s).astype(np.float32) for n, s in variable_shapes(cfg).items()}
+    return write_model_arrays(tmp_path / "model", cfg, vocab, arrays)
+
+
+def build(model, **kwargs):
+    main, startup = paddle.static.Program(), paddle.static.Program()
+    with paddle.static.program_guard(main, startup):
+        ids = paddle.static.data("word_ids", [-1, -1], "int64")
+        lengths = paddle.static.data("lengths", [-1], "int64")
+        vectors = bilm.elmo_encoder(bilm.emb(ids, model), lengths, model, **kwargs)
+    return main, startup, vectors
+
+
+def test_vectors_are_the_mix_of_the_layers_and_batch_independent(model_dir, static_scope):
+    from bilm.embedder import ElmoEmbedder
+
+    model = bilm.ElmoModel.from_dir(model_dir)
+    main, startup, vectors = build(model)
+    exe = paddle.static.Executor(paddle.CPUPlace())
+    exe.run(startup)
+    report = bilm.load_pretrained(exe, model_dir, main)
+    assert len(report.loaded) == 1 + 4 * 4 and not report.missing
+    ids = np.array([[3, 4, 5, 6], [7, 8, 0, 0], [4, 0, 0, 0]], np.int64)
+    lengths = np.array([4, 2, 1], np.int64)
+    (batch,) = exe.run(main, feed={"word_ids": ids, "lengths": lengths}, fetch_list=[vectors])
+    assert batch.shape == (3, 4, model.dim) and np.abs(batch[1, 2:]).max() == 0
+    for row in range(3):
+        n = lengths[row]
+        (alone,) = exe.run(main, feed={"word_ids": ids[row:row + 1, :n], "lengths": lengths[row:row + 1]},
+                           fetch_list=[vectors])
+        np.testing.assert_allclose(alone[0], batch[row, :n], atol=1e-6)
+    # ELMo_w starts at zero and ELMo_gamma at one: the mix is the mean of the layers.
+    with paddle.static.scope_guard(paddle.static.Scope()):
+        layers = ElmoEmbedder(model_dir, paddle.CPUPlace()).embed([[model.vocab.tokens[i] for i in ids[0]]])
+    np.testing.assert_allclose(batch[0], layers[0].mean(axis=0), atol=1e-5)
+
+
+def test_frozen_bilm_and_trainable_mix(model_dir, static_scope):
+    model = bilm.ElmoModel.from_dir(model_dir)
+    main, startup, vectors = build(model)
+    with paddle.static.program_guard(main, startup):
+        target = paddle.static.data("target", [-1, -1, model.dim], "float32")
+        loss = ((vectors - target) ** 2).mean()
+        paddle.optimizer.Adam(0.1).minimize(loss)
+    exe = paddle.static.Executor(paddle.CPUPlace())
+    exe.run(startup)
+    bilm.load_pretrained(exe, model_dir, main)
+    names = list(variable_shapes(model.cfg, with_softmax=False)) + ["ELMo_w", "ELMo_gamma"]
+    before = {n: np.array(static_scope.find_var(n).get_tensor()) for n in names}
+    feed = {"word_ids": np.array([[3, 4, 5]]), "lengths": np.array([3]),
+            "target": np.ones((1, 3, model.dim), np.float32)}
+    for _ in range(3):
+        exe.run(main, feed=feed, fetch_list=[loss])
+    for n in names:
+        after = np.array(static_scope.find_var(n).get_tensor())
+        if n.startswith("ELMo_"):
+            assert np.abs(after - before[n]).max() > 1e-4, n
+        else:
+            np.testing.assert_array_equal(after, before[n], err_msg=n)
+
+
+def test_loading_reports_and_rejects(model_dir, static_scope):
+    model = bilm.ElmoModel.from_dir(model_dir)
+    main, startup, _ = build(model)
+    exe = paddle.static.Executor(paddle.CPUPlace())
+    exe.run(startup)
+    write_tensor(model_dir / "unrelated_variable", np.ones(3, np.float32))  # ignored
+    assert "loaded 17 biLM variables" == str(bilm.load_pretrained(exe, model_dir, main))
+
+    (model_dir / "lstmp_2.w_1").unlink()
+    with pytest.raises(CheckpointError, match="missing variable file.*lstmp_2.w_1"):
+        bilm.load_pretrained(exe, model_dir, main)
+    report = bilm.load_pretrained(exe, model_dir, main, allow_missing=True)
+    assert report.missing == ["lstmp_2.w_1"]
+
+    write_tensor(model_dir / "lstmp_2.w_1", np.ones((5, 5), np.float32))
+    with pytest.raises(CheckpointError, match=r"'lstmp_2.w_1' has shape \[5, 5\] in the file but \[6, 4\]"):
+        bilm.load_pretrained(exe, model_dir, main)
