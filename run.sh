@@ -53,6 +53,7 @@ if [ ! -f "$config" ]; then
 fi
 case "$job" in
     elmo*) module=bilm.train ;;
+    lac*) module=tagger.train ;;
     *)
         echo "no training entry point is registered for '$job' in run.sh" >&2
         exit 2

@@ -69,6 +69,7 @@ class ElmoPretraining(Job):
             objective=g.loss * float(T),
             carry=[Carry(INIT_HIDDEN, g.last_hidden, zeros[INIT_HIDDEN], batch_axis=1),
                    Carry(INIT_CELL, g.last_cell, zeros[INIT_CELL], batch_axis=1)],
+            report_perplexity=True,
         )
 
     def train_batches(self, reader_state: dict | None):

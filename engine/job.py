@@ -34,6 +34,7 @@ class TrainGraph:
     loss: Any  # scalar that is logged (and whose exp is the logged perplexity)
     objective: Any = None  # scalar that is minimized; defaults to `loss`
     carry: list[Carry] = field(default_factory=list)
+    report_perplexity: bool = False  # log exp(loss) beside the loss (language models)
 
 
 class Batch(Protocol):
@@ -51,6 +52,10 @@ class Job(ABC):
     @abstractmethod
     def build_train_graph(self) -> TrainGraph:
         """Builds the forward pass into the current program (the engine adds the optimizer)."""
+
+    def initialize(self, exe, program) -> None:
+        """Called once after the startup program, before any checkpoint is restored
+        (e.g. to load pretrained variables into the training `program`)."""
 
     @abstractmethod
     def train_batches(self, reader_state: dict | None) -> Iterator[Batch]:

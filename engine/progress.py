@@ -25,8 +25,9 @@ class ProgressLog:
     """Accumulates per-step numbers and reports them every `every` steps."""
 
     def __init__(self, log_file: Path | None, total_steps: int, start_step: int,
-                 every: int, enabled: bool = True):
+                 every: int, enabled: bool = True, perplexity: bool = False):
         self.enabled = enabled
+        self.perplexity = perplexity
         self.every = max(1, every)
         self.total = total_steps
         if enabled and log_file:
@@ -64,15 +65,13 @@ class ProgressLog:
         loss = self._loss_sum / max(1, self._steps)
         done = step - self._start_step
         eta = elapsed / max(1, done) * (self.total - step)
-        record = {
-            "step": step,
-            "loss": loss,
-            "ppl": math.exp(min(loss, 50.0)),
-            "tokens_per_s": self._tokens / window,
-            "elapsed_s": round(elapsed, 1),
-            "eta_s": round(eta, 1),
-        }
-        self.write(f"step {step}/{self.total} | loss {loss:.4f} | ppl {record['ppl']:.2f} | "
+        record = {"step": step, "loss": loss}
+        if self.perplexity:
+            record["ppl"] = math.exp(min(loss, 50.0))
+        record.update({"tokens_per_s": self._tokens / window, "elapsed_s": round(elapsed, 1),
+                       "eta_s": round(eta, 1)})
+        ppl = f" | ppl {record['ppl']:.2f}" if self.perplexity else ""
+        self.write(f"step {step}/{self.total} | loss {loss:.4f}{ppl} | "
                    f"{record['tokens_per_s']:,.0f} tok/s | elapsed {format_duration(elapsed)} | "
                    f"eta {format_duration(eta)}", record)
         self._window_t0 = now

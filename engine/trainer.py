@@ -81,12 +81,13 @@ class Trainer:
         self.main, startup, graph = self._build()
         self.exe = paddle.static.Executor(self.place)
         self.exe.run(startup)
+        self.job.initialize(self.exe, self.main)
         step, tokens, reader_state, carry, notes = 0, 0, None, {c.feed: c.initial for c in graph.carry}, []
         if start is not None:
             step, tokens, reader_state, carry, notes = self._restore(start, graph)
         self._saved_step = step if start is not None else None
         log = ProgressLog(self.output_dir / "train_log.jsonl", self.cfg.max_steps, step,
-                          self.cfg.log_every, enabled=self.dist.is_main)
+                          self.cfg.log_every, enabled=self.dist.is_main, perplexity=graph.report_perplexity)
         if start is not None:
             log.write(f"resumed from {start} at step {step}")
         for note in notes:

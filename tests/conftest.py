@@ -56,3 +56,30 @@ def static_scope():
     scope = paddle.static.Scope()
     with paddle.static.scope_guard(scope):
         yield scope
+
+
+# Chunk-tagged version of the toy language (LAC spelling: TYPE-B / TYPE-I).
+def _chunk(phrase: str, chunk_type: str) -> list[tuple[str, str]]:
+    words = phrase.split()
+    return [(w, f"{chunk_type}-{'B' if i == 0 else 'I'}") for i, w in enumerate(words)]
+
+
+def toy_tagged(n: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    lines = []
+    for _ in range(n):
+        pairs = _chunk(rng.choice(_SUBJECTS), "NP") + _chunk(rng.choice(_VERBS), "VP")
+        pairs += _chunk(rng.choice(_OBJECTS), "NP")
+        ending = rng.choice(_ENDINGS).split()
+        if len(ending) > 1:
+            pairs += _chunk(" ".join(ending[:-1]), "PP" if ending[0] == "in" else "ADV")
+        pairs.append((".", "O"))
+        lines.append(" ".join(w for w, _ in pairs) + "\t" + " ".join(t for _, t in pairs))
+    return lines
+
+
+def write_toy_tagging(root: Path, train: int = 300, dev: int = 60) -> dict[str, str]:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "train.tsv").write_text("\n".join(toy_tagged(train, seed=3)) + "\n")
+    (root / "dev.tsv").write_text("\n".join(toy_tagged(dev, seed=4)) + "\n")
+    return {"train": str(root / "train.tsv"), "dev": str(root / "dev.tsv")}

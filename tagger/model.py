@@ -1,0 +1,61 @@
+"""The tagger network: word embedding ⊕ ELMo → stacked BiGRU → emissions → linear-chain CRF.
+
+Feeds (`reader.tagging` names): `word_ids` [B,T] (the task vocabulary),
+`elmo_ids` [B,T] (the biLM vocabulary, with ELMo), `lengths` [B], and `tags`
+[B,T] when a loss is built. Padding never reaches real tokens: the GRU takes
+the lengths, the CRF masks, the ELMo encoder starts every sentence afresh.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import paddle
+from paddle.nn.initializer import Uniform
+
+import bilm
+from reader.tagging import ELMO_IDS, LENGTHS, TAGS, WORD_IDS
+from tagger.config import TaggerConfig
+from tagger.crf import crf_loss, viterbi_decode
+
+CRF_WEIGHT = "crfw"
+
+
+@dataclass
+class TaggerGraph:
+    feeds: dict
+    emissions: object  # [B,T,n]
+    loss: object | None  # mean CRF negative log-likelihood per sentence
+    decoded: object | None  # [B,T] int64, 0 at padding
+
+
+def build_tagger(cfg: TaggerConfig, word_vocab_size: int, num_tags: int, elmo_model: "bilm.ElmoModel | None",
+                 training: bool, dropout_seed=None) -> TaggerGraph:
+    """Builds the tagger into the current program.
+
+    `training=True`: the CRF loss (and ELMo dropout, with `dropout_seed`);
+    otherwise the Viterbi decoding (the executor runs every op of a program,
+    so each program holds only what it needs).
+    """
+    feeds = {WORD_IDS: paddle.static.data(WORD_IDS, [-1, -1], "int64"),
+             LENGTHS: paddle.static.data(LENGTHS, [-1], "int64")}
+    uniform = paddle.ParamAttr(initializer=Uniform(-0.1, 0.1))
+    table = paddle.static.create_parameter([word_vocab_size, cfg.word_embed_size], "float32",
+                                           attr=paddle.ParamAttr(name="word_emb", initializer=Uniform(-0.1, 0.1)))
+    x = paddle.nn.functional.embedding(feeds[WORD_IDS], table)
+    if elmo_model is not None:
+        feeds[ELMO_IDS] = paddle.static.data(ELMO_IDS, [-1, -1], "int64")
+        vectors = bilm.elmo(feeds[ELMO_IDS], feeds[LENGTHS], elmo_model, l2_coef=cfg.elmo_l2,
+                            dropout=cfg.elmo_dropout if training else 0.0,
+                            dropout_seed=dropout_seed)
+        x = paddle.concat([vectors, x], axis=-1)
+    gru = paddle.nn.GRU(x.shape[-1], cfg.gru_hidden, num_layers=cfg.gru_layers, direction="bidirect",
+                        weight_ih_attr=uniform, weight_hh_attr=uniform)
+    hidden, _ = gru(x, sequence_length=feeds[LENGTHS])
+    emissions = paddle.nn.Linear(2 * cfg.gru_hidden, num_tags, weight_attr=uniform)(hidden)
+    crfw = paddle.static.create_parameter([num_tags + 2, num_tags], "float32",
+                                          attr=paddle.ParamAttr(name=CRF_WEIGHT, initializer=Uniform(-0.1, 0.1)))
+    if training:
+        feeds[TAGS] = paddle.static.data(TAGS, [-1, -1], "int64")
+        return TaggerGraph(feeds, emissions, crf_loss(emissions, feeds[TAGS], feeds[LENGTHS], crfw).mean(), None)
+    return TaggerGraph(feeds, emissions, None, viterbi_decode(emissions, feeds[LENGTHS], crfw))

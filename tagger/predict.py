@@ -1,0 +1,85 @@
+"""Tag tokenized text with an exported tagger, through `paddle.inference`.
+
+    python -m tagger.predict --model output/lac/inference --input sentences.txt [--batch-size 32]
+
+One whitespace-tokenized sentence per input line; prints `word/TAG …` per line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from engine.cli import run
+from engine.errors import DataError
+
+
+class TaggerPredictor:
+    """The exported tagger program with its vocabularies, for raw tokenized sentences."""
+
+    def __init__(self, directory: str | Path, threads: int = 2):
+        from paddle import inference
+
+        from reader.tagging import TagSet
+        from reader.vocab import Vocabulary
+        from tagger.job import ELMO_VOCAB_FILE, INFERENCE_PREFIX, TAGGER_FILE, TAGS_FILE, WORDS_FILE
+
+        directory = Path(directory)
+        if not (directory / f"{INFERENCE_PREFIX}.json").is_file():
+            raise DataError(f"{directory}: no exported tagger ({INFERENCE_PREFIX}.json)")
+        meta = json.loads((directory / TAGGER_FILE).read_text())
+        self.words = Vocabulary.load(directory / WORDS_FILE)
+        self.elmo = Vocabulary.load(directory / ELMO_VOCAB_FILE) if meta["use_elmo"] else None
+        self.tags = TagSet.load(directory / TAGS_FILE)
+        config = inference.Config(str(directory / f"{INFERENCE_PREFIX}.json"),
+                                  str(directory / f"{INFERENCE_PREFIX}.pdiparams"))
+        config.disable_glog_info()
+        config.set_cpu_math_library_num_threads(threads)
+        self.predictor = inference.create_predictor(config)
+
+    def tag(self, sentences: list[list[str]]) -> list[list[str]]:
+        """Tags for each sentence."""
+        lengths = np.array([len(s) for s in sentences], np.int64)
+        inputs = {"word_ids": self._ids(sentences, self.words, lengths), "lengths": lengths}
+        if self.elmo is not None:
+            inputs["elmo_ids"] = self._ids(sentences, self.elmo, lengths)
+        for name in self.predictor.get_input_names():
+            handle = self.predictor.get_input_handle(name)
+            handle.reshape(inputs[name].shape)
+            handle.copy_from_cpu(inputs[name])
+        self.predictor.run()
+        decoded = self.predictor.get_output_handle(self.predictor.get_output_names()[0]).copy_to_cpu()
+        return [[self.tags.tags[t] for t in decoded[i, :n]] for i, n in enumerate(lengths)]
+
+    @staticmethod
+    def _ids(sentences, vocab, lengths) -> np.ndarray:
+        ids = np.zeros((len(sentences), int(lengths.max())), np.int64)
+        for i, words in enumerate(sentences):
+            ids[i, : len(words)] = vocab.encode(words, boundaries=False)
+        return ids
+
+
+def main(argv: list[str] | None = None) -> list[list[str]]:
+    """Parses the command line, tags the input, prints and returns the tags."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="the tagger's inference directory")
+    parser.add_argument("--input", required=True, help="text file, one tokenized sentence per line")
+    parser.add_argument("--batch-size", type=int, default=32)
+    args = parser.parse_args(argv)
+
+    from reader.sentences import read_batches
+
+    predictor = TaggerPredictor(args.model)
+    tagged = []
+    for _, batch in read_batches(args.input, args.batch_size):
+        for words, tags in zip(batch, predictor.tag(batch)):
+            print(" ".join(f"{w}/{t}" for w, t in zip(words, tags)))
+            tagged.append(tags)
+    return tagged
+
+
+if __name__ == "__main__":
+    run(main)
