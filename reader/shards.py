@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import DataError
+from reader.text_file import numbered_lines
 from reader.vocab import Vocabulary
 
 
@@ -46,21 +47,16 @@ def encode_shard(path: str, vocab: Vocabulary) -> EncodedShard:
     """Reads and encodes one shard; a bad line is an error naming file and line."""
     pieces: list[np.ndarray] = []
     lengths = [0]
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise DataError(f"{path}:{lineno}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
-            words = line.split()
-            if not words:
-                raise DataError(
-                    f"{path}:{lineno}: empty line (the format is one tokenized sentence per line; "
-                    "remove blank lines)"
-                )
-            ids = vocab.encode(words)
-            pieces.append(ids)
-            lengths.append(len(ids))
+    for lineno, line in numbered_lines(path, "shard"):
+        words = line.split()
+        if not words:
+            raise DataError(
+                f"{path}:{lineno}: empty line (the format is one tokenized sentence per line; "
+                "remove blank lines)"
+            )
+        ids = vocab.encode(words)
+        pieces.append(ids)
+        lengths.append(len(ids))
     if not pieces:
         raise DataError(f"{path}: empty shard (no sentences)")
     return EncodedShard(path, np.concatenate(pieces), np.cumsum(lengths, dtype=np.int64))

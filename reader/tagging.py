@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import DataError
+from reader.text_file import numbered_lines
 from reader.vocab import SPECIAL_TOKENS, Vocabulary
 
 WORD_IDS, ELMO_IDS, LENGTHS, TAGS = "word_ids", "elmo_ids", "lengths", "tags"
@@ -34,27 +35,18 @@ class TaggedCorpus:
 def read_tagged(path: str | Path) -> TaggedCorpus:
     """Reads a `words<TAB>tags` file; every malformed line is an error naming file:line."""
     corpus = TaggedCorpus(str(path), [], [], [])
-    try:
-        f = open(path, "rb")
-    except FileNotFoundError:
-        raise DataError(f"tagged data file not found: {path}") from None
-    with f:
-        for lineno, raw in enumerate(f, start=1):
-            try:
-                line = raw.decode("utf-8").rstrip("\r\n")
-            except UnicodeDecodeError as exc:
-                raise DataError(f"{path}:{lineno}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
-            parts = line.split("\t")
-            if len(parts) != 2:
-                raise DataError(f"{path}:{lineno}: expected 'words<TAB>tags', found {len(parts) - 1} tabs")
-            words, tags = parts[0].split(), parts[1].split()
-            if not words:
-                raise DataError(f"{path}:{lineno}: no words")
-            if len(words) != len(tags):
-                raise DataError(f"{path}:{lineno}: {len(words)} words but {len(tags)} tags")
-            corpus.words.append(words)
-            corpus.tags.append(tags)
-            corpus.lines.append(lineno)
+    for lineno, line in numbered_lines(path, "tagged data file"):
+        parts = line.split("\t")
+        if len(parts) != 2:
+            raise DataError(f"{path}:{lineno}: expected 'words<TAB>tags', found {len(parts) - 1} tabs")
+        words, tags = parts[0].split(), parts[1].split()
+        if not words:
+            raise DataError(f"{path}:{lineno}: no words")
+        if len(words) != len(tags):
+            raise DataError(f"{path}:{lineno}: {len(words)} words but {len(tags)} tags")
+        corpus.words.append(words)
+        corpus.tags.append(tags)
+        corpus.lines.append(lineno)
     if not corpus.words:
         raise DataError(f"{path}: no sentences")
     return corpus

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import DataError
+from reader.text_file import numbered_lines
 
 BOS, EOS, UNK = "<S>", "</S>", "<UNK>"
 SPECIAL_TOKENS = (BOS, EOS, UNK)
@@ -45,7 +46,7 @@ class Vocabulary:
         """Reads a vocabulary file; errors name the file and line."""
         tokens: list[str] = []
         first_line: dict[str, int] = {}
-        for lineno, line in enumerate(_read_lines(path), start=1):
+        for lineno, line in numbered_lines(path, "vocabulary file"):
             fields = line.split()
             if not fields:
                 raise DataError(f"{path}:{lineno}: empty line in vocabulary")
@@ -84,15 +85,3 @@ class Vocabulary:
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text("".join(t + "\n" for t in self._tokens), encoding="utf-8")
-
-
-def _read_lines(path: str | Path):
-    try:
-        with open(path, "rb") as f:
-            for lineno, raw in enumerate(f, start=1):
-                try:
-                    yield raw.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    raise DataError(f"{path}:{lineno}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
-    except FileNotFoundError:
-        raise DataError(f"vocabulary file not found: {path}") from None
