@@ -45,10 +45,12 @@ class StepDropout:
         self.seed = seed
         self._count = 0
 
-    def __call__(self, x):
-        if self.seed is None or self.p == 0.0:
+    def __call__(self, x, p: float | None = None):
+        """Drops `x` with the default rate, or with `p` (one counter: every op gets its own masks)."""
+        p = self.p if p is None else float(p)
+        if self.seed is None or p == 0.0:
             return x
         self._count += 1
         # The public `paddle.nn.functional.dropout` cannot take a seed tensor in
         # PIR; the op itself can (checked on Paddle 3.3.1, CPU).
-        return _C_ops.dropout(x, self.seed + self._count, self.p, False, "upscale_in_train", 0, False)
+        return _C_ops.dropout(x, self.seed + self._count, p, False, "upscale_in_train", 0, False)

@@ -1,0 +1,160 @@
+"""Reading published checkpoints without torch or paddle, and without executing pickles.
+
+- `model.safetensors`: an 8-byte header size, a JSON header, raw data.
+- `pytorch_model.bin` (torch's zip format): `*/data.pkl` references tensor
+  storages stored as `*/data/<key>`; it is unpickled with an allow-list that
+  only rebuilds tensors (as numpy arrays) and ordered dicts.
+- `model_state.pdparams` (`paddle.save`): a pickled dict of numpy arrays,
+  unpickled with an allow-list of numpy's array reconstruction.
+
+Anything else a pickle asks for is refused with an error naming it.
+"""
+
+from __future__ import annotations
+
+import collections
+import io
+import json
+import pickle
+import struct
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import CheckpointError
+
+_SAFETENSORS_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64,
+                       "I32": np.int32, "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_}
+_TORCH_STORAGES = {"DoubleStorage": np.float64, "FloatStorage": np.float32, "HalfStorage": np.float16,
+                   "LongStorage": np.int64, "IntStorage": np.int32, "ShortStorage": np.int16,
+                   "CharStorage": np.int8, "ByteStorage": np.uint8, "BoolStorage": np.bool_,
+                   "BFloat16Storage": "bfloat16"}
+
+
+def read_safetensors(path: str | Path) -> dict[str, np.ndarray]:
+    data = Path(path).read_bytes()
+    try:
+        (size,) = struct.unpack("<Q", data[:8])
+        header = json.loads(data[8:8 + size])
+    except (struct.error, ValueError):
+        raise CheckpointError(f"{path}: not a safetensors file") from None
+    base, arrays = 8 + size, {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        start, end = info["data_offsets"]
+        raw = data[base + start:base + end]
+        if info["dtype"] == "BF16":
+            arrays[name] = _bfloat16(np.frombuffer(raw, np.uint16)).reshape(info["shape"])
+        elif info["dtype"] in _SAFETENSORS_DTYPES:
+            arrays[name] = np.frombuffer(raw, _SAFETENSORS_DTYPES[info["dtype"]]).reshape(info["shape"]).copy()
+        else:
+            raise CheckpointError(f"{path}: tensor '{name}' has unsupported dtype {info['dtype']}")
+    return arrays
+
+
+def read_torch_bin(path: str | Path) -> dict[str, np.ndarray]:
+    """A torch `save` file (zip format) as numpy arrays, without importing or trusting torch code."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        raise CheckpointError(f"{path}: not a zip-format torch checkpoint (re-save it with a recent torch, "
+                              "or convert it to safetensors)") from None
+    with archive:
+        pickles = [n for n in archive.namelist() if n.endswith("data.pkl")]
+        if not pickles:
+            raise CheckpointError(f"{path}: no data.pkl inside (not a torch checkpoint)")
+        root = pickles[0][: -len("data.pkl")]
+        unpickler = _TorchUnpickler(io.BytesIO(archive.read(pickles[0])), archive, root, path)
+        state = unpickler.load()
+    return _flatten(state, path)
+
+
+def read_pdparams(path: str | Path) -> dict[str, np.ndarray]:
+    """A `paddle.save` state dict as numpy arrays."""
+    with open(path, "rb") as f:
+        state = _NumpyUnpickler(f, path).load()
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: not a state dict")
+    return {k: np.asarray(v) for k, v in state.items() if not k.startswith("StructuredToParameterName")}
+
+
+def _bfloat16(bits: np.ndarray) -> np.ndarray:
+    return (bits.astype(np.uint32) << 16).view(np.float32)
+
+
+def _flatten(state, path) -> dict[str, np.ndarray]:
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: not a state dict")
+    return {k: v for k, v in state.items() if isinstance(v, np.ndarray)}
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    allowed: dict = {}
+
+    def __init__(self, file, path):
+        super().__init__(file)
+        self.path = path
+
+    def find_class(self, module, name):
+        target = self.allowed.get((module, name))
+        if target is None:
+            raise CheckpointError(f"{self.path}: refusing to load {module}.{name} from a pickle "
+                                  "(only tensors and arrays are read)")
+        return target
+
+
+_reconstruct = getattr(np, "_core", getattr(np, "core", None)).multiarray._reconstruct
+
+
+class _NumpyUnpickler(_RestrictedUnpickler):
+    allowed = {
+        ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+        ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+        ("collections", "OrderedDict"): collections.OrderedDict,
+    }
+
+
+def _rebuild_tensor(storage, offset, size, stride, *_):
+    if not size:
+        return storage[offset:offset + 1].reshape(()).copy()
+    return np.lib.stride_tricks.as_strided(storage[offset:], shape=tuple(size),
+                                           strides=tuple(s * storage.itemsize for s in stride)).copy()
+
+
+def _rebuild_parameter(data, *_):
+    return data
+
+
+class _StorageType:
+    def __init__(self, name):
+        self.dtype = _TORCH_STORAGES[name]
+
+
+class _TorchUnpickler(_RestrictedUnpickler):
+    allowed = {
+        ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
+        ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+        ("collections", "OrderedDict"): collections.OrderedDict,
+        **{("torch", name): _StorageType(name) for name in _TORCH_STORAGES},
+    }
+
+    def __init__(self, file, archive, root, path):
+        super().__init__(file, path)
+        self.archive, self.root, self._storages = archive, root, {}
+
+    def persistent_load(self, pid):
+        _, storage_type, key, _location, _numel = pid
+        if key not in self._storages:
+            raw = self.archive.read(f"{self.root}data/{key}")
+            dtype = storage_type.dtype if isinstance(storage_type, _StorageType) else np.float32
+            if dtype == "bfloat16":
+                self._storages[key] = _bfloat16(np.frombuffer(raw, np.uint16))
+            else:
+                self._storages[key] = np.frombuffer(raw, dtype)
+        return self._storages[key]
