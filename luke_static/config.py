@@ -10,7 +10,7 @@ from pathlib import Path
 from engine.config import from_dict
 from engine.errors import ConfigError
 
-MODEL_FILE = "luke.json"
+MODEL_FILE = "luke_config.json"
 
 
 @dataclass

@@ -5,7 +5,7 @@
 
 `hf`: `config.json` + `model.safetensors` (or `pytorch_model.bin`, read
 without executing its pickle). `paddlenlp`: `model_config.json` (or
-`config.json`) + `model_state.pdparams`. DIR gets `luke.json`, the tokenizer
+`config.json`) + `model_state.pdparams`. DIR gets `luke_config.json`, the tokenizer
 files found in SRC_DIR, and one file per encoder variable under HF's names
 (dense weights transposed to Paddle's [in, out]). Pretrained files lack the
 w2e/e2w/e2e queries: they start as copies of `query`, as HF's conversion

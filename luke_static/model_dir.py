@@ -1,14 +1,16 @@
-"""LUKE model directories: `luke.json`, tokenizer files, one file per encoder variable."""
+"""LUKE model directories: `luke_config.json`, tokenizer files, one file per encoder variable."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import paddle
 
 from engine.export import save_inference_program
 from engine.variables import load_variables
-from luke_static.config import LukeConfig, load_luke_config
+from luke_static.config import MODEL_FILE, LukeConfig, load_luke_config
+from luke_static.convert import TOKENIZER_FILES
 from luke_static.model import OUTPUTS, luke_encoder, luke_feeds
 from luke_static.params import variable_shapes
 
@@ -41,4 +43,9 @@ def export_encoder(exe, place, model_dir: str | Path, prefix: str | Path, with_e
         out = luke_encoder(cfg, feeds, with_pooler=pooler)
     fetches = {name: value for name, value in zip(OUTPUTS, (out.word, out.entity, out.pooled)) if value is not None}
     load_luke_variables(model_dir, cfg, place, pooler)
-    return save_inference_program(prefix, list(feeds.values()), fetches, exe, program)
+    save_inference_program(prefix, list(feeds.values()), fetches, exe, program)
+    # The tokenizer travels with the program: serving needs both.
+    for name in (*TOKENIZER_FILES, MODEL_FILE):
+        if Path(model_dir, name).is_file() and Path(prefix).parent != Path(model_dir):
+            shutil.copy(Path(model_dir, name), Path(prefix).parent / name)
+    return str(prefix)

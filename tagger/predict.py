@@ -21,8 +21,7 @@ class TaggerPredictor:
     """The exported tagger program with its vocabularies, for raw tokenized sentences."""
 
     def __init__(self, directory: str | Path, threads: int = 2):
-        from paddle import inference
-
+        from engine.predictor import InferenceProgram
         from reader.tagging import TagSet
         from reader.vocab import Vocabulary
         from tagger.job import ELMO_VOCAB_FILE, INFERENCE_PREFIX, TAGGER_FILE, TAGS_FILE, WORDS_FILE
@@ -34,11 +33,7 @@ class TaggerPredictor:
         self.words = Vocabulary.load(directory / WORDS_FILE)
         self.elmo = Vocabulary.load(directory / ELMO_VOCAB_FILE) if meta["use_elmo"] else None
         self.tags = TagSet.load(directory / TAGS_FILE)
-        config = inference.Config(str(directory / f"{INFERENCE_PREFIX}.json"),
-                                  str(directory / f"{INFERENCE_PREFIX}.pdiparams"))
-        config.disable_glog_info()
-        config.set_cpu_math_library_num_threads(threads)
-        self.predictor = inference.create_predictor(config)
+        self.program = InferenceProgram(directory / INFERENCE_PREFIX, threads)
 
     def tag(self, sentences: list[list[str]]) -> list[list[str]]:
         """Tags for each sentence."""
@@ -46,12 +41,7 @@ class TaggerPredictor:
         inputs = {"word_ids": self._ids(sentences, self.words, lengths), "lengths": lengths}
         if self.elmo is not None:
             inputs["elmo_ids"] = self._ids(sentences, self.elmo, lengths)
-        for name in self.predictor.get_input_names():
-            handle = self.predictor.get_input_handle(name)
-            handle.reshape(inputs[name].shape)
-            handle.copy_from_cpu(inputs[name])
-        self.predictor.run()
-        decoded = self.predictor.get_output_handle(self.predictor.get_output_names()[0]).copy_to_cpu()
+        (decoded,) = self.program.run(inputs).values()
         return [[self.tags.tags[t] for t in decoded[i, :n]] for i, n in enumerate(lengths)]
 
     @staticmethod

@@ -1,0 +1,116 @@
+"""Our LUKE tokenizer against transformers' LukeTokenizer on a tiny BPE vocabulary."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+transformers = pytest.importorskip("transformers")
+tokenizers = pytest.importorskip("tokenizers")
+
+from luke_static.tokenizer import LukeTokenizer, read_entity_vocab  # noqa: E402
+
+CORPUS = ["Top seed Ana Ivanovic said on Thursday she could hardly believe her luck.",
+          "Beyoncé lives in Los Angeles, a city in California.",
+          "The netcord helped the new world number one avoid a humiliating exit at Wimbledon.",
+          "Ünïcödé wörds and emoji 🙂 are bytes too; naïve café résumé."]
+ENTITIES = {"[PAD]": 0, "[UNK]": 1, "[MASK]": 2, "[MASK2]": 3, "Ana Ivanovic": 4, "Wimbledon": 5,
+            "Beyoncé": 6, "Los Angeles": 7}
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tok")
+    bpe = tokenizers.ByteLevelBPETokenizer()
+    bpe.train_from_iterator(CORPUS * 3, vocab_size=400, min_frequency=1,
+                            special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
+    bpe.save_model(str(root))
+    (root / "entity_vocab.json").write_text(json.dumps(ENTITIES))
+    return root
+
+
+def hf_tokenizer(files, **kwargs):
+    vocab = json.loads((files / "vocab.json").read_text())
+    merges = [tuple(line.split()) for line in (files / "merges.txt").read_text().splitlines()[1:] if line]
+    return transformers.LukeTokenizer(vocab=vocab, merges=merges, entity_vocab=dict(ENTITIES), **kwargs)
+
+
+CASES = [
+    dict(text="Beyoncé lives in Los Angeles.", entity_spans=[(0, 7), (17, 28)]),
+    dict(text="Beyoncé lives in Los Angeles.", entity_spans=[(0, 7), (17, 28)], entities=["Beyoncé", "Nobody"]),
+    dict(text="  Top seed Ana Ivanovic said on Thursday she could hardly believe her luck.",
+         entity_spans=[(11, 23), (42, 45)]),
+    dict(text="The netcord helped the new world number one at Wimbledon", entity_spans=[(47, 56)]),
+    dict(text="Ünïcödé wörds 🙂 naïve(café) résumé", entity_spans=[(0, 7), (23, 27)]),
+    dict(text="Ana Ivanovic said", entity_spans=[(0, 12)], text_pair="Beyoncé lives in Los Angeles.",
+         entity_spans_pair=[(17, 28)]),
+    dict(text="no entities at all, just words"),
+]
+
+
+@pytest.mark.parametrize("prefix_space", [True, False])
+@pytest.mark.parametrize("case", range(len(CASES)))
+def test_encoding_matches_luke_tokenizer(files, case, prefix_space):
+    kwargs = dict(CASES[case])
+    ours = LukeTokenizer.from_dir(files, add_prefix_space=prefix_space).encode(**kwargs)
+    theirs = hf_tokenizer(files, add_prefix_space=prefix_space)(**kwargs)
+    assert ours.input_ids == theirs["input_ids"]
+    assert ours.token_type_ids == theirs.get("token_type_ids", ours.token_type_ids)
+    if "entity_spans" in kwargs:
+        assert ours.entity_ids == theirs["entity_ids"]
+        assert ours.entity_position_ids == theirs["entity_position_ids"]
+
+
+def test_entity_classification_markers(files):
+    text, span = "Top seed Ana Ivanovic said on Thursday she could hardly believe her luck.", [(39, 42)]
+    ours = LukeTokenizer.from_dir(files, add_prefix_space=True, task="entity_classification").encode(
+        text, entity_spans=span)
+    theirs = hf_tokenizer(files, add_prefix_space=True, task="entity_classification")(text, entity_spans=span)
+    assert ours.input_ids == theirs["input_ids"]
+    assert ours.entity_ids == theirs["entity_ids"] and ours.entity_position_ids == theirs["entity_position_ids"]
+
+
+def test_truncation_drops_entities_that_no_longer_fit(files):
+    # transformers 5.23's LukeTokenizer raises AttributeError (no truncate_sequences) when
+    # truncating, so the rule is checked against the untruncated encoding, which matches it.
+    kwargs = dict(text="Top seed Ana Ivanovic said on Thursday she could hardly believe her luck at Wimbledon",
+                  entity_spans=[(9, 21), (76, 85)], text_pair="Beyoncé lives in Los Angeles.",
+                  entity_spans_pair=[(0, 7)])
+    tokenizer = LukeTokenizer.from_dir(files, add_prefix_space=True)
+    full = tokenizer.encode(**kwargs)
+    assert full.input_ids == hf_tokenizer(files, add_prefix_space=True)(**kwargs)["input_ids"]
+    cut = tokenizer.encode(**kwargs, max_length=24)
+    sep = tokenizer.sep_id
+    first_end = full.input_ids.index(sep)
+    first, pair = full.input_ids[1:first_end], full.input_ids[first_end + 2:-1]
+    while len(first) + len(pair) > 20:  # longest_first
+        (pair if len(pair) > len(first) else first).pop()
+    assert cut.input_ids == [tokenizer.cls_id, *first, sep, sep, *pair, sep]
+    # "Wimbledon" was cut off with the end of the first text; the other two entities remain,
+    # the pair entity shifted by the shorter first text.
+    assert len(cut.entity_ids) == 2
+    assert cut.entity_position_ids[0] == full.entity_position_ids[0]
+    shift = (first_end - 1) - len(first)
+    assert cut.entity_position_ids[1][:3] == [p - shift for p in full.entity_position_ids[2][:3]]
+
+
+def test_padding_to_a_batch_matches(files):
+    texts = [CASES[0], CASES[3]]
+    tokenizer = LukeTokenizer.from_dir(files, add_prefix_space=True)
+    batch = tokenizer.pad([tokenizer.encode(**c) for c in texts], max_length=20, max_entity_length=32)
+    hf = hf_tokenizer(files, add_prefix_space=True)
+    theirs = hf([c["text"] for c in texts], entity_spans=[c["entity_spans"] for c in texts], padding="max_length",
+                max_length=20)  # HF pads entities to its max_entity_length (32)
+    for name in ("input_ids", "attention_mask", "entity_ids", "entity_attention_mask", "entity_position_ids"):
+        np.testing.assert_array_equal(batch[name], np.array(theirs[name]), err_msg=name)
+
+
+def test_entity_vocabulary_formats(tmp_path):
+    (tmp_path / "entity_vocab.tsv").write_text("[PAD]\t0\n[UNK]\t0\n[MASK]\t0\nTokyo\t12\n")
+    assert read_entity_vocab(tmp_path) == {"[PAD]": 0, "[UNK]": 1, "[MASK]": 2, "Tokyo": 3}
+    (tmp_path / "entity_vocab.tsv").unlink()
+    (tmp_path / "entity_vocab.jsonl").write_text(
+        '{"id": 0, "entities": [["[PAD]", null]], "count": 0}\n{"id": 5, "entities": [["Tokyo", "en"], ["東京", "ja"]], "count": 3}\n')
+    assert read_entity_vocab(tmp_path) == {"[PAD]": 0, "Tokyo": 5, "東京": 5}
