@@ -7,12 +7,11 @@ framework starts.
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from engine.config import from_dict
+from engine.config import from_dict, read_json, write_json
 from engine.errors import ConfigError
 
 MODEL_FILE = "model.json"
@@ -61,16 +60,11 @@ class BiLMConfig:
 
 def save_model_config(cfg: BiLMConfig, directory: str | Path) -> None:
     """Writes `model.json` into a model directory."""
-    Path(directory, MODEL_FILE).write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
+    write_json(Path(directory, MODEL_FILE), cfg)
 
 
 def load_model_config(directory: str | Path) -> BiLMConfig:
     """Reads `model.json` from a model or checkpoint directory."""
     path = Path(directory, MODEL_FILE)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{directory} is not a biLM model directory (no {MODEL_FILE})") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: not valid JSON: {exc}") from None
+    data = read_json(path, f"{directory} is not a biLM model directory (no {MODEL_FILE})")
     return from_dict(BiLMConfig, data, source=str(path), prefix="model.")

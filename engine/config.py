@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import types
 import typing
 from pathlib import Path
@@ -98,6 +99,22 @@ def from_dict(cls: type[T], data: Any, source: str = "config", prefix: str = "",
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{source}: '{where}': {exc}") from None
     return obj
+
+
+def read_json(path: str | Path, missing: str | None = None) -> Any:
+    """A JSON file's content; `missing` is the message when the file does not exist."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(missing or f"{path}: no such file") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not valid JSON: {exc}") from None
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    """Writes a dataclass (or plain data) as indented JSON."""
+    data = dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else obj
+    Path(path).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
 def to_dict(obj: Any) -> Any:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.config import from_dict
+from engine.config import from_dict, read_json, write_json
 from engine.errors import ConfigError
 
 MODEL_FILE = "luke_config.json"
@@ -67,15 +66,10 @@ def from_pretrained_config(data: dict, source: str) -> LukeConfig:
 
 
 def save_luke_config(cfg: LukeConfig, directory: str | Path) -> None:
-    Path(directory, MODEL_FILE).write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
+    write_json(Path(directory, MODEL_FILE), cfg)
 
 
 def load_luke_config(directory: str | Path) -> LukeConfig:
     path = Path(directory, MODEL_FILE)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{directory} is not a LUKE model directory (no {MODEL_FILE})") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: not valid JSON: {exc}") from None
+    data = read_json(path, f"{directory} is not a LUKE model directory (no {MODEL_FILE})")
     return from_dict(LukeConfig, data, source=str(path))

@@ -16,13 +16,13 @@ not used.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 from pathlib import Path
 
 import numpy as np
 
 from engine.cli import run
+from engine.config import read_json
 from engine.errors import CheckpointError, ConfigError
 from luke_static.config import LukeConfig, from_pretrained_config
 from luke_static.params import QUERIES, variable_shapes
@@ -100,12 +100,7 @@ def _fill_entity_queries(params: dict, cfg: LukeConfig) -> None:
 
 
 def _config(path: Path, default_eps: float | None = None) -> LukeConfig:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: not valid JSON: {exc}") from None
+    data = read_json(path)
     if not isinstance(data, dict) or "hidden_size" not in data:
         raise ConfigError(f"{path}: not a LUKE config (no hidden_size)")
     if default_eps is not None and "layer_norm_eps" not in data:
