@@ -20,13 +20,13 @@ def allreduce_gradients(params_grads, world: int):
     return averaged
 
 
-def zero_if_nonfinite(params_grads, objective):
-    """Replaces every gradient by zeros when the objective or any gradient is NaN/inf.
+def zero_if_nonfinite(params_grads, objective=None):
+    """Replaces every gradient by zeros when the objective (if given) or any gradient is NaN/inf.
 
     With Adagrad and SGD a zero gradient leaves parameters and accumulators
     unchanged; Adam's momentum still moves the parameters a little.
     """
-    finite = paddle.isfinite(objective).all()
+    finite = paddle.full([], True, "bool") if objective is None else paddle.isfinite(objective).all()
     for _, grad in params_grads:
         finite = paddle.logical_and(finite, paddle.isfinite(grad.sum()))
     return [(param, paddle.where(finite, grad, paddle.zeros_like(grad))) for param, grad in params_grads]

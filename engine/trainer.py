@@ -19,12 +19,12 @@ from engine.checkpoint import CheckpointManager, read_state
 from engine.distributed import all_gather_rows, rank_rows
 from engine.dropout import SEED_FEED, step_seed
 from engine.errors import CheckpointError, PipelineError
-from engine.gradients import allreduce_gradients, zero_if_nonfinite
 from engine.job import Job, TrainGraph
-from engine.optim import OptimConfig, build_optimizer
+from engine.optim import OptimConfig
 from engine.progress import ProgressLog
 from engine.runtime import DistEnv, RuntimeConfig, setup
-from engine.variables import load_variables, persistable_shapes, save_variables
+from engine.step_programs import build_step_programs
+from engine.variables import load_variables, save_variables
 
 
 @dataclass
@@ -78,13 +78,19 @@ class Trainer:
             if self.run_config is not None:
                 (self.output_dir / "config.yaml").write_text(self.run_config)
         self.place = setup(self.runtime, self.dist)
-        self.main, startup, graph = self._build()
+        start_step = int(read_state(start)[0]["step"]) if start is not None else 0
+        self.programs = build_step_programs(self.job, self.optim, self.dist, self.cfg.seed, self.cfg.max_steps,
+                                            start_step, self.cfg.skip_nonfinite_steps)
+        graph = self.programs.graph
         self.exe = paddle.static.Executor(self.place)
-        self.exe.run(startup)
-        self.job.initialize(self.exe, self.main)
+        for startup in self.programs.startups:
+            self.exe.run(startup)
+        self.job.initialize(self.exe, self.programs.step)
         step, tokens, reader_state, carry, notes = 0, 0, None, {c.feed: c.initial for c in graph.carry}, []
         if start is not None:
             step, tokens, reader_state, carry, notes = self._restore(start, graph)
+        if self.programs.frozen:
+            notes.append(f"frozen: {', '.join(self.programs.frozen)}")
         self._saved_step = step if start is not None else None
         log = ProgressLog(self.output_dir / "train_log.jsonl", self.cfg.max_steps, step,
                           self.cfg.log_every, enabled=self.dist.is_main, perplexity=graph.report_perplexity)
@@ -110,28 +116,8 @@ class Trainer:
             )
         return latest if resume else None
 
-    def _build(self) -> tuple[paddle.static.Program, paddle.static.Program, TrainGraph]:
-        main, startup = paddle.static.Program(), paddle.static.Program()
-        # Same seed on every rank: identical initial parameters without a broadcast.
-        main.random_seed = 0  # never fix dropout seeds through the program (see engine.dropout)
-        startup.random_seed = self.cfg.seed + 1
-        # A fresh name generator: optimizer state gets the same names
-        # (`<param>_moment_0`, `learning_rate_0`) in every process, so
-        # checkpoints load by name whatever was built before.
-        with paddle.static.program_guard(main, startup), paddle.utils.unique_name.guard():
-            graph = self.job.build_train_graph()
-            optimizer = build_optimizer(self.optim)
-            objective = graph.objective if graph.objective is not None else graph.loss
-            params_grads = optimizer.backward(objective)
-            if self.dist.world > 1:
-                params_grads = allreduce_gradients(params_grads, self.dist.world)
-            if self.cfg.skip_nonfinite_steps:
-                params_grads = zero_if_nonfinite(params_grads, objective)
-            optimizer.apply_gradients(params_grads)
-        return main, startup, graph
-
     def _restore(self, checkpoint: Path, graph: TrainGraph):
-        load_variables(checkpoint, persistable_shapes(self.main), self.place, allow_extra=False)
+        load_variables(checkpoint, self.programs.persistable_shapes(), self.place, allow_extra=False)
         state, carry = read_state(checkpoint)
         notes = [f"the checkpoint was written with {key} {state[key]}, this run uses {now}"
                  for key, now in self._run_shape().items() if key in state and state[key] != now]
@@ -152,32 +138,26 @@ class Trainer:
 
     def _run_shape(self) -> dict:
         """What a checkpoint records about the run that wrote it, to flag changes on resume."""
-        return {"world": self.dist.world, "batch_size": self.cfg.batch_size, "seed": self.cfg.seed}
+        return {"world": self.dist.world, "batch_size": self.cfg.batch_size, "seed": self.cfg.seed,
+                "accumulate_steps": self.optim.accumulate_steps}
 
     # -- the loop ---------------------------------------------------------------
 
     def _loop(self, graph: TrainGraph, log: ProgressLog, step, tokens, reader_state, carry):
-        fetch_list = [graph.loss] + [c.fetch for c in graph.carry]
-        uses_seed = SEED_FEED in graph.feeds
         batches = self.job.train_batches(reader_state)
         try:
-            for batch in batches:
-                if step >= self.cfg.max_steps:
+            micro_batches = iter(batches)
+            while step < self.cfg.max_steps:
+                result = self._step(graph, micro_batches, step, carry)
+                if result is None:
                     break
-                feed = dict(batch.arrays)
-                feed.update(carry)
-                if uses_seed:
-                    feed[SEED_FEED] = step_seed(self.cfg.seed, step, self.dist.rank)
-                loss, *carried = self.exe.run(self.main, feed=feed, fetch_list=fetch_list)
+                loss, step_tokens, carry, reader_state = result
                 step += 1
-                loss = float(loss)
                 if math.isfinite(loss):
-                    carry = {c.feed: v for c, v in zip(graph.carry, carried)}
-                    tokens += batch.num_tokens * self.dist.world
-                    log.step(step, loss, batch.num_tokens * self.dist.world)
-                else:  # raises unless skipping is configured; a skipped step keeps the carried state
+                    tokens += step_tokens
+                    log.step(step, loss, step_tokens)
+                else:  # raises unless skipping is configured
                     self._on_nonfinite(loss, step, log)
-                reader_state = batch.state
                 if self.cfg.save_every and step % self.cfg.save_every == 0 and step < self.cfg.max_steps:
                     self._save(step, tokens, reader_state, carry, log, graph)
                 if self.cfg.eval_every and step % self.cfg.eval_every == 0 and step < self.cfg.max_steps:
@@ -192,6 +172,34 @@ class Trainer:
         if step < self.cfg.max_steps:
             log.write(f"the training data ran out at step {step}")
         return step, tokens, reader_state, carry
+
+    def _step(self, graph: TrainGraph, micro_batches, step: int, carry):
+        """One optimizer step over `accumulate_steps` micro-batches; None when the data ran out.
+
+        Returns (mean loss, tokens of all ranks, carried state, reader state).
+        A non-finite micro-batch keeps the carried state it started from.
+        """
+        k = self.optim.accumulate_steps
+        fetch_list = [graph.loss] + [c.fetch for c in graph.carry]
+        losses, tokens, reader_state = [], 0, None
+        for micro in range(k):
+            batch = next(micro_batches, None)
+            if batch is None:
+                return None
+            feed = {**batch.arrays, **carry}
+            if SEED_FEED in graph.feeds:
+                feed[SEED_FEED] = step_seed(self.cfg.seed, step * k + micro, self.dist.rank)
+            loss, *carried = self.exe.run(self.programs.step, feed=feed, fetch_list=fetch_list)
+            losses.append(float(loss))
+            if math.isfinite(losses[-1]):
+                carry = {c.feed: v for c, v in zip(graph.carry, carried)}
+            tokens += batch.num_tokens * self.dist.world
+            reader_state = batch.state
+        if self.programs.update is not None:
+            self.exe.run(self.programs.update)
+        if self.programs.scheduler is not None:
+            self.programs.scheduler.step()
+        return sum(losses) / k, tokens, carry, reader_state
 
     def _finish(self, graph: TrainGraph, log: ProgressLog, step, tokens, reader_state, carry) -> dict:
         if self._saved_step != step:
@@ -218,7 +226,7 @@ class Trainer:
         self._saved_step = step
         if not self.dist.is_main:
             return
-        names = list(persistable_shapes(self.main))
+        names = list(self.programs.persistable_shapes())
 
         def write_files(directory: Path) -> None:
             save_variables(directory, names)
