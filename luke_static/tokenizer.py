@@ -33,6 +33,15 @@ ENTITY_VOCAB_FILES = ("entity_vocab.json", "entity_vocab.tsv", "entity_vocab.jso
 
 
 @dataclass
+class Tokens:
+    """Word tokens of a text: ids, character offsets [start, end) and entity spans in tokens."""
+
+    ids: list[int]
+    offsets: list[tuple[int, int]]
+    spans: list[tuple[int, int]] | None = None
+
+
+@dataclass
 class Encoding:
     """One example's inputs, unpadded (lists), as `LukeTokenizer` returns them."""
 
@@ -123,22 +132,28 @@ class LukeTokenizer:
         entity = [e for e, _ in keep] + [e for e, _ in keep_pair or []]
         return Encoding(words, [0] * len(words), entity, positions, [0] * len(entity))
 
-    def _pieces(self, text: str, spans) -> tuple[list[int], list[tuple[int, int]] | None]:
-        """Token ids of `text` cut at the span boundaries, and the spans in tokens."""
-        if not spans:
-            return self._bpe(text), None
-        ids, cur, token_at = [], 0, {}
-        for position in sorted(set(itertools.chain(*spans))):
+    def tokenize(self, text: str, spans=None) -> "Tokens":
+        """Token ids and character offsets of `text` cut at the span boundaries, and the spans in tokens."""
+        ids, offsets, cur, token_at = [], [], 0, {}
+        for position in sorted(set(itertools.chain(*(spans or [])))):
             cut = position - 1 if position > 0 and text[position - 1] == " " else position
             if cut != cur:
-                ids += self._bpe(text[cur:cut])
+                self._bpe(text[cur:cut], cur, ids, offsets)
                 cur = cut
             token_at[position] = len(ids)
-        ids += self._bpe(text[cur:])
-        return ids, [(token_at[s], token_at[e]) for s, e in spans]
+        self._bpe(text[cur:], cur, ids, offsets)
+        token_spans = [(token_at[s], token_at[e]) for s, e in spans] if spans else None
+        return Tokens(ids, offsets, token_spans)
 
-    def _bpe(self, text: str) -> list[int]:
-        return self.bpe.encode(text, add_special_tokens=False).ids if text else []
+    def _pieces(self, text: str, spans) -> tuple[list[int], list[tuple[int, int]] | None]:
+        tokens = self.tokenize(text, spans)
+        return tokens.ids, tokens.spans
+
+    def _bpe(self, text: str, start: int, ids: list, offsets: list) -> None:
+        if text:
+            encoding = self.bpe.encode(text, add_special_tokens=False)
+            ids += encoding.ids
+            offsets += [(start + a, start + b) for a, b in encoding.offsets]
 
     def _entity_ids(self, spans, titles) -> list[int] | None:
         if not spans:

@@ -12,23 +12,12 @@ tokenizers = pytest.importorskip("tokenizers")
 
 from luke_static.tokenizer import LukeTokenizer, read_entity_vocab  # noqa: E402
 
-CORPUS = ["Top seed Ana Ivanovic said on Thursday she could hardly believe her luck.",
-          "Beyoncé lives in Los Angeles, a city in California.",
-          "The netcord helped the new world number one avoid a humiliating exit at Wimbledon.",
-          "Ünïcödé wörds and emoji 🙂 are bytes too; naïve café résumé."]
-ENTITIES = {"[PAD]": 0, "[UNK]": 1, "[MASK]": 2, "[MASK2]": 3, "Ana Ivanovic": 4, "Wimbledon": 5,
-            "Beyoncé": 6, "Los Angeles": 7}
+from luke_fixtures import ENTITIES, write_tokenizer  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tok")
-    bpe = tokenizers.ByteLevelBPETokenizer()
-    bpe.train_from_iterator(CORPUS * 3, vocab_size=400, min_frequency=1,
-                            special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
-    bpe.save_model(str(root))
-    (root / "entity_vocab.json").write_text(json.dumps(ENTITIES))
-    return root
+    return write_tokenizer(tmp_path_factory.mktemp("tok"))
 
 
 def hf_tokenizer(files, **kwargs):
@@ -93,7 +82,7 @@ def test_truncation_drops_entities_that_no_longer_fit(files):
     assert len(cut.entity_ids) == 2
     assert cut.entity_position_ids[0] == full.entity_position_ids[0]
     shift = (first_end - 1) - len(first)
-    assert cut.entity_position_ids[1][:3] == [p - shift for p in full.entity_position_ids[2][:3]]
+    assert cut.entity_position_ids[1] == [p - shift if p >= 0 else p for p in full.entity_position_ids[2]]
 
 
 def test_padding_to_a_batch_matches(files):

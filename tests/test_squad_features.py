@@ -1,0 +1,78 @@
+"""SQuAD preprocessing: windows, answer spans, max context, entities, the oracle check."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("tokenizers")
+
+from engine.errors import DataError  # noqa: E402
+from luke_fixtures import write_tokenizer  # noqa: E402
+from luke_static.squad.data import read_squad  # noqa: E402
+from luke_static.squad.features import WindowSettings, build_features  # noqa: E402
+from luke_static.squad_eval import normalize_answer  # noqa: E402
+from luke_static.tokenizer import LukeTokenizer  # noqa: E402
+from squad_fixtures import squad_json, write_squad  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory):
+    return LukeTokenizer.from_dir(write_tokenizer(tmp_path_factory.mktemp("tok")), add_prefix_space=True)
+
+
+@pytest.mark.parametrize("seq, stride", [(40, 8), (64, 16), (512, 128)])
+def test_every_answer_maps_to_tokens_and_back(tmp_path, tokenizer, seq, stride):
+    examples = read_squad(write_squad(tmp_path / "d.json"))
+    features = build_features(examples, tokenizer, WindowSettings(seq, stride, 16), training=True)
+    for f in features:
+        assert len(f.input_ids) <= seq
+        example = examples[f.example]
+        if f.answer_in_window:
+            first = f.context_start
+            text = example.context[f.offsets[f.start - first][0]:f.offsets[f.end - first][1]]
+            assert normalize_answer(text) == normalize_answer(example.answers[0][0])
+        else:
+            assert (f.start, f.end) == (0, 0)
+    for index, example in enumerate(examples):
+        windows = [f for f in features if f.example == index]
+        assert any(f.answer_in_window for f in windows), example.qid
+        # Every context token has exactly one window that gives it its maximum context.
+        covered = {}
+        for f in windows:
+            for j, best in enumerate(f.max_context):
+                covered[f.window_start + j] = covered.get(f.window_start + j, 0) + best
+        assert set(covered.values()) == {1}
+    if seq == 40:
+        assert len(features) > len(examples)  # the short windows really split contexts
+
+
+def test_oracle_check_reaches_100(tmp_path, tokenizer, capsys):
+    from luke_static.squad_check import main
+
+    model_dir = write_tokenizer(tmp_path / "model")
+    report = main([str(write_squad(tmp_path / "d.json")), "--model", str(model_dir), "--max-seq-length", "40",
+                   "--doc-stride", "8", "--max-query-length", "16"])
+    assert report["reachable"] == report["with_answers"] == 8
+    assert report["oracle_exact_match"] == 100.0 and report["oracle_f1"] == 100.0
+
+
+def test_entities_inside_a_window_become_inputs(tmp_path, tokenizer):
+    examples = read_squad(write_squad(tmp_path / "d.json", with_entities=True))
+    features = build_features(examples, tokenizer, WindowSettings(512, 128, 16, max_entity_length=4), training=True)
+    first = features[0]
+    assert first.entity_ids == [tokenizer.entity_vocab["Beyoncé"], tokenizer.entity_vocab["Los Angeles"]]
+    example = examples[0]
+    for positions, (start, end) in zip(first.entity_positions, [(0, 7), (17, 28)]):
+        tokens = [p - first.context_start for p in positions if p >= 0]
+        text = example.context[first.offsets[tokens[0]][0]:first.offsets[tokens[-1]][1]]
+        assert text.strip() == example.context[start:end]
+
+
+def test_a_misplaced_answer_is_named(tmp_path):
+    data = squad_json()
+    data["data"][0]["paragraphs"][0]["qas"][0]["answers"][0]["answer_start"] = 3
+    (tmp_path / "bad.json").write_text(json.dumps(data))
+    with pytest.raises(DataError, match="question q1: answer_start 3 does not point at 'Los Angeles'"):
+        read_squad(tmp_path / "bad.json")
