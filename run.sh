@@ -54,6 +54,7 @@ fi
 case "$job" in
     elmo*) module=bilm.train ;;
     lac*) module=tagger.train ;;
+    squad*) module=luke_static.squad.train ;;
     *)
         echo "no training entry point is registered for '$job' in run.sh" >&2
         exit 2

@@ -1,0 +1,57 @@
+"""SQuAD fine-tuning end to end on a tiny random LUKE: it learns, exports, predicts."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("transformers")
+
+from engine.config import load_config  # noqa: E402
+from engine.trainer import Trainer  # noqa: E402
+from luke_fixtures import write_luke_model  # noqa: E402
+from luke_static.squad.config import SquadRunConfig  # noqa: E402
+from luke_static.squad.job import SquadTraining  # noqa: E402
+from squad_fixtures import write_squad  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def luke_dir(tmp_path_factory):
+    return write_luke_model(tmp_path_factory.mktemp("luke"))
+
+
+def squad_config(tmp_path, luke_dir, **extra) -> SquadRunConfig:
+    data = write_squad(tmp_path / "squad.json", with_entities=extra.pop("entities", False))
+    items = {"data.train": data, "data.dev": data, "data.max_seq_length": 64, "data.doc_stride": 16,
+             "data.max_query_length": 16, "model.luke": luke_dir, "train.output_dir": tmp_path / "run",
+             "train.batch_size": 8, "train.max_steps": 150, "train.log_every": 50, "train.save_every": 0,
+             "optim.learning_rate": 3e-3, "optim.warmup_ratio": 0.0, "optim.freeze": "[]", **extra}
+    return load_config(SquadRunConfig, "configs/squad.yaml", [f"{k}={v}" for k, v in items.items()])
+
+
+def test_a_tiny_model_learns_the_answers_and_the_export_agrees(tmp_path, luke_dir, static_scope):
+    from luke_static.squad_predict import main as predict_main
+
+    cfg = squad_config(tmp_path, luke_dir)
+    job = SquadTraining(cfg)
+    metrics = Trainer(job, cfg.train, cfg.optim, cfg.runtime).fit()
+    assert metrics["exact_match"] >= 75 and metrics["f1"] >= 80, metrics
+    predictions = json.loads((tmp_path / "run" / "predictions.json").read_text())
+    assert set(predictions) == {f"q{i}" for i in range(1, 9)}
+    nbest = json.loads((tmp_path / "run" / "nbest_predictions.json").read_text())
+    assert nbest["q1"][0]["text"] == predictions["q1"] and abs(sum(c["probability"] for c in nbest["q1"]) - 1) < 1e-6
+
+    answers = predict_main(["--model", str(tmp_path / "run" / "inference"), "--input", str(tmp_path / "squad.json"),
+                            "--output", str(tmp_path / "predicted.json")])
+    assert answers == predictions  # the exported program answers as the test-mode program did
+
+
+def test_with_entity_annotations(tmp_path, luke_dir, static_scope):
+    cfg = squad_config(tmp_path, luke_dir, entities=True, **{"data.max_entity_length": 4, "train.max_steps": 30})
+    job = SquadTraining(cfg)
+    with np.load(job.train_file) as arrays:
+        assert arrays["entity_attention_mask"].sum() > 0  # annotated mentions reach the model
+    metrics = Trainer(job, cfg.train, cfg.optim, cfg.runtime).fit()
+    assert np.isfinite(metrics["f1"])
