@@ -55,6 +55,7 @@ case "$job" in
     elmo*) module=bilm.train ;;
     lac*) module=tagger.train ;;
     squad*) module=luke_static.squad.train ;;
+    open_entity*) module=luke_static.open_entity.train ;;
     *)
         echo "no training entry point is registered for '$job' in run.sh" >&2
         exit 2

@@ -1,0 +1,101 @@
+"""Open Entity data: `[{"sent", "start", "end", "labels"}, …]` with character offsets.
+
+PTB bracket tokens (`-LRB-`, `-LSB-`, `-LCB-` and the right forms) are turned
+into "(" and ")" first, with the offsets moved accordingly, as the LUKE
+reference does. Each record becomes `<s> left <ent> mention <ent> right </s>`
+with one `[MASK]` entity over the mention and its markers (the tokenizer's
+`entity_classification` mode).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import DataError
+from luke_static.tokenizer import LukeTokenizer
+
+_BRACKETS = {"-LRB-": "(", "-LSB-": "(", "-LCB-": "(", "-RRB-": ")", "-RSB-": ")", "-RCB-": ")"}
+_BRACKET_RE = re.compile("|".join(map(re.escape, _BRACKETS)))
+
+
+@dataclass
+class EntityRecord:
+    text: str
+    start: int
+    end: int
+    labels: list[str]
+
+
+def normalize_brackets(text: str, start: int, end: int) -> tuple[str, int, int]:
+    """Replaces bracket tokens, moving the character offsets with the text."""
+    pieces, new_start, new_end, last = [], start, end, 0
+    for match in _BRACKET_RE.finditer(text):
+        pieces.append(text[last:match.start()])
+        replacement = _BRACKETS[match.group()]
+        pieces.append(replacement)
+        delta = len(match.group()) - len(replacement)
+        if match.end() <= start:
+            new_start -= delta
+        if match.end() <= end:
+            new_end -= delta
+        last = match.end()
+    pieces.append(text[last:])
+    return "".join(pieces), new_start, new_end
+
+
+def read_records(path: str | Path) -> list[EntityRecord]:
+    """Reads an Open Entity file; a record without its fields is an error naming it."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"Open Entity file not found: {path}") from None
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: not valid JSON: {exc}") from None
+    if not isinstance(data, list):
+        raise DataError(f"{path}: expected a list of records")
+    records = []
+    for i, item in enumerate(data):
+        missing = [k for k in ("sent", "start", "end", "labels") if k not in item]
+        if missing:
+            raise DataError(f"{path}: record {i} has no {', '.join(missing)}")
+        text, start, end = normalize_brackets(item["sent"], int(item["start"]), int(item["end"]))
+        if not 0 <= start < end <= len(text):
+            raise DataError(f"{path}: record {i}: span ({item['start']}, {item['end']}) is outside the sentence")
+        records.append(EntityRecord(text, start, end, list(item["labels"])))
+    if not records:
+        raise DataError(f"{path}: no records")
+    return records
+
+
+def encode_records(records: list[EntityRecord], tokenizer: LukeTokenizer, labels: list[str],
+                   max_seq_length: int) -> dict[str, np.ndarray]:
+    """Model inputs (padded to `max_seq_length`) and multi-hot `labels` [n, num_labels]."""
+    index = {label: i for i, label in enumerate(labels)}
+    encodings, targets = [], np.zeros((len(records), len(labels)), np.float32)
+    for i, record in enumerate(records):
+        encoding = tokenizer.encode(record.text, entity_spans=[_strip_span(record.text, record.start, record.end)])
+        if len(encoding.input_ids) > max_seq_length:
+            raise DataError(f"record {i}: {len(encoding.input_ids)} tokens exceed max_seq_length {max_seq_length}")
+        encodings.append(encoding)
+        for label in record.labels:
+            if label in index:
+                targets[i, index[label]] = 1.0
+    arrays = tokenizer.pad(encodings, max_length=max_seq_length, max_entity_length=1)
+    arrays["labels"] = targets
+    return arrays
+
+
+def _strip_span(text: str, start: int, end: int) -> tuple[int, int]:
+    """The span without surrounding spaces (the data's spans sometimes include them)."""
+    mention = text[start:end]
+    return start + len(mention) - len(mention.lstrip()), end - len(mention) + len(mention.rstrip())
+
+
+def label_set(records: list[EntityRecord]) -> list[str]:
+    """The sorted labels of the training records (the reference's label order)."""
+    return sorted({label for record in records for label in record.labels})

@@ -1,0 +1,81 @@
+"""Open Entity end to end on a tiny random LUKE; the metric and the bracket normalisation."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("transformers")
+
+from engine.config import load_config  # noqa: E402
+from engine.errors import DataError  # noqa: E402
+from engine.trainer import Trainer  # noqa: E402
+from luke_fixtures import write_luke_model  # noqa: E402
+from luke_static.open_entity.config import OpenEntityRunConfig  # noqa: E402
+from luke_static.open_entity.data import normalize_brackets, read_records  # noqa: E402
+from luke_static.open_entity.job import OpenEntityTraining  # noqa: E402
+from luke_static.open_entity.metrics import micro_prf  # noqa: E402
+
+MENTIONS = [("Ana Ivanovic", ["person"]), ("Beyoncé", ["person", "entity"]), ("Los Angeles", ["location", "place"]),
+            ("California", ["location"]), ("Wimbledon", ["event", "place"]), ("Thursday", ["time"])]
+FRAMES = ["Top seed {} said on Thursday she could hardly believe her luck.",
+          "We heard that {} -LRB- again -RRB- was in the news.",
+          "{} helped the new world number one."]
+
+
+def records():
+    out = []
+    for frame in FRAMES:
+        for mention, labels in MENTIONS:
+            sent = frame.format(mention)
+            start = sent.index(mention)
+            out.append({"sent": sent, "start": start, "end": start + len(mention), "labels": labels})
+    return out
+
+
+def test_brackets_are_normalised_with_the_offsets():
+    text = "We heard -LRB- ok -RRB- that Beyoncé sang"
+    start = text.index("Beyoncé")
+    new, a, b = normalize_brackets(text, start, start + len("Beyoncé"))
+    assert new == "We heard ( ok ) that Beyoncé sang" and new[a:b] == "Beyoncé"
+
+
+def test_micro_metric():
+    logits = np.array([[1.0, -1.0, 2.0], [-1.0, -1.0, -1.0]])
+    gold = np.array([[1, 1, 0], [0, 0, 1]], np.float32)
+    m = micro_prf(logits, gold)
+    assert m["precision"] == 0.5 and m["recall"] == pytest.approx(1 / 3) and m["f1"] == pytest.approx(0.4)
+    assert micro_prf(-np.ones((1, 3)), gold[:1])["precision"] == 0.0
+
+
+def test_a_record_without_labels_is_named(tmp_path):
+    (tmp_path / "bad.json").write_text(json.dumps([{"sent": "a b", "start": 0, "end": 1}]))
+    with pytest.raises(DataError, match="record 0 has no labels"):
+        read_records(tmp_path / "bad.json")
+
+
+def test_a_tiny_model_learns_the_types_and_the_export_agrees(tmp_path, static_scope):
+    from luke_static.open_entity_predict import main as predict_main
+
+    luke = write_luke_model(tmp_path / "luke")
+    data = tmp_path / "records.json"
+    data.write_text(json.dumps(records(), ensure_ascii=False))
+    items = {"data.train": data, "data.dev": data, "data.test": data, "data.max_seq_length": 48,
+             "model.luke": luke, "train.output_dir": tmp_path / "run", "train.batch_size": 6, "train.max_steps": 160,
+             "train.eval_every": 40, "train.log_every": 40, "train.save_every": 0, "optim.learning_rate": 3e-3,
+             "optim.accumulate_steps": 1, "optim.warmup_ratio": 0.0}
+    cfg = load_config(OpenEntityRunConfig, "configs/open_entity.yaml", [f"{k}={v}" for k, v in items.items()])
+    job = OpenEntityTraining(cfg)
+    metrics = Trainer(job, cfg.train, cfg.optim, cfg.runtime).fit()
+    assert metrics["best_f1"] > 0.9, metrics
+    test = json.loads((tmp_path / "run" / "test_metrics.json").read_text())
+    assert test["f1"] == pytest.approx(metrics["best_f1"])  # test = dev here, scored with the best parameters
+    predicted = predict_main(["--model", str(tmp_path / "run" / "inference"), "--input", str(data),
+                              "--max-seq-length", "48"])
+    # The exported program predicts what the test-mode program scored.
+    labels = job.labels
+    as_matrix = lambda sets: np.array([[float(label in s) for label in labels] for s in sets])  # noqa: E731
+    exported = micro_prf(as_matrix(predicted) * 2 - 1, as_matrix([r["labels"] for r in records()]))
+    assert exported["f1"] == pytest.approx(test["f1"])
