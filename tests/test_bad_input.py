@@ -85,6 +85,47 @@ def model_dir(tmp_path, model: dict | None, vocab_text=SPECIALS + "a\n"):
 
 GOOD = {"w": np.ones((2, 3)), "b": np.ones(3)}
 
+
+def squad_with_wrong_start(tmp_path):
+    from luke_static.squad.data import read_squad
+
+    data = {"version": "1.1", "data": [{"paragraphs": [{"context": "Paris is in France.", "qas": [
+        {"id": "q9", "question": "Where?", "answers": [{"text": "France", "answer_start": 3}]}]}]}]}
+    (tmp_path / "squad.json").write_text(json.dumps(data))
+    read_squad(tmp_path / "squad.json")
+
+
+def open_entity_without_labels(tmp_path):
+    from luke_static.open_entity.data import read_records
+
+    (tmp_path / "oe.json").write_text(json.dumps([{"sent": "Paris is big", "start": 0, "end": 5}]))
+    read_records(tmp_path / "oe.json")
+
+
+def luke_converter_on_a_bilm_tf_directory(tmp_path):
+    from luke_static.convert import convert
+
+    (tmp_path / "config.json").write_text(json.dumps({"lstm": {"dim": 4}}))
+    convert("hf", tmp_path, tmp_path / "out")
+
+
+def bilm_tf_options_that_disagree(tmp_path):
+    import h5py
+
+    from bilm.import_bilm_tf import main
+
+    (tmp_path / "v.txt").write_text(SPECIALS + "a\n")
+    (tmp_path / "options.json").write_text(json.dumps({"lstm": {"dim": 6, "projection_dim": 4, "n_layers": 1}}))
+    with h5py.File(tmp_path / "w.hdf5", "w") as f:
+        for d in (0, 1):
+            prefix = f"RNN_{d}/RNN/MultiRNNCell/Cell0/LSTMCell/"
+            f.create_dataset(prefix + "W_0", data=np.ones((8, 20), np.float32))  # dim 5, not 6
+            f.create_dataset(prefix + "B", data=np.ones(20, np.float32))
+            f.create_dataset(prefix + "W_P_0", data=np.ones((5, 4), np.float32))
+    main(["--options", str(tmp_path / "options.json"), "--weights", str(tmp_path / "w.hdf5"),
+          "--token-embeddings", str(tmp_path / "w.hdf5"), "--vocab", str(tmp_path / "v.txt"),
+          "--output", str(tmp_path / "out")])
+
 CASES = [
     ("vocabulary without <UNK>", DataError, "v.txt: missing special token(s) <UNK>",
      lambda t: load_vocab(t, "<S>\n</S>\na\n")),
@@ -121,6 +162,14 @@ CASES = [
      lambda t: model_dir(t, {"vocab_size": 9, "softmax": "full"})),
     ("sampled softmax with more samples than words", ConfigError, "model.num_samples (8000) must be smaller",
      lambda t: model_dir(t, {"vocab_size": 4})),
+    ("SQuAD answer_start that misses its answer", DataError,
+     "question q9: answer_start 3 does not point at 'France'", squad_with_wrong_start),
+    ("Open Entity record without labels", DataError, "record 0 has no labels", open_entity_without_labels),
+    ("LUKE converter pointed at another format", ConfigError, "not a LUKE config (no hidden_size)",
+     luke_converter_on_a_bilm_tf_directory),
+    ("bilm-tf options that disagree with the weights", CheckpointError,
+     "LSTMCell/B has shape [20] but options.json (dim 6, projection_dim 4) implies [24]",
+     bilm_tf_options_that_disagree),
 ]
 
 
