@@ -3,7 +3,7 @@
     python -m bilm.export --model DIR --output OUT_DIR
 
 Writes OUT_DIR/elmo.json + elmo.pdiparams (inputs `word_ids` [B,T] int64 and
-`lengths` [B] int64; output [B, L+1, T, 2·P] float32, all ELMo layers), plus
+`lengths` [B] int64; output `elmo_layers` [B, L+1, T, 2·P] float32), plus
 the model config and vocabulary. Pretraining already does this at the end of
 a run; use this for a checkpoint or an imported model.
 """
@@ -20,6 +20,8 @@ def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="model or checkpoint directory")
     parser.add_argument("--output", required=True, help="directory for the inference program")
+    parser.add_argument("--max-length", type=int, default=None,
+                        help="fixed number of words per input row (padded); unrolled, faster")
     args = parser.parse_args(argv)
 
     import paddle
@@ -31,7 +33,7 @@ def main(argv: list[str] | None = None) -> str:
     cfg, vocab = read_model_dir(args.model)
     exe = paddle.static.Executor(place)
     load_model_variables(args.model, cfg, place, with_softmax=False)
-    prefix = export_inference_model(exe, args.output, cfg, vocab)
+    prefix = export_inference_model(exe, args.output, cfg, vocab, args.max_length)
     print(f"exported {prefix}.json and {prefix}.pdiparams")
     return prefix
 

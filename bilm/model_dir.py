@@ -18,6 +18,7 @@ from bilm.encoder import elmo_layers
 from bilm.params import SOFTMAX_WEIGHT, create_params, variable_shapes
 from engine.atomic import atomic_directory
 from engine.errors import CheckpointError, ConfigError
+from engine.export import save_inference_program
 from engine.tensor_file import read_tensor, write_tensor
 from engine.variables import check_directory, get_value, load_variables
 from reader.vocab import Vocabulary
@@ -75,22 +76,25 @@ def load_model_variables(directory: str | Path, cfg: BiLMConfig, place, with_sof
     return load_variables(directory, variable_shapes(cfg, with_softmax), place)
 
 
-def export_inference_model(exe, directory: Path, cfg: BiLMConfig, vocab: Vocabulary) -> str:
+def export_inference_model(exe, directory: Path, cfg: BiLMConfig, vocab: Vocabulary,
+                           max_length: int | None = None) -> str:
     """Saves the biLM forward (word ids + lengths → all ELMo layers) for `paddle.inference`.
 
     Inputs: `word_ids` [B,T] int64 (vocabulary ids, no boundaries), `lengths`
-    [B] int64. Output: [B, L+1, T, 2·P] float32 (see `bilm.encoder`).
-    Returns the path prefix (`…/elmo`, with `.json` and `.pdiparams`).
+    [B] int64. Output `elmo_layers`: [B, L+1, T, 2·P] float32 (see
+    `bilm.encoder`). Any T by default (the recurrence is a while loop); with
+    `max_length` the inputs are always padded to that T and the recurrence is
+    unrolled, which runs faster. Returns the path prefix (`…/elmo`).
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     program = paddle.static.Program()
     with paddle.static.program_guard(program, paddle.static.Program()):
-        ids = paddle.static.data(INFERENCE_FEEDS[0], [-1, -1], "int64")
+        ids = paddle.static.data(INFERENCE_FEEDS[0], [-1, max_length or -1], "int64")
         lengths = paddle.static.data(INFERENCE_FEEDS[1], [-1], "int64")
         params = create_params(cfg, with_softmax=False)
         layers = elmo_layers(params, cfg, ids, lengths, vocab.bos_id, vocab.eos_id)
-    prefix = str(directory / INFERENCE_PREFIX)
-    paddle.static.save_inference_model(prefix, [ids, lengths], [layers], exe, program=program)
+    prefix = save_inference_program(directory / INFERENCE_PREFIX, [ids, lengths], {"elmo_layers": layers},
+                                    exe, program)
     write_model_files(directory, cfg, vocab)
     return prefix

@@ -17,6 +17,8 @@ import numpy as np
 import paddle
 import paddle.nn.functional as F
 
+from bilm.lstmp import affine
+
 # Added to an accidental hit's logit; as in the fluid op.
 _HIT_PENALTY = -1e20
 
@@ -31,7 +33,7 @@ def log_expected_count(ids, num_tries, vocab_size: int):
 
 def full_softmax_loss(hidden, targets, weight, bias):
     """Per-row negative log-likelihood: hidden [N,P], targets [N] int64 → [N]."""
-    logits = paddle.matmul(hidden, weight, transpose_y=True) + bias
+    logits = affine(hidden, weight.T, bias)
     return F.cross_entropy(logits, targets.unsqueeze(-1), reduction="none").squeeze(-1)
 
 
@@ -46,7 +48,7 @@ def sampled_softmax_loss(hidden, targets, weight, bias, neg_ids, num_tries, voca
     true_logit = true_logit - log_expected_count(targets, num_tries, vocab_size)
     # The log-Q correction folds into the sampled bias: one [S] op instead of an [N,S] one.
     neg_bias = paddle.gather(bias, neg_ids) - log_expected_count(neg_ids, num_tries, vocab_size)
-    neg_logits = paddle.matmul(hidden, F.embedding(neg_ids, weight), transpose_y=True) + neg_bias
+    neg_logits = affine(hidden, F.embedding(neg_ids, weight).T, neg_bias)
     hits = targets.unsqueeze(-1) == neg_ids.unsqueeze(0)
     neg_logits = paddle.where(hits, paddle.full_like(neg_logits, _HIT_PENALTY), neg_logits)
     logits = paddle.concat([true_logit.unsqueeze(-1), neg_logits], axis=-1)

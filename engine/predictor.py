@@ -10,7 +10,7 @@ import numpy as np
 class InferenceProgram:
     """Runs `PREFIX.json` + `PREFIX.pdiparams`: `run({input name: array}) → {output name: array}`."""
 
-    def __init__(self, prefix: str | Path, threads: int = 2):
+    def __init__(self, prefix: str | Path, threads: int = 2, onednn: bool = False):
         from paddle import inference
 
         from engine.errors import CheckpointError
@@ -21,6 +21,8 @@ class InferenceProgram:
         config = inference.Config(prefix + ".json", prefix + ".pdiparams")
         config.disable_glog_info()
         config.set_cpu_math_library_num_threads(threads)
+        if onednn:
+            config.enable_mkldnn()
         self._predictor = inference.create_predictor(config)
         self.input_names = self._predictor.get_input_names()
         self.output_names = self._predictor.get_output_names()

@@ -1,0 +1,66 @@
+"""What every benchmark shares: threads, timing, the machine's GEMM rate, reporting."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--threads", type=int, default=2, help="math threads for both sides")
+    p.add_argument("--repeats", type=int, default=5, help="timed repetitions (after warm-up)")
+    p.add_argument("--warmup", type=int, default=2)
+    return p
+
+
+def set_threads(threads: int) -> None:
+    """Same thread count for Paddle (OpenMP/MKL) and torch; call before either runs anything.
+
+    Uses the engine's own set-up, so the benchmark runs Paddle as training does.
+    """
+    from engine.runtime import set_threads as engine_threads
+
+    engine_threads(threads)
+    os.environ.setdefault("GLOG_minloglevel", "2")
+
+
+def torch_threads(threads: int):
+    import torch
+
+    torch.set_num_threads(threads)
+    return torch
+
+
+def measure(fn: Callable[[], object], repeats: int, warmup: int) -> dict[str, float]:
+    """Seconds per call: median, min, max over `repeats` after `warmup` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return {"median": statistics.median(times), "min": min(times), "max": max(times)}
+
+
+def gemm_rate(size: int = 2048, repeats: int = 5) -> float:
+    """The machine's fp32 GEMM rate (FLOP/s) with numpy, measured now."""
+    import numpy as np
+
+    a = np.random.default_rng(0).standard_normal((size, size), dtype=np.float32)
+    t = measure(lambda: a @ a, repeats, 1)
+    return 2 * size ** 3 / t["median"]
+
+
+def line(name: str, seconds: dict, unit_count: float, unit: str) -> str:
+    rate = unit_count / seconds["median"]
+    return (f"{name:<28} {seconds['median'] * 1000:9.1f} ms (min {seconds['min'] * 1000:.1f}, "
+            f"max {seconds['max'] * 1000:.1f})  {rate:12,.0f} {unit}/s")

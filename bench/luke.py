@@ -1,0 +1,148 @@
+"""LUKE: a fine-tuning step and inference latency, ours vs HF transformers (torch eager).
+
+    python bench/luke.py [--layers 12 --hidden 768 --heads 12 --seq 256 --batch 2 --entities 8
+                          --entity-vocab 10000 --threads 2]
+
+A luke-base-shaped random model (converted from HF, so both sides hold the
+same weights). Fine-tuning: the SQuAD head and loss, AdamW, one update per
+step (ours: the engine's step program; HF: `LukeForQuestionAnswering`).
+Inference: batch 1 through our exported program (`paddle.inference`) vs HF
+eager under `no_grad`. Last line: `ratio: X` (fine-tune step, HF / ours).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from common import gemm_rate, line, measure, parser, set_threads, torch_threads
+
+
+def main():
+    p = parser(__doc__)
+    p.add_argument("--layers", type=int, default=12)
+    p.add_argument("--hidden", type=int, default=768)
+    p.add_argument("--heads", type=int, default=12)
+    p.add_argument("--seq", type=int, default=256)
+    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--entities", type=int, default=8)
+    p.add_argument("--entity-vocab", type=int, default=10000)
+    p.set_defaults(repeats=3, warmup=1)
+    a = p.parse_args()
+    set_threads(a.threads)
+    torch = torch_threads(a.threads)
+    import transformers
+
+    print(f"threads {a.threads} | {a.layers} layers, hidden {a.hidden}, seq {a.seq}, batch {a.batch}, "
+          f"{a.entities} entities, entity table {a.entity_vocab:,} | numpy fp32 GEMM {gemm_rate() / 1e9:.0f} GFLOP/s")
+    config = transformers.LukeConfig(vocab_size=50267, entity_vocab_size=a.entity_vocab, hidden_size=a.hidden,
+                                     num_hidden_layers=a.layers, num_attention_heads=a.heads,
+                                     intermediate_size=4 * a.hidden, max_position_embeddings=514,
+                                     type_vocab_size=1, layer_norm_eps=1e-5)
+    torch.manual_seed(0)
+    hf = transformers.LukeForQuestionAnswering(config)
+    with tempfile.TemporaryDirectory() as tmp:
+        hf.save_pretrained(Path(tmp) / "hf")
+        from luke_static.convert import convert
+
+        convert("hf", Path(tmp) / "hf", Path(tmp) / "model")
+        batch = inputs(a)
+        ours_step = measure(paddle_step(a, Path(tmp) / "model", batch), a.repeats, a.warmup)
+        hf_step = measure(torch_step(hf, batch, torch), a.repeats, a.warmup)
+        single = {k: v[:1] for k, v in batch.items() if not k.endswith("positions")}
+        ours_infer = measure(paddle_infer(a, Path(tmp) / "model", Path(tmp) / "export", single), a.repeats, a.warmup)
+    hf.eval()
+    hf_infer = measure(lambda: torch_infer(hf, single, torch), a.repeats, a.warmup)
+    print(line("fine-tune step, ours", ours_step, a.batch * a.seq, "tokens"))
+    print(line("fine-tune step, HF", hf_step, a.batch * a.seq, "tokens"))
+    print(line("inference batch 1, ours", ours_infer, a.seq, "tokens"))
+    print(line("inference batch 1, HF", hf_infer, a.seq, "tokens"))
+    print(f"inference ratio: {hf_infer['median'] / ours_infer['median']:.2f}")
+    print(f"ratio: {hf_step['median'] / ours_step['median']:.2f}")
+
+
+def inputs(a) -> dict:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    positions = np.full((a.batch, a.entities, 30), -1, np.int64)
+    for b in range(a.batch):
+        for e in range(a.entities):
+            start = 1 + 3 * e
+            positions[b, e, :2] = [start, start + 1]
+    return {"input_ids": rng.integers(3, 50000, (a.batch, a.seq)), "attention_mask": np.ones((a.batch, a.seq), np.int64),
+            "token_type_ids": np.zeros((a.batch, a.seq), np.int64),
+            "entity_ids": rng.integers(1, a.entity_vocab, (a.batch, a.entities)),
+            "entity_attention_mask": np.ones((a.batch, a.entities), np.int64),
+            "entity_token_type_ids": np.zeros((a.batch, a.entities), np.int64), "entity_position_ids": positions,
+            "start_positions": rng.integers(0, a.seq, a.batch), "end_positions": rng.integers(0, a.seq, a.batch)}
+
+
+def paddle_step(a, model_dir: Path, batch: dict):
+    import paddle
+
+    from engine.job import Job, TrainGraph
+    from engine.optim import OptimConfig
+    from engine.runtime import DistEnv
+    from engine.variables import load_variables
+    from luke_static.config import load_luke_config
+    from luke_static.heads import span_logits, span_loss
+    from luke_static.model import luke_encoder, luke_feeds
+    from luke_static.params import variable_shapes
+
+    cfg = load_luke_config(model_dir)
+
+    class Squad(Job):  # the SQuAD job's network, built by the engine as in training
+        def build_train_graph(self):
+            feeds = luke_feeds()
+            start, end = span_logits(luke_encoder(cfg, feeds, with_pooler=False).word)
+            labels = {n: paddle.static.data(n, [-1], "int64") for n in ("start_positions", "end_positions")}
+            loss = span_loss(start, end, labels["start_positions"], labels["end_positions"])
+            return TrainGraph(feeds={**feeds, **labels}, loss=loss)
+
+        train_batches = evaluate = write_model_files = export = None
+
+    from engine.step_programs import build_step_programs
+
+    paddle.enable_static()
+    optim = OptimConfig(name="adamw", learning_rate=1e-5, beta2=0.98, epsilon=1e-6, weight_decay=0.01)
+    programs = build_step_programs(Squad(), optim, DistEnv(), 0, 100, 0, False)
+    exe = paddle.static.Executor(paddle.CPUPlace())
+    for startup in programs.startups:
+        exe.run(startup)
+    load_variables(model_dir, variable_shapes(cfg, with_pooler=False), paddle.CPUPlace())
+    loss = programs.graph.loss
+    return lambda: exe.run(programs.step, feed=batch, fetch_list=[loss])
+
+
+def paddle_infer(a, model_dir: Path, export_dir: Path, batch: dict):
+    import paddle
+
+    from engine.predictor import InferenceProgram
+    from luke_static.model_dir import export_encoder
+
+    prefix = export_encoder(paddle.static.Executor(paddle.CPUPlace()), paddle.CPUPlace(), model_dir,
+                            export_dir / "luke")
+    program = InferenceProgram(prefix, threads=a.threads)
+    return lambda: program.run(batch)
+
+
+def torch_step(model, batch: dict, torch):
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5, betas=(0.9, 0.98), eps=1e-6, weight_decay=0.01)
+    tensors = {k: torch.from_numpy(v) for k, v in batch.items()}
+
+    def step():
+        optimizer.zero_grad()
+        model(**tensors).loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def torch_infer(model, batch: dict, torch):
+    with torch.no_grad():
+        return model.luke(**{k: torch.from_numpy(v) for k, v in batch.items()})
+
+
+if __name__ == "__main__":
+    main()
