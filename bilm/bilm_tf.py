@@ -1,8 +1,9 @@
 """The bilm-tf / AllenNLP ELMo format, and its mapping to our variables.
 
-A bilm-tf model is `options.json` + `weights.hdf5` (TF variable names) + a
-token-embedding HDF5 (dataset `embedding`, one row per vocabulary line). Its
-LSTM cell is TF's `LSTMCell` with a projection:
+A bilm-tf model is `options.json` + `weights.hdf5` (TF variable names), its
+tokens encoded either by the character CNN in `weights.hdf5` (the published
+models) or by a token-embedding HDF5 (dataset `embedding`, one row per
+vocabulary line). Its LSTM cell is TF's `LSTMCell` with a projection:
 
     z = [x, h_prev] · W_0 + B          gate blocks [i | j | f | o], j the candidate
     c = σ(f + 1.0)·c_prev + σ(i)·tanh(j)   (forget_bias 1.0 is not stored in B)
@@ -10,8 +11,8 @@ LSTM cell is TF's `LSTMCell` with a projection:
 Ours splits W_0 into the input projection (first `in_dim` rows) and the
 recurrent weight (the rest), orders the gate blocks [j | i | f | o], and keeps
 TF's forget-gate constant in `BiLMConfig.forget_bias` instead of folding it
-into the bias, so converting back and forth is exact. Nothing here imports
-Paddle: conversion is array work.
+into the bias, so converting back and forth is exact. The character encoder's
+variables keep their names (`/` written `_`) and shapes.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ from typing import Iterator
 import h5py
 import numpy as np
 
-from bilm.config import BiLMConfig
+from bilm.char_cnn import char_tf_names, char_variable_shapes
+from bilm.config import BiLMConfig, CharCNNConfig
 from bilm.params import EMBEDDING, layer_names
+from reader.chars import NUM_CHARS
 from engine.errors import CheckpointError, ConfigError
 
 DIRECTION_INDEX = {"fw": 0, "bw": 1}
@@ -40,9 +43,12 @@ def lstm_dataset(direction: str, layer: int, what: str) -> str:
 
 
 def tf_shapes(cfg: BiLMConfig) -> dict[str, tuple[int, ...]]:
-    """Every LSTM dataset of a bilm-tf `weights.hdf5` for this architecture."""
+    """Every dataset of a bilm-tf `weights.hdf5` this architecture uses (LSTMs; character encoder)."""
     H, P = cfg.hidden_size, cfg.embed_size
     shapes = {}
+    if cfg.input == "char":
+        ours = char_variable_shapes(cfg)
+        shapes.update({tf: ours[name] for name, tf in char_tf_names(cfg).items()})
     for d in DIRECTION_INDEX:
         for layer in range(cfg.num_layers):
             shapes[lstm_dataset(d, layer, "W_0")] = (P + P, 4 * H)
@@ -60,8 +66,12 @@ def _swap_first_blocks(array: np.ndarray) -> np.ndarray:
 # -- options.json ---------------------------------------------------------------
 
 
-def read_options(path: str | Path, vocab_size: int) -> BiLMConfig:
-    """The architecture in a bilm-tf `options.json`, as a `BiLMConfig`."""
+def read_options(path: str | Path, vocab_size: int, char_input: bool = False) -> BiLMConfig:
+    """The architecture in a bilm-tf `options.json`, as a `BiLMConfig`.
+
+    `char_input`: the tokens go through the character encoder of `char_cnn`
+    (else through a token-embedding table of `vocab_size` rows).
+    """
     try:
         options = json.loads(Path(path).read_text())
         lstm = options["lstm"]
@@ -69,30 +79,64 @@ def read_options(path: str | Path, vocab_size: int) -> BiLMConfig:
         raise ConfigError(f"{path}: no such file") from None
     except (json.JSONDecodeError, KeyError, TypeError):
         raise ConfigError(f"{path}: not a bilm-tf options file (no 'lstm' section)") from None
+    number = _number_reader(path)
 
-    def number(key, kind, default=None):
-        value = lstm.get(key, default)
-        if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{path}: lstm.{key} must be a number, got {value!r}")
-        if kind is int and value != int(value):
-            raise ConfigError(f"{path}: lstm.{key} must be an integer, got {value!r}")
-        return kind(value)
-
-    n_tokens = options.get("n_tokens_vocab")
-    if n_tokens is not None and n_tokens != vocab_size:
-        raise ConfigError(f"{path}: n_tokens_vocab is {n_tokens} but the vocabulary has {vocab_size} entries")
+    # `n_tokens_vocab` is the size of bilm-tf's training softmax, which is not
+    # published: the vocabulary given here (the token table's rows) is what counts.
     try:
         return BiLMConfig(
             vocab_size=vocab_size,
-            embed_size=number("projection_dim", int),
-            hidden_size=number("dim", int),
-            num_layers=number("n_layers", int),
-            cell_clip=number("cell_clip", float, 0.0) or 0.0,
-            proj_clip=number("proj_clip", float, 0.0) or 0.0,
+            input="char" if char_input else "word",
+            char_cnn=_read_char_cnn(path, options) if char_input else CharCNNConfig(),
+            embed_size=number(lstm, "lstm.projection_dim", int),
+            hidden_size=number(lstm, "lstm.dim", int),
+            num_layers=number(lstm, "lstm.n_layers", int),
+            cell_clip=number(lstm, "lstm.cell_clip", float, 0.0) or 0.0,
+            proj_clip=number(lstm, "lstm.proj_clip", float, 0.0) or 0.0,
             use_skip_connections=bool(lstm.get("use_skip_connections", False)),
             forget_bias=TF_FORGET_BIAS,
             dropout=0.0,
             softmax="full",
+        )
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def _number_reader(path):
+    def number(section: dict, key: str, kind, default=None):
+        value = section.get(key.rsplit(".", 1)[-1], default)
+        if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{path}: {key} must be a number, got {value!r}")
+        if kind is int and value != int(value):
+            raise ConfigError(f"{path}: {key} must be an integer, got {value!r}")
+        return kind(value)
+
+    return number
+
+
+def _read_char_cnn(path, options: dict) -> CharCNNConfig:
+    cnn = options.get("char_cnn")
+    if not isinstance(cnn, dict):
+        raise ConfigError(f"{path}: no 'char_cnn' section, so this is not a character model "
+                          "(import it word-level with --token-embeddings)")
+    number = _number_reader(path)
+    n_chars = number(cnn, "char_cnn.n_characters", int, NUM_CHARS + 1)
+    if n_chars not in (NUM_CHARS, NUM_CHARS + 1):  # 261 when trained, 262 (with padding) published
+        raise ConfigError(f"{path}: char_cnn.n_characters is {n_chars}, expected 261 or 262")
+    filters = cnn.get("filters")
+    if not isinstance(filters, list) or not all(
+            isinstance(f, list) and len(f) == 2 and all(isinstance(v, int) for v in f) for f in filters):
+        raise ConfigError(f"{path}: char_cnn.filters must be a list of [width, count], got {filters!r}")
+    activation = cnn.get("activation", "relu")
+    if activation not in ("relu", "tanh"):
+        raise ConfigError(f"{path}: char_cnn.activation must be relu or tanh, got {activation!r}")
+    try:
+        return CharCNNConfig(
+            embed_size=number(cnn.get("embedding") or {}, "char_cnn.embedding.dim", int),
+            filters=filters,
+            n_highway=number(cnn, "char_cnn.n_highway", int, 0),
+            activation=activation,
+            max_characters=number(cnn, "char_cnn.max_characters_per_token", int),
         )
     except ValueError as exc:
         raise ConfigError(f"{path}: {exc}") from None
@@ -103,8 +147,14 @@ def write_options(path: str | Path, cfg: BiLMConfig) -> None:
         "lstm": {"dim": cfg.hidden_size, "projection_dim": cfg.embed_size, "n_layers": cfg.num_layers,
                  "cell_clip": cfg.cell_clip, "proj_clip": cfg.proj_clip,
                  "use_skip_connections": cfg.use_skip_connections},
-        "n_tokens_vocab": cfg.vocab_size,
     }
+    if cfg.input == "word":
+        options["n_tokens_vocab"] = cfg.vocab_size
+    else:
+        c = cfg.char_cnn
+        options["char_cnn"] = {"activation": c.activation, "embedding": {"dim": c.embed_size},
+                               "filters": c.filters, "max_characters_per_token": c.max_characters,
+                               "n_characters": NUM_CHARS + 1, "n_highway": c.n_highway}
     Path(path).write_text(json.dumps(options, indent=2) + "\n")
 
 
@@ -112,7 +162,7 @@ def write_options(path: str | Path, cfg: BiLMConfig) -> None:
 
 
 def read_weights(path: str | Path, cfg: BiLMConfig) -> tuple[dict[str, np.ndarray], list[str]]:
-    """(LSTM datasets checked against `cfg`, names of the character-encoder datasets)."""
+    """(datasets `cfg` uses, checked; names of character-encoder datasets a word model leaves unused)."""
     expected = tf_shapes(cfg)
     arrays, char_cnn = {}, []
     with _datasets(path) as datasets:
@@ -120,19 +170,26 @@ def read_weights(path: str | Path, cfg: BiLMConfig) -> tuple[dict[str, np.ndarra
             if name in expected:
                 if dataset.shape != expected[name]:
                     raise CheckpointError(
-                        f"{path}: {name} has shape {list(dataset.shape)} but options.json (dim "
-                        f"{cfg.hidden_size}, projection_dim {cfg.embed_size}) implies {list(expected[name])}"
+                        f"{path}: {name} has shape {list(dataset.shape)} but options.json ({_dims(cfg, name)}) "
+                        f"implies {list(expected[name])}"
                     )
                 arrays[name] = np.asarray(dataset[()], np.float32)
-            elif name.startswith(CHAR_CNN_PREFIXES):
+            elif name.startswith(CHAR_CNN_PREFIXES) and cfg.input == "word":
                 char_cnn.append(name)
             else:
-                raise CheckpointError(f"{path}: unknown dataset '{name}' (not an LSTM or character-CNN "
-                                      f"variable of a {cfg.num_layers}-layer bilm-tf model)")
+                raise CheckpointError(f"{path}: unknown dataset '{name}' (not a variable of the "
+                                      f"{cfg.num_layers}-layer {cfg.input}-input bilm-tf model options.json describes)")
     missing = [n for n in expected if n not in arrays]
     if missing:
         raise CheckpointError(f"{path}: missing dataset(s) {', '.join(missing)}")
     return arrays, char_cnn
+
+
+def _dims(cfg: BiLMConfig, name: str) -> str:
+    if name.startswith("RNN_"):
+        return f"dim {cfg.hidden_size}, projection_dim {cfg.embed_size}"
+    c = cfg.char_cnn
+    return f"char_cnn embedding dim {c.embed_size}, filters {c.filters}, projection_dim {cfg.embed_size}"
 
 
 def write_weights(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
@@ -178,10 +235,13 @@ def _datasets(path: str | Path) -> Iterator[dict]:
 # -- mapping ------------------------------------------------------------------------
 
 
-def to_ours(tf: dict[str, np.ndarray], embedding: np.ndarray, cfg: BiLMConfig) -> dict[str, np.ndarray]:
-    """Our variables (fluid names) from bilm-tf datasets."""
+def to_ours(tf: dict[str, np.ndarray], embedding: np.ndarray | None, cfg: BiLMConfig) -> dict[str, np.ndarray]:
+    """Our variables (fluid names) from bilm-tf datasets (and the token embedding of a word model)."""
     P = cfg.embed_size
-    ours = {EMBEDDING: embedding}
+    if cfg.input == "char":
+        ours = {name: tf[tf_name] for name, tf_name in char_tf_names(cfg).items()}
+    else:
+        ours = {EMBEDDING: embedding}
     for d in DIRECTION_INDEX:
         for layer in range(cfg.num_layers):
             names = layer_names(cfg, d, layer)
@@ -193,8 +253,8 @@ def to_ours(tf: dict[str, np.ndarray], embedding: np.ndarray, cfg: BiLMConfig) -
     return ours
 
 
-def to_tf(ours: dict[str, np.ndarray], cfg: BiLMConfig) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """(bilm-tf datasets, token embedding) from our variables.
+def to_tf(ours: dict[str, np.ndarray], cfg: BiLMConfig) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """(bilm-tf datasets, token embedding — None for a character model) from our variables.
 
     TF's cell adds 1.0 to the forget gate; a model trained here has
     `forget_bias` 0, so 1.0 is taken out of its stored forget-gate bias.
@@ -202,6 +262,8 @@ def to_tf(ours: dict[str, np.ndarray], cfg: BiLMConfig) -> tuple[dict[str, np.nd
     H = cfg.hidden_size
     shift = np.float64(cfg.forget_bias) - TF_FORGET_BIAS
     tf = {}
+    if cfg.input == "char":
+        tf.update({tf_name: ours[name] for name, tf_name in char_tf_names(cfg).items()})
     for d in DIRECTION_INDEX:
         for layer in range(cfg.num_layers):
             names = layer_names(cfg, d, layer)
@@ -214,4 +276,4 @@ def to_tf(ours: dict[str, np.ndarray], cfg: BiLMConfig) -> tuple[dict[str, np.nd
                 bias = bias.astype(np.float32)
             tf[lstm_dataset(d, layer, "B")] = _swap_first_blocks(bias)
             tf[lstm_dataset(d, layer, "W_P_0")] = ours[names["proj"]]
-    return tf, ours[EMBEDDING]
+    return tf, ours.get(EMBEDDING)

@@ -7,7 +7,7 @@ framework starts.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -18,10 +18,44 @@ MODEL_FILE = "model.json"
 
 
 @dataclass
+class CharCNNConfig:
+    """The character encoder of a `model.input: char` biLM (bilm-tf's `char_cnn` options)."""
+
+    embed_size: int = 16  # per character
+    # [width, number of filters] per filter bank: bilm-tf's defaults (2048 features)
+    filters: list[list[int]] = field(default_factory=lambda: [
+        [1, 32], [2, 32], [3, 64], [4, 128], [5, 256], [6, 512], [7, 1024]])
+    n_highway: int = 2
+    activation: Literal["relu", "tanh"] = "relu"
+    max_characters: int = 50  # per token, begin/end-of-word marks included
+
+    def __post_init__(self):
+        if self.embed_size <= 0 or self.n_highway < 0:
+            raise ValueError("char_cnn.embed_size must be positive and n_highway >= 0")
+        if self.max_characters < 3:
+            raise ValueError(f"char_cnn.max_characters must be at least 3, got {self.max_characters}")
+        if not self.filters:
+            raise ValueError("char_cnn.filters must list at least one [width, count]")
+        for item in self.filters:
+            if len(item) != 2 or not 0 < item[0] <= self.max_characters or item[1] <= 0:
+                raise ValueError(f"char_cnn.filters: {item} is not [width <= max_characters, count > 0]")
+
+    @property
+    def num_features(self) -> int:
+        """Width of the concatenated filter outputs (the highway layers' width)."""
+        return sum(count for _, count in self.filters)
+
+
+@dataclass
 class BiLMConfig:
     """Architecture of the bidirectional LSTMP language model (fluid ELMo defaults)."""
 
     vocab_size: int = 0  # 0: taken from the vocabulary file
+    # word: a token embedding table over the vocabulary (the fluid release);
+    # char: tokens spelled into a character CNN (bilm-tf), so any word gets a
+    # vector. The softmax is over the word vocabulary either way.
+    input: Literal["word", "char"] = "word"
+    char_cnn: CharCNNConfig = field(default_factory=CharCNNConfig)
     embed_size: int = 512  # token embedding = LSTM projection size
     hidden_size: int = 4096  # LSTM cell size
     num_layers: int = 2
@@ -44,6 +78,11 @@ class BiLMConfig:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.cell_clip < 0 or self.proj_clip < 0:
             raise ValueError("cell_clip and proj_clip must be >= 0 (0 disables clipping)")
+
+    @property
+    def spelled_chars(self) -> int:
+        """Characters per token the reader spells out: 0 for word input."""
+        return self.char_cnn.max_characters if self.input == "char" else 0
 
     def with_vocab_size(self, n: int) -> "BiLMConfig":
         """Fills in the vocabulary size, checking it against an explicit setting."""

@@ -2,7 +2,7 @@
 
     model = bilm.ElmoModel.from_dir("output/elmo/model")   # model.json + vocab.txt
     with paddle.static.program_guard(main, startup):
-        word_ids = paddle.static.data("word_ids", [-1, -1], "int64")   # ids in model.vocab
+        word_ids = paddle.static.data("word_ids", model.input_shape, "int64")   # ids in model.vocab
         lengths = paddle.static.data("lengths", [-1], "int64")
         vectors = bilm.elmo_encoder(bilm.emb(word_ids, model), lengths, model)   # [B, T, 2P]
         ...                                                  # your layers on top
@@ -12,7 +12,9 @@
 The biLM variables keep the fluid release's names and are frozen (not
 trainable, so no optimizer touches them); only the scalar mix (`ELMo_w`,
 `ELMo_gamma`) trains with your task. Every sentence starts from a zero LSTM
-state, so a sentence's vectors never depend on its batch neighbours.
+state, so a sentence's vectors never depend on its batch neighbours. A
+character model (`model.json` says `"input": "char"`) takes character ids
+[B, T, C] instead of word ids (`reader.chars.padded_char_ids`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from bilm.config import BiLMConfig
 from bilm.encoder import encode_embedded, wrap_embedded
 from bilm.model_dir import read_model_dir
 from bilm.params import create_params, variable_shapes
+from bilm.token_embedding import boundary_embeddings, embed_tokens
 from engine.dropout import StepDropout
 from engine.errors import CheckpointError
 from engine.variables import check_directory
@@ -49,15 +52,26 @@ class ElmoModel:
         return cls(cfg, vocab, Path(directory))
 
     @property
+    def input_shape(self) -> list[int]:
+        """Shape of the token feed `emb` takes: [-1, -1] word ids or [-1, -1, C] character ids."""
+        cfg = self.cfg
+        return [-1, -1] + ([cfg.char_cnn.max_characters] if cfg.input == "char" else [])
+
+    @property
     def dim(self) -> int:
         """Width of the ELMo vectors (2 · projection size)."""
         return 2 * self.cfg.embed_size
 
 
-def emb(word_ids, model: ElmoModel):
-    """The biLM's token embeddings [B,T,E] for `word_ids` [B,T] (ids in `model.vocab`), frozen."""
+def emb(tokens, model: ElmoModel):
+    """The biLM's token vectors [B,T,E] (layer 0), frozen.
+
+    `tokens`: word ids [B,T] (ids in `model.vocab`), or for a character model
+    (`model.cfg.input == "char"`) character ids [B,T,C] from
+    `reader.chars.padded_char_ids` (int64; `model.input_shape` says which).
+    """
     params = create_params(model.cfg, with_softmax=False, trainable=False)
-    return paddle.nn.functional.embedding(word_ids, params.embedding)
+    return embed_tokens(params, model.cfg, tokens)
 
 
 def elmo_encoder(x_emb, lengths, model: ElmoModel, l2_coef: float = 0.001, dropout: float = 0.0,
@@ -75,7 +89,8 @@ def elmo_encoder(x_emb, lengths, model: ElmoModel, l2_coef: float = 0.001, dropo
     """
     cfg = model.cfg
     params = create_params(cfg, with_softmax=False, trainable=False)
-    wrapped = wrap_embedded(x_emb, lengths, params.embedding, model.vocab.bos_id, model.vocab.eos_id)
+    bos, eos = boundary_embeddings(params, cfg, model.vocab.bos_id, model.vocab.eos_id)
+    wrapped = wrap_embedded(x_emb, lengths, bos, eos)
     layers = encode_embedded(params, cfg, wrapped, lengths + 2, word_lengths=lengths).layers
     layers.stop_gradient = True
     if all_layers:
@@ -89,9 +104,9 @@ def elmo_encoder(x_emb, lengths, model: ElmoModel, l2_coef: float = 0.001, dropo
     return mixed
 
 
-def elmo(word_ids, lengths, model: ElmoModel, **kwargs):
-    """`elmo_encoder(emb(word_ids, model), lengths, model, **kwargs)` in one call."""
-    return elmo_encoder(emb(word_ids, model), lengths, model, **kwargs)
+def elmo(tokens, lengths, model: ElmoModel, **kwargs):
+    """`elmo_encoder(emb(tokens, model), lengths, model, **kwargs)` in one call."""
+    return elmo_encoder(emb(tokens, model), lengths, model, **kwargs)
 
 
 def scalar_mix(layers, l2_coef: float = 0.001):

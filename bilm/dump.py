@@ -3,7 +3,8 @@
     python -m bilm.dump --model DIR --input SENTENCES.txt --output OUT.hdf5 \\
         [--batch-size 64] [--stateful] [--layers all|top|mix]
 
-One whitespace-tokenized sentence per input line; one dataset per line, named
+One whitespace-tokenized sentence per input line (a character model spells
+every word; a word model maps unknown words to `<UNK>`); one dataset per line, named
 by the line's 0-based index ("0", "1", …):
   all  (L+1, n_tokens, 2·P): the token layer [e ; e], then each LSTM layer
        as [forward ; backward] (bilm-tf's layout)
@@ -18,7 +19,6 @@ state after the previous batch. Input is streamed: memory stays bounded.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> dict:
     from tqdm import tqdm
 
     from bilm.embedder import ElmoEmbedder
+    from engine.atomic import atomic_file
     from engine.runtime import DistEnv, RuntimeConfig, setup
 
     place = setup(RuntimeConfig(threads=args.threads), DistEnv())
@@ -64,8 +65,7 @@ def main(argv: list[str] | None = None) -> dict:
     sentences = tokens = 0
     start_time = time.perf_counter()
     # Written beside the target and renamed at the end: a failed run leaves no half file.
-    partial = output.with_name(f".{output.name}.partial")
-    try:
+    with atomic_file(output) as partial:
         with h5py.File(partial, "w") as out, tqdm(total=total, unit="sent", disable=None) as bar:
             for first, batch in read_batches(args.input, args.batch_size):
                 layers = embedder.embed(batch)
@@ -74,10 +74,6 @@ def main(argv: list[str] | None = None) -> dict:
                 sentences += len(batch)
                 tokens += sum(map(len, batch))
                 bar.update(len(batch))
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    os.replace(partial, output)
     seconds = time.perf_counter() - start_time
     print(f"wrote {sentences:,} sentences ({tokens:,} tokens) to {output} in {seconds:.1f} s "
           f"({tokens / max(seconds, 1e-9):,.0f} tokens/s)")

@@ -1,5 +1,8 @@
 """ELMo vectors for batches of tokenized sentences, from a model directory.
 
+Word models look words up in the model's vocabulary (unknown words become
+`<UNK>`); character models spell every word, so none is unknown.
+
 `ElmoEmbedder` builds the encoder program once and runs it batch after batch.
 Stateless (the default) starts every sentence from a zero LSTM state, so a
 sentence always gets the same vectors. Stateful reproduces bilm-tf: row i of
@@ -18,6 +21,8 @@ from bilm.encoder import encode
 from bilm.lm import INIT_CELL, INIT_HIDDEN, zero_states
 from bilm.model_dir import load_model_variables, read_model_dir
 from bilm.params import create_params
+from bilm.token_embedding import input_data
+from reader.chars import padded_char_ids
 
 
 class ElmoEmbedder:
@@ -28,7 +33,7 @@ class ElmoEmbedder:
         self.stateful = stateful
         self.program = paddle.static.Program()
         with paddle.static.program_guard(self.program, paddle.static.Program()):
-            ids = paddle.static.data("word_ids", [-1, -1], "int64")
+            ids = input_data("tokens", self.cfg)
             lengths = paddle.static.data("lengths", [-1], "int64")
             states = {}
             if stateful:
@@ -47,10 +52,7 @@ class ElmoEmbedder:
         if n == 0:
             return np.zeros((0, self.cfg.num_layers + 1, 0, 2 * self.cfg.embed_size), np.float32)
         lengths = np.array([len(s) for s in sentences], np.int64)
-        ids = np.zeros((n, max(1, lengths.max())), np.int64)
-        for i, words in enumerate(sentences):
-            ids[i, : len(words)] = self.vocab.encode(words, boundaries=False)
-        feed = {"word_ids": ids, "lengths": lengths}
+        feed = {"tokens": self._tokens(sentences, lengths), "lengths": lengths}
         if not self.stateful:
             (layers,) = self.exe.run(self.program, feed=feed, fetch_list=[self.output.layers])
             return layers
@@ -61,6 +63,14 @@ class ElmoEmbedder:
         self.state[INIT_HIDDEN][:, :n] = hidden
         self.state[INIT_CELL][:, :n] = cell
         return layers
+
+    def _tokens(self, sentences: list[list[str]], lengths: np.ndarray) -> np.ndarray:
+        if self.cfg.input == "char":
+            return padded_char_ids(sentences, self.cfg.char_cnn.max_characters)
+        ids = np.zeros((len(sentences), max(1, lengths.max())), np.int64)
+        for i, words in enumerate(sentences):
+            ids[i, : len(words)] = self.vocab.encode(words, boundaries=False)
+        return ids
 
     def _grow_state(self, rows: int) -> None:
         have = self.state[INIT_HIDDEN].shape[1]

@@ -1,6 +1,7 @@
 """ELMo layers for padded batches of sentences (inference and downstream use).
 
-Given word ids [B,T] and lengths [B], returns every biLM layer for every
+Given tokens (word ids [B,T], or character ids [B,T,C] for a character
+model) and lengths [B], returns every biLM layer for every
 token, bilm-tf's layout: layer 0 is the token embedding duplicated to
 [e ; e], layer k the k-th LSTM layer as [forward ; backward] (residual
 included), each 2·P wide. Every sentence starts from a zero state and padding
@@ -18,6 +19,7 @@ import paddle
 from bilm.config import BiLMConfig
 from bilm.network import run_direction, zero_state
 from bilm.params import BiLMParams
+from bilm.token_embedding import boundary_embeddings, embed_tokens
 
 
 def sentence_mask(lengths, steps):
@@ -38,16 +40,6 @@ def reverse_padded(x, lengths):
     return paddle.take_along_axis(x, index, axis=1)
 
 
-def add_boundaries(word_ids, lengths, bos_id: int, eos_id: int):
-    """[B,T] word ids → [B,T+2] with `<S>` first and `</S>` after each sentence."""
-    rows = paddle.shape(word_ids)[0]
-    bos = paddle.full([rows, 1], bos_id, "int64")
-    pad = paddle.full([rows, 1], 0, "int64")
-    ids = paddle.concat([bos, word_ids, pad], axis=1)
-    t = paddle.arange(paddle.shape(ids)[1], dtype="int64").unsqueeze(0)
-    return paddle.where(t == lengths.unsqueeze(1) + 1, paddle.full_like(ids, eos_id), ids)
-
-
 @dataclass
 class EncoderOutput:
     """ELMo layers plus each row's final LSTM state (for stateful use)."""
@@ -57,33 +49,33 @@ class EncoderOutput:
     final_cell: object  # [2L, B, H]
 
 
-def wrap_embedded(x_emb, lengths, table, bos_id: int, eos_id: int):
-    """[B,T,E] token embeddings → [B,T+2,E] with the `<S>` vector first and `</S>` after each sentence."""
+def wrap_embedded(x_emb, lengths, bos, eos):
+    """[B,T,E] token vectors → [B,T+2,E] with `bos` [1,E] first and `eos` [1,E] after each sentence."""
     rows = paddle.shape(x_emb)[0]
-    bos = paddle.nn.functional.embedding(paddle.full([rows, 1], bos_id, "int64"), table)
-    eos = paddle.nn.functional.embedding(paddle.full([rows, 1], eos_id, "int64"), table)
+    bos = paddle.expand(bos.unsqueeze(0), [rows, 1, -1])
     x = paddle.concat([bos, x_emb, paddle.zeros_like(bos)], axis=1)
     t = paddle.arange(paddle.shape(x)[1], dtype="int64").unsqueeze(0)
     at_end = (t == lengths.unsqueeze(1) + 1).unsqueeze(-1)
-    return paddle.where(at_end, paddle.expand_as(eos, x), x)
+    return paddle.where(at_end, paddle.expand_as(eos.unsqueeze(0), x), x)
 
 
-def encode(params: BiLMParams, cfg: BiLMConfig, word_ids, lengths, bos_id: int | None = None,
+def encode(params: BiLMParams, cfg: BiLMConfig, tokens, lengths, bos_id: int | None = None,
            eos_id: int | None = None, init_hidden=None, init_cell=None) -> EncoderOutput:
-    """All ELMo layers for word ids [B,T] (int64) and lengths [B] (int64).
+    """All ELMo layers for tokens and lengths [B] (int64).
 
-    With `bos_id`/`eos_id` given, sentences are wrapped in boundaries inside the
-    program and the output covers the words only; without them, `word_ids` are
-    used as they are. Rows start from `init_hidden` [2L,B,P] / `init_cell`
-    [2L,B,H] when given, else from zeros; the final states are those after
-    each row's last real step (forward: `</S>`; backward: `<S>`), padding
-    never changing them.
+    `tokens` are word ids [B,T] or, for a character model, character ids
+    [B,T,C] (int64, see `reader.chars`). With `bos_id`/`eos_id` given,
+    sentences are wrapped in boundaries inside the program and the output
+    covers the words only; without them, `tokens` are used as they are. Rows
+    start from `init_hidden` [2L,B,P] / `init_cell` [2L,B,H] when given, else
+    from zeros; the final states are those after each row's last real step
+    (forward: `</S>`; backward: `<S>`), padding never changing them.
     """
-    ids, lens = word_ids, lengths
-    if bos_id is not None:
-        ids, lens = add_boundaries(word_ids, lengths, bos_id, eos_id), lengths + 2
-    emb = paddle.nn.functional.embedding(ids, params.embedding)
-    return encode_embedded(params, cfg, emb, lens, lengths if bos_id is not None else None,
+    emb = embed_tokens(params, cfg, tokens)
+    if bos_id is None:
+        return encode_embedded(params, cfg, emb, lengths, None, init_hidden, init_cell)
+    bos, eos = boundary_embeddings(params, cfg, bos_id, eos_id)
+    return encode_embedded(params, cfg, wrap_embedded(emb, lengths, bos, eos), lengths + 2, lengths,
                            init_hidden, init_cell)
 
 
@@ -106,10 +98,10 @@ def encode_embedded(params: BiLMParams, cfg: BiLMConfig, emb, lengths, word_leng
                          paddle.stack(fw.last_cell + bw.last_cell))
 
 
-def elmo_layers(params: BiLMParams, cfg: BiLMConfig, word_ids, lengths,
+def elmo_layers(params: BiLMParams, cfg: BiLMConfig, tokens, lengths,
                 bos_id: int | None = None, eos_id: int | None = None):
     """All ELMo layers [B, L+1, T, 2P], every sentence from a zero state (see `encode`)."""
-    return encode(params, cfg, word_ids, lengths, bos_id, eos_id).layers
+    return encode(params, cfg, tokens, lengths, bos_id, eos_id).layers
 
 
 def _direction(params, cfg, direction, x, mask, init_hidden, init_cell, slot):

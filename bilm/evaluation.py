@@ -26,7 +26,8 @@ class PerplexityEvaluator:
 
     def __init__(self, model: BiLMConfig, files, vocab: Vocabulary, batch_size: int, num_steps: int):
         self.model = model
-        self.stream = LMStream(tuple(files), str(vocab.path), batch_size, num_steps, loop=False)
+        self.stream = LMStream(tuple(files), str(vocab.path), batch_size, num_steps, loop=False,
+                               max_chars=model.spelled_chars)
         self.program = paddle.static.Program()
         with paddle.static.program_guard(self.program, paddle.static.Program()):
             self.graph = build_lm(model, batch_size, num_steps, training=False,

@@ -2,8 +2,8 @@
 
     python -m bilm.export --model DIR --output OUT_DIR
 
-Writes OUT_DIR/elmo.json + elmo.pdiparams (inputs `word_ids` [B,T] int64 and
-`lengths` [B] int64; output `elmo_layers` [B, L+1, T, 2·P] float32), plus
+Writes OUT_DIR/elmo.json + elmo.pdiparams (inputs `word_ids` [B,T] int64 —
+`char_ids` [B,T,C] for a character model — and `lengths` [B] int64; output `elmo_layers` [B, L+1, T, 2·P] float32), plus
 the model config and vocabulary. Pretraining already does this at the end of
 a run; use this for a checkpoint or an imported model.
 """

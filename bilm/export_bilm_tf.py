@@ -1,12 +1,14 @@
-"""Export a model directory to the bilm-tf / AllenNLP format (word-level).
+"""Export a model directory to the bilm-tf / AllenNLP format.
 
     python -m bilm.export_bilm_tf --model DIR --output OUTDIR
 
-Writes OUTDIR/options.json, weights.hdf5, token_embeddings.hdf5 (dataset
-`embedding`, one row per line of OUTDIR/vocab.txt) — what bilm-tf's
-`BidirectionalLanguageModel(options, weights, use_character_inputs=False,
-embedding_weight_file=...)` loads. TF's cell adds 1.0 to the forget gate;
-models trained here have none, so it is taken out of the stored bias.
+Writes OUTDIR/options.json, weights.hdf5 and vocab.txt. A word model also
+gets token_embeddings.hdf5 (dataset `embedding`, one row per line of
+vocab.txt) — what bilm-tf's `BidirectionalLanguageModel(options, weights,
+use_character_inputs=False, embedding_weight_file=...)` loads; a character
+model's encoder goes into weights.hdf5 with its `char_cnn` options, as the
+published models. TF's cell adds 1.0 to the forget gate; models trained here
+have none, so it is taken out of the stored bias.
 """
 
 from __future__ import annotations
@@ -35,9 +37,12 @@ def main(argv: list[str] | None = None) -> Path:
     with atomic_directory(args.output) as tmp:
         bilm_tf.write_options(tmp / OPTIONS, cfg)
         bilm_tf.write_weights(tmp / WEIGHTS, tf_arrays)
-        bilm_tf.write_token_embeddings(tmp / TOKEN_EMBEDDINGS, embedding)
+        written = [OPTIONS, WEIGHTS, VOCAB]
+        if embedding is not None:
+            bilm_tf.write_token_embeddings(tmp / TOKEN_EMBEDDINGS, embedding)
+            written.insert(2, TOKEN_EMBEDDINGS)
         vocab.save(tmp / VOCAB)
-    print(f"wrote {OPTIONS}, {WEIGHTS}, {TOKEN_EMBEDDINGS} and {VOCAB} to {args.output}")
+    print(f"wrote {', '.join(written)} to {args.output}")
     return Path(args.output)
 
 

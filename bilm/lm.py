@@ -4,7 +4,9 @@ Feeds (all [B,T] int64 unless noted): `token_ids`, `next_token_ids`,
 `token_ids_reverse`, `next_token_ids_reverse`; `init_hidden` [2L,B,P] and
 `init_cell` [2L,B,H] float32 (slots 0..L-1 forward, L..2L-1 backward); in
 training also `dropout_seed` and, with the sampled softmax, `neg_ids` [S]
-int64 and `num_tries` [1] float32.
+int64 and `num_tries` [1] float32. A character model also takes each
+direction's inputs spelled out, `token_char_ids` / `token_char_ids_reverse`
+[B,T,C] int64; its word-id inputs then only mark where sentences start.
 
 The loss is the mean negative log-likelihood over both directions' tokens;
 `last_hidden`/`last_cell` (same layout as the init feeds) are fetched each
@@ -22,12 +24,15 @@ from bilm.config import BiLMConfig
 from bilm.network import run_direction
 from bilm.params import DIRECTIONS, create_params
 from bilm.sampled_softmax import full_softmax_loss, sampled_softmax_loss
+from bilm.token_embedding import embed_tokens, input_data
 from engine.dropout import SEED_FEED, StepDropout, seed_input
+from reader.lm import BW_CHARS, FW_CHARS
 
 TOKEN_FEEDS = {
     "fw": ("token_ids", "next_token_ids"),
     "bw": ("token_ids_reverse", "next_token_ids_reverse"),
 }
+CHAR_FEEDS = {"fw": FW_CHARS, "bw": BW_CHARS}
 INIT_HIDDEN, INIT_CELL = "init_hidden", "init_cell"
 LAST_HIDDEN, LAST_CELL = "last_hidden", "last_cell"
 NEG_IDS, NUM_TRIES = "neg_ids", "num_tries"
@@ -63,6 +68,8 @@ def build_lm(cfg: BiLMConfig, batch_size: int, num_steps: int, training: bool,
     B, T, L = batch_size, num_steps, cfg.num_layers
     feeds = {name: paddle.static.data(name, [B, T], "int64")
              for pair in TOKEN_FEEDS.values() for name in pair}
+    if cfg.input == "char":
+        feeds.update({name: input_data(name, cfg, B, T) for name in CHAR_FEEDS.values()})
     feeds[INIT_HIDDEN] = paddle.static.data(INIT_HIDDEN, [2 * L, B, cfg.embed_size], "float32")
     feeds[INIT_CELL] = paddle.static.data(INIT_CELL, [2 * L, B, cfg.hidden_size], "float32")
     sampled = training and cfg.softmax == "sampled"
@@ -77,7 +84,7 @@ def build_lm(cfg: BiLMConfig, batch_size: int, num_steps: int, training: bool,
     token_nll, last_r, last_c = {}, [], []
     for d, slot, start_id in zip(DIRECTIONS, (0, L), (bos_id, eos_id)):
         ids, targets = (feeds[n] for n in TOKEN_FEEDS[d])
-        x = paddle.nn.functional.embedding(ids, params.embedding)
+        x = embed_tokens(params, cfg, feeds[CHAR_FEEDS[d]] if cfg.input == "char" else ids)
         reset = paddle.cast(ids != start_id, "float32") if cfg.state_reset == "sentence" else None
         out = run_direction(
             x, params.layers[d], cfg,

@@ -16,6 +16,7 @@ import paddle
 from bilm.config import BiLMConfig, load_model_config, save_model_config
 from bilm.encoder import elmo_layers
 from bilm.params import SOFTMAX_WEIGHT, create_params, variable_shapes
+from bilm.token_embedding import input_data
 from engine.atomic import atomic_directory
 from engine.errors import CheckpointError, ConfigError
 from engine.export import save_inference_program
@@ -25,7 +26,10 @@ from reader.vocab import Vocabulary
 
 VOCAB_FILE = "vocab.txt"
 INFERENCE_PREFIX = "elmo"
-INFERENCE_FEEDS = ("word_ids", "lengths")
+
+def token_feed_name(cfg: BiLMConfig) -> str:
+    """The exported program's token input: `word_ids`, or `char_ids` for a character model."""
+    return "char_ids" if cfg.input == "char" else "word_ids"
 
 
 def write_model_files(directory: Path, cfg: BiLMConfig, vocab: Vocabulary) -> None:
@@ -78,10 +82,11 @@ def load_model_variables(directory: str | Path, cfg: BiLMConfig, place, with_sof
 
 def export_inference_model(exe, directory: Path, cfg: BiLMConfig, vocab: Vocabulary,
                            max_length: int | None = None) -> str:
-    """Saves the biLM forward (word ids + lengths → all ELMo layers) for `paddle.inference`.
+    """Saves the biLM forward (tokens + lengths → all ELMo layers) for `paddle.inference`.
 
-    Inputs: `word_ids` [B,T] int64 (vocabulary ids, no boundaries), `lengths`
-    [B] int64. Output `elmo_layers`: [B, L+1, T, 2·P] float32 (see
+    Inputs: `word_ids` [B,T] int64 (vocabulary ids, no boundaries) — for a
+    character model `char_ids` [B,T,C] int64 (`reader.chars.padded_char_ids`)
+    — and `lengths` [B] int64. Output `elmo_layers`: [B, L+1, T, 2·P] float32 (see
     `bilm.encoder`). Any T by default (the recurrence is a while loop); with
     `max_length` the inputs are always padded to that T and the recurrence is
     unrolled, which runs faster. Returns the path prefix (`…/elmo`).
@@ -90,8 +95,8 @@ def export_inference_model(exe, directory: Path, cfg: BiLMConfig, vocab: Vocabul
     directory.mkdir(parents=True, exist_ok=True)
     program = paddle.static.Program()
     with paddle.static.program_guard(program, paddle.static.Program()):
-        ids = paddle.static.data(INFERENCE_FEEDS[0], [-1, max_length or -1], "int64")
-        lengths = paddle.static.data(INFERENCE_FEEDS[1], [-1], "int64")
+        ids = input_data(token_feed_name(cfg), cfg, steps=max_length or -1)
+        lengths = paddle.static.data("lengths", [-1], "int64")
         params = create_params(cfg, with_softmax=False)
         layers = elmo_layers(params, cfg, ids, lengths, vocab.bos_id, vocab.eos_id)
     prefix = save_inference_program(directory / INFERENCE_PREFIX, [ids, lengths], {"elmo_layers": layers},

@@ -4,7 +4,8 @@ Keeping the names (`embedding_para`, `fw_layer1_gate_w`, `lstmp_0.w_0`, ...,
 `softmax_weight`, `softmax_bias`) lets a fluid ELMo checkpoint directory load
 by name, and lets users load our checkpoints into their own programs with
 `paddle.static.load_vars`. Layer map: lstmp_0..L-1 are the forward layers,
-lstmp_L..2L-1 the backward ones.
+lstmp_L..2L-1 the backward ones. A character model has the character
+encoder's variables (`bilm.char_cnn`) in place of `embedding_para`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 import paddle
 from paddle.nn.initializer import Constant, XavierUniform
 
+from bilm.char_cnn import CharCNNParams, char_variable_shapes, initializer as char_initializer
 from bilm.config import BiLMConfig
 from bilm.lstmp import LSTMPWeights
 
@@ -37,7 +39,7 @@ def layer_names(cfg: BiLMConfig, direction: str, layer: int) -> dict[str, str]:
 def variable_shapes(cfg: BiLMConfig, with_softmax: bool = True) -> dict[str, tuple[int, ...]]:
     """Every biLM variable's name → shape, in the fluid creation order."""
     E, H, V = cfg.embed_size, cfg.hidden_size, cfg.vocab_size
-    shapes: dict[str, tuple[int, ...]] = {EMBEDDING: (V, E)}
+    shapes = char_variable_shapes(cfg) if cfg.input == "char" else {EMBEDDING: (V, E)}
 
     def add_direction(direction):
         for layer in range(cfg.num_layers):
@@ -59,8 +61,9 @@ def variable_shapes(cfg: BiLMConfig, with_softmax: bool = True) -> dict[str, tup
 class BiLMParams:
     """Handles to the biLM parameters inside the current static program."""
 
-    embedding: paddle.Tensor
+    embedding: paddle.Tensor | None  # word input
     layers: dict[str, list[LSTMPWeights]]
+    char_cnn: CharCNNParams | None = None  # character input
     softmax_weight: paddle.Tensor | None = None
     softmax_bias: paddle.Tensor | None = None
 
@@ -74,7 +77,7 @@ def create_params(cfg: BiLMConfig, with_softmax: bool = True, trainable: bool = 
     if cfg.vocab_size <= 0:
         raise ValueError("BiLMConfig.vocab_size must be set before building a program")
     created = {
-        name: _parameter(name, shape, trainable)
+        name: _parameter(name, shape, trainable, _initializer(cfg, name))
         for name, shape in variable_shapes(cfg, with_softmax).items()
     }
     layers = {
@@ -82,24 +85,33 @@ def create_params(cfg: BiLMConfig, with_softmax: bool = True, trainable: bool = 
             for i in range(cfg.num_layers)]
         for d in DIRECTIONS
     }
+    char_cnn = None
+    if cfg.input == "char":
+        char_cnn = CharCNNParams({name: created[name] for name in char_variable_shapes(cfg)})
     return BiLMParams(
-        embedding=created[EMBEDDING],
+        embedding=created.get(EMBEDDING),
         layers=layers,
+        char_cnn=char_cnn,
         softmax_weight=created.get(SOFTMAX_WEIGHT),
         softmax_bias=created.get(SOFTMAX_BIAS),
     )
 
 
-def _parameter(name: str, shape: tuple[int, ...], trainable: bool):
+def _initializer(cfg: BiLMConfig, name: str):
+    if cfg.input == "char" and name in char_variable_shapes(cfg):
+        return char_initializer(cfg, name)
+    # The fluid release used Xavier everywhere except the LSTMP bias (zeros);
+    # softmax_bias was created with is_bias=False, so it got Xavier as well.
+    return Constant(0.0) if name.startswith("lstmp_") and name.endswith(".b_0") else XavierUniform()
+
+
+def _parameter(name: str, shape: tuple[int, ...], trainable: bool, init):
     existing = _existing_parameter(name)
     if existing is not None:  # e.g. `bilm.emb` made the table, `bilm.elmo_encoder` needs it too
         if tuple(existing.shape) != tuple(shape):
             raise ValueError(f"parameter '{name}' already exists with shape {list(existing.shape)}, "
                              f"not {list(shape)}")
         return existing
-    # The fluid release used Xavier everywhere except the LSTMP bias (zeros);
-    # softmax_bias was created with is_bias=False, so it got Xavier as well.
-    init = Constant(0.0) if name.startswith("lstmp_") and name.endswith(".b_0") else XavierUniform()
     attr = paddle.ParamAttr(name=name, initializer=init, trainable=trainable)
     return paddle.static.create_parameter(list(shape), "float32", attr=attr)
 

@@ -81,7 +81,7 @@ class ElmoPretraining(Job):
         stream = LMStream(self.files.train, str(self.files.vocab), B * self.dist.world,
                           self.cfg.data.num_steps, shuffle=self.cfg.data.shuffle,
                           seed=self.cfg.train.seed, loop=True, num_workers=self.cfg.data.num_workers,
-                          transforms=tuple(transforms))
+                          transforms=tuple(transforms), max_chars=self.model.spelled_chars)
         return Prefetcher(stream, reader_state, capacity=self.cfg.data.prefetch)
 
     def evaluate(self, exe) -> dict[str, float]:

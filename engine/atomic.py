@@ -1,4 +1,4 @@
-"""Directories that appear complete or not at all.
+"""Directories and files that appear complete or not at all.
 
 Everything is written into a hidden sibling `.NAME.partial/`, every file and
 the directory are fsynced, then it is renamed into place. An existing
@@ -39,6 +39,22 @@ def atomic_directory(final: str | Path) -> Iterator[Path]:
     os.replace(tmp, final)
     _fsync_dir(final.parent)
     shutil.rmtree(old, ignore_errors=True)
+
+
+@contextmanager
+def atomic_file(final: str | Path) -> Iterator[Path]:
+    """Yields a temporary path beside `final`; it becomes `final` when the block succeeds."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.partial")
+    try:
+        yield tmp
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_file(tmp)
+    os.replace(tmp, final)
+    _fsync_dir(final.parent)
 
 
 def _fsync_file(path: Path) -> None:

@@ -14,6 +14,9 @@ tail with a zero mask instead of dropping it.
 
 The stream's position (data pass, shard, sentence, and each row's unfinished
 sentence) travels with every batch, so a checkpoint can resume it exactly.
+For character models (`max_chars` > 0) each batch also carries both
+directions' inputs spelled out, [B,T,C] character ids of the words as written
+(an out-of-vocabulary word is spelled, not `<UNK>`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from reader.vocab import Vocabulary
 
 FW_INPUT, FW_TARGET = "token_ids", "next_token_ids"
 BW_INPUT, BW_TARGET = "token_ids_reverse", "next_token_ids_reverse"
+FW_CHARS, BW_CHARS = "token_char_ids", "token_char_ids_reverse"
 
 
 @dataclass
@@ -55,9 +59,11 @@ class SentenceSource:
     """
 
     def __init__(self, files: list[str], vocab_path: str, *, shuffle: bool, seed: int,
-                 loop: bool, num_workers: int = 0, position: tuple[int, int, int] = (0, 0, 0)):
+                 loop: bool, num_workers: int = 0, position: tuple[int, int, int] = (0, 0, 0),
+                 max_chars: int = 0):
         self.files = list(files)
         self.vocab_path = vocab_path
+        self.max_chars = max_chars
         self.shuffle = shuffle
         self.seed = seed
         self.loop = loop
@@ -75,7 +81,7 @@ class SentenceSource:
         return self.epoch, self.shard_pos, self.sentence_pos
 
     def next(self) -> np.ndarray | None:
-        """The next sentence's ids (with boundaries), or None at the end of a single pass."""
+        """The next sentence (see `EncodedShard.sentence`), or None at the end of a single pass."""
         while True:
             if self._shard is None and not self._open_shard():
                 return None
@@ -129,14 +135,14 @@ class SentenceSource:
         if self._pool is None:
             if self._vocab is None:
                 self._vocab = Vocabulary.load(self.vocab_path)
-            return encode_shard(self.files[self._file_index(key)], self._vocab)
+            return encode_shard(self.files[self._file_index(key)], self._vocab, self.max_chars)
         while self._pending and self._pending[0][0] != key:
             self._pending.popleft()
         queued = {k for k, _ in self._pending}
         for k in self._upcoming(key, self._lookahead + 1):
             if k not in queued:
                 path = self.files[self._file_index(k)]
-                self._pending.append((k, self._pool.apply_async(_encode_in_worker, (path,))))
+                self._pending.append((k, self._pool.apply_async(_encode_in_worker, (path, self.max_chars))))
         return self._await(self._pending.popleft()[1], self.files[self._file_index(key)])
 
     def _await(self, result, path: str) -> EncodedShard:
@@ -157,6 +163,7 @@ class StreamBatcher:
 
     def __init__(self, source: SentenceSource, batch_size: int, num_steps: int, state: dict | None = None):
         self.source = source
+        self.max_chars = source.max_chars
         self.batch_size = batch_size
         self.num_steps = num_steps
         self.index = 0
@@ -168,6 +175,8 @@ class StreamBatcher:
     def next_batch(self) -> LMBatch | None:
         B, T = self.batch_size, self.num_steps
         arrays = {name: np.zeros((B, T), np.int64) for name in (FW_INPUT, FW_TARGET, BW_INPUT, BW_TARGET)}
+        if self.max_chars:
+            arrays.update({name: np.zeros((B, T, self.max_chars), np.int64) for name in (FW_CHARS, BW_CHARS)})
         mask = np.zeros((B, T), np.float32)
         for i in range(B):
             self._fill_row(i, arrays, mask)
@@ -198,11 +207,16 @@ class StreamBatcher:
                 row = self._rows[i] = [sentence, 0]
             sentence, off = row
             k = min(len(sentence) - off - 1, self.num_steps - pos)
-            reverse = sentence[::-1]
-            arrays[FW_INPUT][i, pos : pos + k] = sentence[off : off + k]
-            arrays[FW_TARGET][i, pos : pos + k] = sentence[off + 1 : off + k + 1]
+            ids = sentence if sentence.ndim == 1 else sentence[:, 0]
+            reverse = ids[::-1]
+            arrays[FW_INPUT][i, pos : pos + k] = ids[off : off + k]
+            arrays[FW_TARGET][i, pos : pos + k] = ids[off + 1 : off + k + 1]
             arrays[BW_INPUT][i, pos : pos + k] = reverse[off : off + k]
             arrays[BW_TARGET][i, pos : pos + k] = reverse[off + 1 : off + k + 1]
+            if self.max_chars:
+                spelled = sentence[:, 1:]
+                arrays[FW_CHARS][i, pos : pos + k] = spelled[off : off + k]
+                arrays[BW_CHARS][i, pos : pos + k] = spelled[::-1][off : off + k]
             mask[i, pos : pos + k] = 1.0
             row[1] = off + k
             pos += k
@@ -215,6 +229,9 @@ class StreamBatcher:
             # extra rows start on fresh sentences.
             for i, row in enumerate(rows):
                 self._rows[i] = None if row is None else [np.asarray(row[0], np.int32), int(row[1])]
+                if row is not None and self._rows[i][0].ndim != (2 if self.max_chars else 1):
+                    raise DataError("the checkpoint's reader state was written for a "
+                                    f"{'word' if self.max_chars else 'character'} model")
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise DataError(f"malformed reader state in the checkpoint ({exc!r})") from None
 
@@ -232,12 +249,14 @@ class LMStream:
     loop: bool = False
     num_workers: int = 0
     transforms: tuple = ()  # callables LMBatch → LMBatch, applied in the worker
+    max_chars: int = 0  # > 0: also spell the inputs (character models)
 
     def __call__(self, state: dict | None = None):
         """Yields the stream's batches, from `state` (a batch's `.state`) on if given."""
         position = tuple(state.get("position", (0, 0, 0))) if state else (0, 0, 0)
         source = SentenceSource(list(self.files), self.vocab_path, shuffle=self.shuffle, seed=self.seed,
-                                loop=self.loop, num_workers=self.num_workers, position=position)
+                                loop=self.loop, num_workers=self.num_workers, position=position,
+                                max_chars=self.max_chars)
         try:
             batcher = StreamBatcher(source, self.batch_size, self.num_steps, state)
             while (batch := batcher.next_batch()) is not None:
@@ -265,8 +284,8 @@ def _init_worker(vocab_path: str) -> None:
     _worker_vocab = Vocabulary.load(vocab_path)
 
 
-def _encode_in_worker(path: str) -> EncodedShard:
-    return encode_shard(path, _worker_vocab)
+def _encode_in_worker(path: str, max_chars: int) -> EncodedShard:
+    return encode_shard(path, _worker_vocab, max_chars)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 A corpus is a glob of such files (the fluid and bilm-tf format). Encoding a
 shard turns it into one flat int32 id array plus sentence offsets, each
-sentence wrapped in `<S>` … `</S>`.
+sentence wrapped in `<S>` … `</S>`. For character models it also keeps every
+token's spelling (out-of-vocabulary words included): one character row per
+distinct word of the shard, and per token the index of its row.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import DataError
+from reader.chars import char_ids
 from reader.text_file import numbered_lines
-from reader.vocab import Vocabulary
+from reader.vocab import BOS, EOS, Vocabulary
 
 
 def resolve_shards(pattern: str, what: str = "data") -> list[str]:
@@ -35,17 +38,42 @@ class EncodedShard:
     path: str
     ids: np.ndarray  # int32, flat
     offsets: np.ndarray  # int64, len = sentences + 1
+    spelling: np.ndarray | None = None  # int32 per token: its row of `chars`
+    chars: np.ndarray | None = None  # [distinct words, C] uint16 character ids
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
 
     def sentence(self, k: int) -> np.ndarray:
-        return self.ids[self.offsets[k] : self.offsets[k + 1]]
+        """Word ids [n] of sentence k; with spellings [n, 1 + C]: the word id, then its characters."""
+        span = slice(self.offsets[k], self.offsets[k + 1])
+        if self.chars is None:
+            return self.ids[span]
+        return np.concatenate([self.ids[span, None], self.chars[self.spelling[span]].astype(np.int32)], axis=1)
 
 
-def encode_shard(path: str, vocab: Vocabulary) -> EncodedShard:
-    """Reads and encodes one shard; a bad line is an error naming file and line."""
+class _Speller:
+    """Distinct words of a shard → rows of character ids (rows 0 and 1: `<S>`, `</S>`)."""
+
+    def __init__(self):
+        self.rows: dict[str, int] = {BOS: 0, EOS: 1}
+
+    def sentence(self, words: list[str]) -> np.ndarray:
+        rows = self.rows
+        return np.array([0, *(rows.setdefault(w, len(rows)) for w in words), 1], np.int32)
+
+    def table(self, max_chars: int) -> np.ndarray:
+        return char_ids(list(self.rows), max_chars).astype(np.uint16)
+
+
+def encode_shard(path: str, vocab: Vocabulary, max_chars: int = 0) -> EncodedShard:
+    """Reads and encodes one shard (with spellings of `max_chars` when > 0).
+
+    A bad line is an error naming file and line.
+    """
     pieces: list[np.ndarray] = []
+    spellings: list[np.ndarray] = []
+    speller = _Speller() if max_chars else None
     lengths = [0]
     for lineno, line in numbered_lines(path, "shard"):
         words = line.split()
@@ -57,6 +85,11 @@ def encode_shard(path: str, vocab: Vocabulary) -> EncodedShard:
         ids = vocab.encode(words)
         pieces.append(ids)
         lengths.append(len(ids))
+        if speller is not None:
+            spellings.append(speller.sentence(words))
     if not pieces:
         raise DataError(f"{path}: empty shard (no sentences)")
-    return EncodedShard(path, np.concatenate(pieces), np.cumsum(lengths, dtype=np.int64))
+    shard = EncodedShard(path, np.concatenate(pieces), np.cumsum(lengths, dtype=np.int64))
+    if speller is not None:
+        shard.spelling, shard.chars = np.concatenate(spellings), speller.table(max_chars)
+    return shard

@@ -24,10 +24,14 @@ def sigmoid(x):
 class NumpyBilmTf:
     """bilm-tf's biLM from the format spec: TF LSTMCell (i, j, f, o; forget bias 1), projection, clips."""
 
-    def __init__(self, weights: dict, embedding: np.ndarray, vocab: list[str], cell_clip, proj_clip):
-        self.w, self.emb, self.clips = weights, embedding.astype(np.float64), (cell_clip, proj_clip)
+    def __init__(self, weights: dict, embedding: np.ndarray | None, vocab: list[str], cell_clip, proj_clip):
+        self.w, self.clips = weights, (cell_clip, proj_clip)
+        self.emb = None if embedding is None else embedding.astype(np.float64)
         self.ids = {t: i for i, t in enumerate(vocab)}
         self.state = {}
+
+    def token_vectors(self, tokens: list[str]) -> np.ndarray:
+        return self.emb[[self.ids.get(w, self.ids["<UNK>"]) for w in tokens]]
 
     def cell(self, d, layer, x, h, c):
         prefix = f"RNN_{d}/RNN/MultiRNNCell/Cell{layer}/LSTMCell/"
@@ -53,8 +57,7 @@ class NumpyBilmTf:
     def sentence(self, words: list[str], row: int = 0, stateful: bool = False) -> np.ndarray:
         if not stateful:
             self.state = {}
-        ids = [self.ids["<S>"], *(self.ids.get(w, self.ids["<UNK>"]) for w in words), self.ids["</S>"]]
-        e = self.emb[ids]
+        e = self.token_vectors(["<S>", *words, "</S>"])
         fw = self.direction(0, e, row)
         bw = [y[::-1] for y in self.direction(1, e[::-1], row)]
         layers = [np.concatenate([e, e], -1)] + [np.concatenate([f, b], -1) for f, b in zip(fw, bw)]
@@ -90,11 +93,12 @@ def import_args(root: Path, out: Path) -> list[str]:
             "--token-embeddings", str(root / "emb.hdf5"), "--vocab", str(root / "vocab.txt"), "--output", str(out)]
 
 
-def dump(model: Path, tmp_path: Path, batch_size: int, stateful=False, layers="all") -> dict[str, np.ndarray]:
+def dump(model: Path, tmp_path: Path, batch_size: int, stateful=False, layers="all",
+         sentences: list[str] = SENTENCES) -> dict[str, np.ndarray]:
     from bilm.dump import main as dump_main
 
     text = tmp_path / "sentences.txt"
-    text.write_text("\n".join(SENTENCES) + "\n")
+    text.write_text("\n".join(sentences) + "\n")
     out = tmp_path / f"dump-{batch_size}-{stateful}-{layers}.hdf5"
     args = ["--model", str(model), "--input", str(text), "--output", str(out), "--batch-size", str(batch_size),
             "--layers", layers] + (["--stateful"] if stateful else [])

@@ -1,0 +1,276 @@
+"""Character-level ELMo against an independent numpy implementation of the bilm-tf spec."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from engine.errors import CheckpointError, ConfigError
+from test_bilm_tf import H, L, P, NumpyBilmTf, dump
+
+D, CHARS = 4, 50
+FILTERS = [[1, 3], [2, 4], [3, 5]]  # 12 features: projected to P
+UNPROJECTED = [[1, 1], [2, 1], [3, 2]]  # P features: no projection
+LONG = "supercalifragilisticexpialidocious-and-then-some-more"  # 53 bytes: truncated to 48
+SENTENCES = ["the cat sat", "zebras naïvely gallop", LONG + " ran", "日本 語", "<S> cat </S>",
+             "a", "the mat sat on a cat dog", "Übermäßig lange Wörter"]
+VOCAB = ["<S>", "</S>", "<UNK>", "the", "cat", "sat", "on", "a", "mat", "dog", "ran"]
+
+
+def spec_char_ids(word: str) -> list[int]:
+    """The spec's encoding, one word at a time (shifted by +1)."""
+    if word in ("<S>", "</S>"):
+        ids = [258, 256 if word == "<S>" else 257, 259]
+    else:
+        ids = [258, *word.encode("utf-8")[:CHARS - 2], 259]
+    return [i + 1 for i in ids + [260] * (CHARS - len(ids))]
+
+
+class NumpyCharBilmTf(NumpyBilmTf):
+    """bilm-tf with character input: filters, max over positions, activation, highway, projection."""
+
+    def __init__(self, weights, cell_clip, proj_clip, filters, activation, n_highway):
+        super().__init__(weights, None, [], cell_clip, proj_clip)
+        self.filters, self.activation, self.n_highway = filters, activation, n_highway
+
+    def token_vectors(self, tokens: list[str]) -> np.ndarray:
+        w = {k: v.astype(np.float64) for k, v in self.w.items()}
+        table = np.vstack([np.zeros((1, D)), w["char_embed"]])
+        act = (lambda x: np.maximum(x, 0)) if self.activation == "relu" else np.tanh
+        out = []
+        for token in tokens:
+            e = table[spec_char_ids(token)]  # [50, D]
+            features = []
+            for i, (width, _) in enumerate(self.filters):
+                kernel = w[f"CNN/W_cnn_{i}"][0]  # [width, D, n]
+                conv = np.stack([sum(e[p + k] @ kernel[k] for k in range(width))
+                                 for p in range(CHARS - width + 1)]) + w[f"CNN/b_cnn_{i}"]
+                features.append(act(conv.max(axis=0)))
+            h = np.concatenate(features)
+            for k in range(self.n_highway):
+                g = 1 / (1 + np.exp(-(h @ w[f"CNN_high_{k}/W_carry"] + w[f"CNN_high_{k}/b_carry"])))
+                t = np.maximum(h @ w[f"CNN_high_{k}/W_transform"] + w[f"CNN_high_{k}/b_transform"], 0)
+                h = g * t + (1 - g) * h
+            if "CNN_proj/W_proj" in w:
+                h = h @ w["CNN_proj/W_proj"] + w["CNN_proj/b_proj"]
+            out.append(h)
+        return np.array(out)
+
+
+def write_char_bilm_tf(root: Path, seed=0, activation="relu", n_highway=2, projected=True,
+                       n_characters=262) -> tuple[NumpyCharBilmTf, dict]:
+    """A random character model in bilm-tf layout (options.json + weights.hdf5)."""
+    filters = FILTERS if projected else UNPROJECTED
+    rng = np.random.default_rng(seed)
+    n = sum(c for _, c in filters)
+    options = {"lstm": {"dim": H, "projection_dim": P, "n_layers": L, "cell_clip": 2.0, "proj_clip": 1.5,
+                        "use_skip_connections": True},
+               "char_cnn": {"activation": activation, "embedding": {"dim": D}, "filters": filters,
+                            "max_characters_per_token": CHARS, "n_characters": n_characters,
+                            "n_highway": n_highway}}
+    (root / "options.json").write_text(json.dumps(options))
+    weights = {"char_embed": rng.normal(0, 1, (261, D))}
+    for i, (width, count) in enumerate(filters):
+        weights[f"CNN/W_cnn_{i}"] = rng.normal(0, 0.5, (1, width, D, count))
+        weights[f"CNN/b_cnn_{i}"] = rng.normal(0, 0.2, count)
+    for k in range(n_highway):
+        for gate in ("carry", "transform"):
+            weights[f"CNN_high_{k}/W_{gate}"] = rng.normal(0, 0.4, (n, n))
+            weights[f"CNN_high_{k}/b_{gate}"] = rng.normal(0, 0.2, n)
+    if projected:
+        weights["CNN_proj/W_proj"] = rng.normal(0, 0.4, (n, P))
+        weights["CNN_proj/b_proj"] = rng.normal(0, 0.2, P)
+    for d in (0, 1):
+        for layer in range(L):
+            prefix = f"RNN_{d}/RNN/MultiRNNCell/Cell{layer}/LSTMCell/"
+            weights[prefix + "W_0"] = rng.normal(0, 0.8, (2 * P, 4 * H))
+            weights[prefix + "B"] = rng.normal(0, 0.3, 4 * H)
+            weights[prefix + "W_P_0"] = rng.normal(0, 0.8, (H, P))
+    weights = {k: v.astype(np.float32) for k, v in weights.items()}
+    with h5py.File(root / "weights.hdf5", "w") as f:
+        for name, value in weights.items():
+            f.create_dataset(name, data=value)
+    return NumpyCharBilmTf(weights, 2.0, 1.5, filters, activation, n_highway), weights
+
+
+def import_char(root: Path, out: Path, *extra: str) -> Path:
+    from bilm.import_bilm_tf import main as import_main
+
+    import_main(["--options", str(root / "options.json"), "--weights", str(root / "weights.hdf5"),
+                 "--output", str(out), *extra])
+    return out
+
+
+def dump_sentences(model: Path, tmp_path: Path, sentences: list[str], batch_size: int, stateful=False):
+    return dump(model, tmp_path, batch_size, stateful, sentences=sentences)
+
+
+@pytest.fixture
+def char_model(tmp_path, static_scope):
+    reference, weights = write_char_bilm_tf(tmp_path)
+    return reference, import_char(tmp_path, tmp_path / "model")
+
+
+def test_char_ids_follow_the_spec():
+    from reader.chars import char_ids, padded_char_ids
+
+    words = ["the", "<S>", "</S>", "<UNK>", "naïve", "日本", LONG, "x" * 48, "<s>"]
+    got = char_ids(words)
+    assert got.shape == (len(words), CHARS) and got.dtype == np.int64
+    for row, word in zip(got, words):
+        assert row.tolist() == spec_char_ids(word), word
+    batch = padded_char_ids([["a", "b"], ["c"]])
+    assert batch.shape == (2, 2, CHARS) and not batch[1, 1].any()
+
+
+@pytest.mark.parametrize("batch_size", [1, 3])
+def test_imported_character_model_matches_numpy_bilm_tf(char_model, tmp_path, batch_size):
+    reference, model = char_model
+    got = dump_sentences(model, tmp_path, SENTENCES, batch_size)
+    for i, sentence in enumerate(SENTENCES):
+        np.testing.assert_allclose(got[str(i)], reference.sentence(sentence.split()), atol=1e-5,
+                                   err_msg=f"sentence {i}: {sentence}")
+
+
+def test_stateful_character_dump_matches_bilm_tf_batching(char_model, tmp_path):
+    reference, model = char_model
+    got = dump_sentences(model, tmp_path, SENTENCES, 3, stateful=True)
+    reference.state = {}
+    for first in range(0, len(SENTENCES), 3):
+        for row, sentence in enumerate(SENTENCES[first:first + 3]):
+            want = reference.sentence(sentence.split(), row=row, stateful=True)
+            np.testing.assert_allclose(got[str(first + row)], want, atol=1e-5, err_msg=f"sentence {first + row}")
+
+
+@pytest.mark.parametrize("activation, n_highway, projected", [("tanh", 1, False), ("relu", 0, True)])
+def test_encoder_variants(tmp_path, static_scope, activation, n_highway, projected):
+    reference, _ = write_char_bilm_tf(tmp_path, seed=1, activation=activation, n_highway=n_highway,
+                                      projected=projected, n_characters=261)
+    model = import_char(tmp_path, tmp_path / "model")
+    got = dump_sentences(model, tmp_path, SENTENCES[:3], 2)
+    for i, sentence in enumerate(SENTENCES[:3]):
+        np.testing.assert_allclose(got[str(i)], reference.sentence(sentence.split()), atol=1e-5)
+
+
+def test_export_then_import_round_trip(char_model, tmp_path):
+    from bilm.export_bilm_tf import main as export_main
+
+    _, model = char_model
+    export_main(["--model", str(model), "--output", str(tmp_path / "tf")])
+    assert not (tmp_path / "tf" / "token_embeddings.hdf5").exists()
+    with h5py.File(tmp_path / "weights.hdf5", "r") as a, h5py.File(tmp_path / "tf" / "weights.hdf5", "r") as b:
+        names = []
+        a.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
+        assert any(n.startswith("CNN_high_1/") for n in names)
+        for name in names:
+            np.testing.assert_array_equal(a[name][()], b[name][()], err_msg=name)
+    options = json.loads((tmp_path / "tf" / "options.json").read_text())["char_cnn"]
+    assert options["filters"] == FILTERS and options["n_characters"] == 262
+    again = import_char(tmp_path / "tf", tmp_path / "again")
+    for path in model.iterdir():
+        if path.name not in ("model.json", "vocab.txt"):
+            assert (again / path.name).read_bytes() == path.read_bytes(), path.name
+
+
+def test_cached_token_table_equals_the_character_path(char_model, tmp_path):
+    from bilm.cache_token_embeddings import main as cache_main
+    from bilm.export_bilm_tf import main as export_main
+
+    reference, model = char_model
+    (tmp_path / "vocab.txt").write_text("\n".join(VOCAB) + "\n")
+    cache_main(["--model", str(model), "--vocab", str(tmp_path / "vocab.txt"),
+                "--output", str(tmp_path / "emb.hdf5"), "--batch-size", "4"])
+    with h5py.File(tmp_path / "emb.hdf5", "r") as f:
+        table = f["embedding"][()]
+    np.testing.assert_allclose(table, reference.token_vectors(VOCAB), atol=1e-5)
+    # The table plus the LSTM weights: a word model giving the same vectors for vocabulary words.
+    export_main(["--model", str(model), "--output", str(tmp_path / "tf")])
+    word = import_char(tmp_path / "tf", tmp_path / "word", "--token-embeddings", str(tmp_path / "emb.hdf5"),
+                       "--vocab", str(tmp_path / "vocab.txt"))
+    in_vocab = ["the cat sat", "a dog ran on the mat", "<S> cat </S>"]
+    chars, words = (dump_sentences(m, tmp_path, in_vocab, 2) for m in (model, word))
+    for key in chars:
+        np.testing.assert_allclose(words[key], chars[key], atol=1e-5)
+
+
+def test_downstream_program_and_export_take_character_ids(char_model, tmp_path):
+    import paddle
+
+    import bilm
+    from bilm.model_dir import export_inference_model, load_model_variables, read_model_dir
+    from engine.predictor import InferenceProgram
+    from reader.chars import padded_char_ids
+
+    reference, model_dir = char_model
+    sentences = [s.split() for s in SENTENCES[:4]]
+    chars = padded_char_ids(sentences)
+    lengths = np.array([len(s) for s in sentences], np.int64)
+    model = bilm.ElmoModel.from_dir(model_dir)
+    assert model.input_shape == [-1, -1, CHARS]
+    main, startup = paddle.static.Program(), paddle.static.Program()
+    with paddle.static.program_guard(main, startup):
+        ids = paddle.static.data("chars", model.input_shape, "int64")
+        lens = paddle.static.data("lengths", [-1], "int64")
+        layers = bilm.elmo(ids, lens, model, all_layers=True)
+    exe = paddle.static.Executor(paddle.CPUPlace())
+    exe.run(startup)
+    bilm.load_pretrained(exe, model_dir, main)
+    (got,) = exe.run(main, feed={"chars": chars, "lengths": lengths}, fetch_list=[layers])
+    for i, words in enumerate(sentences):
+        np.testing.assert_allclose(got[i, :, : len(words)], reference.sentence(words), atol=1e-5)
+
+    cfg, vocab = read_model_dir(model_dir)
+    load_model_variables(model_dir, cfg, paddle.CPUPlace(), with_softmax=False)
+    prefix = export_inference_model(exe, tmp_path / "inference", cfg, vocab)
+    predictor = InferenceProgram(prefix)
+    served = predictor.run({"char_ids": chars, "lengths": lengths})["elmo_layers"]
+    np.testing.assert_allclose(served, got, atol=1e-5)
+
+
+def test_character_pretraining_learns(toy_corpus, tmp_path, static_scope):
+    from test_pretraining import tiny_config, train
+
+    from bilm.model_dir import read_model_dir
+    from bilm.params import EMBEDDING
+
+    overrides = {"model.input": "char", "model.char_cnn.embed_size": 8, "model.char_cnn.filters": "[[1,8],[2,8],[3,16]]",
+                 "model.char_cnn.n_highway": 1, "model.char_cnn.max_characters": 16,
+                 "train.max_steps": 120, "train.eval_every": 60}
+    metrics = train(tiny_config(toy_corpus, tmp_path / "run", **overrides))
+    log = [json.loads(line) for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
+    evals = [r["eval"] for r in log if "eval" in r]
+    assert len(evals) == 2 and evals[1]["ppl"] < 0.7 * evals[0]["ppl"], evals
+    assert metrics["ppl"] < 0.5 * metrics["unigram_ppl"], metrics
+    cfg, _ = read_model_dir(tmp_path / "run" / "model")
+    assert cfg.input == "char" and not (tmp_path / "run" / "model" / EMBEDDING).exists()
+    assert (tmp_path / "run" / "model" / "CNN_W_cnn_2").is_file()
+
+
+@pytest.mark.parametrize("case, error, message", [
+    ("no char_cnn section", ConfigError, "no 'char_cnn' section, so this is not a character model"),
+    ("filter shape", CheckpointError, "CNN/W_cnn_1 has shape [1, 2, 4, 9] but options.json"),
+    ("missing highway", CheckpointError, "missing dataset(s) CNN_high_1/W_carry"),
+    ("bad n_characters", ConfigError, "char_cnn.n_characters is 300, expected 261 or 262"),
+])
+def test_bad_character_models_get_one_clear_error(tmp_path, static_scope, case, error, message):
+    write_char_bilm_tf(tmp_path)
+    options = json.loads((tmp_path / "options.json").read_text())
+    if case == "no char_cnn section":
+        del options["char_cnn"]
+    if case == "bad n_characters":
+        options["char_cnn"]["n_characters"] = 300
+    (tmp_path / "options.json").write_text(json.dumps(options))
+    with h5py.File(tmp_path / "weights.hdf5", "a") as f:
+        if case == "filter shape":
+            del f["CNN/W_cnn_1"]
+            f.create_dataset("CNN/W_cnn_1", data=np.zeros((1, 2, D, 9), np.float32))
+        if case == "missing highway":
+            del f["CNN_high_1/W_carry"]
+    with pytest.raises(error) as info:
+        import_char(tmp_path, tmp_path / "model")
+    assert message in str(info.value)
+    assert not (tmp_path / "model").exists()
