@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import DataError
+from reader.chars import padded_char_ids
 from reader.text_file import numbered_lines
 from reader.vocab import SPECIAL_TOKENS, Vocabulary
 
@@ -119,6 +120,7 @@ class TaggingStream:
     shuffle: bool = False
     seed: int = 0
     loop: bool = False
+    elmo_chars: int = 0  # > 0: a character ELMo, fed spelled words instead of `elmo_vocab` ids
 
     def __call__(self, state: dict | None = None):
         corpus = read_tagged(self.path)
@@ -134,7 +136,7 @@ class TaggingStream:
                     break  # training drops a pass's ragged tail; evaluation keeps it
                 position += len(rows)
                 index += 1
-                arrays = encode_rows(corpus, rows, words, elmo, tagset)
+                arrays = encode_rows(corpus, rows, words, elmo, tagset, self.elmo_chars)
                 yield TagBatch(index - 1, arrays, {"epoch": epoch, "position": position, "batches": index})
             if not self.loop:
                 return
@@ -147,12 +149,19 @@ class TaggingStream:
 
 
 def encode_rows(corpus: TaggedCorpus, rows, words: Vocabulary, elmo: Vocabulary | None,
-                tagset: TagSet | None) -> dict[str, np.ndarray]:
-    """Padded id arrays [B,T] for the given sentences (tags only with a tag set)."""
+                tagset: TagSet | None, elmo_chars: int = 0) -> dict[str, np.ndarray]:
+    """Padded id arrays [B,T] for the given sentences (tags only with a tag set).
+
+    ELMo's input: ids in `elmo` [B,T], or with `elmo_chars` > 0 character ids
+    [B,T,elmo_chars] of a character model.
+    """
     lengths = np.array([len(corpus.words[r]) for r in rows], np.int64)
     shape = (len(rows), int(lengths.max()))
     arrays = {WORD_IDS: np.zeros(shape, np.int64), LENGTHS: lengths}
-    if elmo is not None:
+    if elmo_chars:
+        arrays[ELMO_IDS] = padded_char_ids([corpus.words[r] for r in rows], elmo_chars)
+        elmo = None
+    elif elmo is not None:
         arrays[ELMO_IDS] = np.zeros(shape, np.int64)
     if tagset is not None:
         arrays[TAGS] = np.zeros(shape, np.int64)

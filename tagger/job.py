@@ -47,7 +47,7 @@ class TaggerTraining(Job):
     def stream(self, path: str, loop: bool) -> TaggingStream:
         return TaggingStream(path, str(self.work_dir / WORDS_FILE), str(self.work_dir / TAGS_FILE),
                              str(self.elmo.vocab.path) if self.elmo else None, self.cfg.train.batch_size,
-                             shuffle=loop, seed=self.cfg.train.seed, loop=loop)
+                             shuffle=loop, seed=self.cfg.train.seed, loop=loop, elmo_chars=self._elmo_chars())
 
     # -- engine interface --------------------------------------------------------
 
@@ -78,8 +78,12 @@ class TaggerTraining(Job):
             line += f" | test P {m['test_precision']:.4f} R {m['test_recall']:.4f} F1 {m['test_f1']:.4f}"
         return line
 
+    def _elmo_chars(self) -> int:
+        return self.elmo.cfg.spelled_chars if self.elmo else 0
+
     def _meta(self) -> dict:
-        return dataclasses.asdict(self.cfg.model) | {"num_tags": len(self.tagset), "words": len(self.words)}
+        return dataclasses.asdict(self.cfg.model) | {"num_tags": len(self.tagset), "words": len(self.words),
+                                                     "elmo_chars": self._elmo_chars()}
 
     def check_checkpoint(self, directory: Path) -> None:
         try:

@@ -1,7 +1,8 @@
 """The tagger network: word embedding ⊕ ELMo → stacked BiGRU → emissions → linear-chain CRF.
 
 Feeds (`reader.tagging` names): `word_ids` [B,T] (the task vocabulary),
-`elmo_ids` [B,T] (the biLM vocabulary, with ELMo), `lengths` [B], and `tags`
+`elmo_ids` (with ELMo: ids [B,T] in the biLM vocabulary, or character ids
+[B,T,C] for a character model), `lengths` [B], and `tags`
 [B,T] when a loss is built. Padding never reaches real tokens: the GRU takes
 the lengths, the CRF masks, the ELMo encoder starts every sentence afresh.
 """
@@ -44,7 +45,7 @@ def build_tagger(cfg: TaggerConfig, word_vocab_size: int, num_tags: int, elmo_mo
                                            attr=paddle.ParamAttr(name="word_emb", initializer=Uniform(-0.1, 0.1)))
     x = paddle.nn.functional.embedding(feeds[WORD_IDS], table)
     if elmo_model is not None:
-        feeds[ELMO_IDS] = paddle.static.data(ELMO_IDS, [-1, -1], "int64")
+        feeds[ELMO_IDS] = paddle.static.data(ELMO_IDS, elmo_model.input_shape, "int64")
         vectors = bilm.elmo(feeds[ELMO_IDS], feeds[LENGTHS], elmo_model, l2_coef=cfg.elmo_l2,
                             dropout=cfg.elmo_dropout if training else 0.0,
                             dropout_seed=dropout_seed)

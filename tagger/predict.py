@@ -15,6 +15,7 @@ import numpy as np
 
 from engine.cli import run
 from engine.errors import DataError
+from reader.chars import padded_char_ids
 
 
 class TaggerPredictor:
@@ -32,6 +33,7 @@ class TaggerPredictor:
         meta = json.loads((directory / TAGGER_FILE).read_text())
         self.words = Vocabulary.load(directory / WORDS_FILE)
         self.elmo = Vocabulary.load(directory / ELMO_VOCAB_FILE) if meta["use_elmo"] else None
+        self.elmo_chars = meta.get("elmo_chars", 0)  # a character ELMo: spelled words
         self.tags = TagSet.load(directory / TAGS_FILE)
         self.program = InferenceProgram(directory / INFERENCE_PREFIX, threads)
 
@@ -39,7 +41,9 @@ class TaggerPredictor:
         """Tags for each sentence."""
         lengths = np.array([len(s) for s in sentences], np.int64)
         inputs = {"word_ids": self._ids(sentences, self.words, lengths), "lengths": lengths}
-        if self.elmo is not None:
+        if self.elmo_chars:
+            inputs["elmo_ids"] = padded_char_ids(sentences, self.elmo_chars)
+        elif self.elmo is not None:
             inputs["elmo_ids"] = self._ids(sentences, self.elmo, lengths)
         (decoded,) = self.program.run(inputs).values()
         return [[self.tags.tags[t] for t in decoded[i, :n]] for i, n in enumerate(lengths)]

@@ -18,6 +18,7 @@ from engine.tensor_file import read_tensor
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {"GLOG_minloglevel": "2", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
+STEPS = 200
 
 
 def overrides(corpus: dict, out: Path, **extra) -> list[str]:
@@ -43,24 +44,25 @@ def final_variables(out: Path, step: int) -> dict[str, np.ndarray]:
 
 def test_a_run_killed_at_a_random_step_resumes_to_the_same_parameters(toy_corpus, tmp_path):
     whole, killed = tmp_path / "whole", tmp_path / "killed"
-    subprocess.run(train_command(*overrides(toy_corpus, whole)), cwd=ROOT, env=ENV, check=True,
+    steps = {"train.max_steps": STEPS}  # enough that the kill lands mid-run on a fast machine
+    subprocess.run(train_command(*overrides(toy_corpus, whole, **steps)), cwd=ROOT, env=ENV, check=True,
                    capture_output=True)
 
-    proc = subprocess.Popen(train_command(*overrides(toy_corpus, killed)), cwd=ROOT, env=ENV,
+    proc = subprocess.Popen(train_command(*overrides(toy_corpus, killed, **steps)), cwd=ROOT, env=ENV,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     manager = CheckpointManager(killed / "checkpoints")
     deadline = time.time() + 120
     while manager.latest() is None and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
-    time.sleep(random.uniform(0.0, 0.6))
+    time.sleep(random.uniform(0.0, 0.3))
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     interrupted_at = int(manager.latest().name.split("-")[1])
-    assert interrupted_at < 40, "the run finished before it could be killed"
+    assert interrupted_at < STEPS, "the run finished before it could be killed"
 
-    subprocess.run(train_command(*overrides(toy_corpus, killed), "--resume"), cwd=ROOT, env=ENV,
+    subprocess.run(train_command(*overrides(toy_corpus, killed, **steps), "--resume"), cwd=ROOT, env=ENV,
                    check=True, capture_output=True)
-    a, b = final_variables(whole, 40), final_variables(killed, 40)
+    a, b = final_variables(whole, STEPS), final_variables(killed, STEPS)
     assert set(a) == set(b)
     for name in a:
         np.testing.assert_allclose(a[name], b[name], atol=1e-6, err_msg=name)

@@ -88,6 +88,21 @@ def test_exported_tagger_equals_the_decoding_program_and_predicts(pretrained, tm
     assert len(printed) == 2 and "the/" in capsys.readouterr().out
 
 
+def test_the_tagger_takes_a_character_elmo(tmp_path, static_scope):
+    from test_char_elmo import import_char, write_char_bilm_tf
+
+    from tagger.predict import TaggerPredictor
+
+    (tmp_path / "tf").mkdir()
+    write_char_bilm_tf(tmp_path / "tf")
+    elmo = import_char(tmp_path / "tf", tmp_path / "elmo")
+    data = write_toy_tagging(tmp_path / "data", train=100, dev=20)
+    metrics = fit(tagger_config(data, tmp_path / "run", elmo, **{"train.max_steps": 30}))
+    assert metrics["f1"] > 0.3, metrics
+    tagged = TaggerPredictor(tmp_path / "run" / "inference").tag([["an", "unseen", "wörd"], ["the", "cat"]])
+    assert [len(t) for t in tagged] == [3, 2]
+
+
 def test_the_tagger_runs_without_elmo(tmp_path, static_scope):
     data = write_toy_tagging(tmp_path / "data")
     metrics = fit(tagger_config(data, tmp_path / "run", None))
