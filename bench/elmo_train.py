@@ -74,7 +74,8 @@ def paddle_step(a, ids, neg_ids, tries):
     class Graph(Job):  # the engine builds the optimizer exactly as in training
         def build_train_graph(self):
             g = build_lm(cfg, a.batch, a.steps, training=True, bos_id=0, eos_id=1)
-            return TrainGraph(feeds=g.feeds, loss=g.loss, objective=g.loss * float(a.steps))
+            return TrainGraph(feeds=g.feeds, loss=g.loss, objective=g.loss * float(a.steps),
+                              row_gathers=g.row_gathers)
 
         train_batches = evaluate = write_model_files = export = None
 

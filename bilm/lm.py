@@ -23,9 +23,10 @@ import paddle
 from bilm.config import BiLMConfig
 from bilm.network import run_direction
 from bilm.params import DIRECTIONS, create_params
-from bilm.sampled_softmax import full_softmax_loss, sampled_softmax_loss
+from bilm.sampled_softmax import SoftmaxRows, full_softmax_loss, sampled_loss_from_rows
 from bilm.token_embedding import embed_tokens, input_data
 from engine.dropout import SEED_FEED, StepDropout, seed_input
+from engine.row_tables import RowGather, gather_rows
 from reader.lm import BW_CHARS, FW_CHARS
 
 TOKEN_FEEDS = {
@@ -54,6 +55,7 @@ class LMGraph:
     token_nll: dict  # "fw"/"bw" → [B,T] per-token NLL
     last_hidden: object
     last_cell: object
+    row_gathers: list  # `engine.row_tables.RowGather`s of the tables training reads by row
 
 
 def build_lm(cfg: BiLMConfig, batch_size: int, num_steps: int, training: bool,
@@ -81,10 +83,18 @@ def build_lm(cfg: BiLMConfig, batch_size: int, num_steps: int, training: bool,
 
     params = create_params(cfg, with_softmax=True)
     dropout = StepDropout(cfg.dropout, feeds.get(SEED_FEED))
+    gathers, tokens, softmax_rows = [], {}, {}
+    if cfg.input == "word" and training:
+        gathers += _gathered_tokens(params, feeds, tokens)
+    if sampled:
+        gathers += _gathered_softmax_rows(params, feeds, softmax_rows)
     token_nll, last_r, last_c = {}, [], []
     for d, slot, start_id in zip(DIRECTIONS, (0, L), (bos_id, eos_id)):
         ids, targets = (feeds[n] for n in TOKEN_FEEDS[d])
-        x = embed_tokens(params, cfg, feeds[CHAR_FEEDS[d]] if cfg.input == "char" else ids)
+        if d in tokens:
+            x = tokens[d]
+        else:
+            x = embed_tokens(params, cfg, feeds[CHAR_FEEDS[d]] if cfg.input == "char" else ids)
         reset = paddle.cast(ids != start_id, "float32") if cfg.state_reset == "sentence" else None
         out = run_direction(
             x, params.layers[d], cfg,
@@ -96,8 +106,8 @@ def build_lm(cfg: BiLMConfig, batch_size: int, num_steps: int, training: bool,
         hidden = out.top.reshape([B * T, cfg.embed_size])
         flat_targets = targets.reshape([B * T])
         if sampled:
-            nll = sampled_softmax_loss(hidden, flat_targets, params.softmax_weight, params.softmax_bias,
-                                       feeds[NEG_IDS], feeds[NUM_TRIES], cfg.vocab_size)
+            nll = sampled_loss_from_rows(hidden, flat_targets, feeds[NEG_IDS], softmax_rows[d], feeds[NUM_TRIES],
+                                         cfg.vocab_size)
         else:
             nll = full_softmax_loss(hidden, flat_targets, params.softmax_weight, params.softmax_bias)
         token_nll[d] = nll.reshape([B, T])
@@ -111,5 +121,33 @@ def build_lm(cfg: BiLMConfig, batch_size: int, num_steps: int, training: bool,
         token_nll=token_nll,
         last_hidden=paddle.stack(last_r),
         last_cell=paddle.stack(last_c),
+        row_gathers=gathers,
     )
+
+
+# Training reads the word and softmax tables through one gather of the rows a
+# step uses (both directions together), so the engine can update only those
+# rows (`engine.row_tables`); the values are the same as direct lookups.
+
+def _gathered_tokens(params, feeds: dict, out: dict) -> list[RowGather]:
+    """Fills `out[d]` with direction d's token vectors [B,T,E]; returns the table's gather."""
+    ids = [feeds[TOKEN_FEEDS[d][0]] for d in DIRECTIONS]
+    gather, positions = gather_rows(params.embedding, paddle.concat([i.flatten() for i in ids]))
+    for d, part, i in zip(DIRECTIONS, paddle.split(positions, len(ids)), ids):
+        out[d] = paddle.gather(gather.rows, part).reshape(list(i.shape) + [-1])
+    return [gather]
+
+
+def _gathered_softmax_rows(params, feeds: dict, out: dict) -> list[RowGather]:
+    """Fills `out[d]` with direction d's `SoftmaxRows`; returns the weight's and bias's gathers."""
+    targets = [feeds[TOKEN_FEEDS[d][1]].flatten() for d in DIRECTIONS]
+    neg_ids = feeds[NEG_IDS]
+    weight, positions = gather_rows(params.softmax_weight, paddle.concat(targets + [neg_ids]))
+    bias = RowGather(params.softmax_bias, weight.ids, paddle.gather(params.softmax_bias, weight.ids))
+    n = targets[0].shape[0]
+    parts = paddle.split(positions, [n] * len(targets) + [neg_ids.shape[0]])
+    neg_w, neg_b = paddle.gather(weight.rows, parts[-1]), paddle.gather(bias.rows, parts[-1])
+    for d, part in zip(DIRECTIONS, parts):
+        out[d] = SoftmaxRows(paddle.gather(weight.rows, part), paddle.gather(bias.rows, part), neg_w, neg_b)
+    return [weight, bias]
 

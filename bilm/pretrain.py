@@ -70,6 +70,7 @@ class ElmoPretraining(Job):
             carry=[Carry(INIT_HIDDEN, g.last_hidden, zeros[INIT_HIDDEN], batch_axis=1),
                    Carry(INIT_CELL, g.last_cell, zeros[INIT_CELL], batch_axis=1)],
             report_perplexity=True,
+            row_gathers=g.row_gathers,
         )
 
     def train_batches(self, reader_state: dict | None):

@@ -13,6 +13,8 @@ draws it took, and computes the expected counts itself.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import paddle
 import paddle.nn.functional as F
@@ -37,18 +39,34 @@ def full_softmax_loss(hidden, targets, weight, bias):
     return F.cross_entropy(logits, targets.unsqueeze(-1), reduction="none").squeeze(-1)
 
 
+@dataclass
+class SoftmaxRows:
+    """The softmax rows a sampled loss reads: its targets' [N,P], [N] and the negatives' [S,P], [S]."""
+
+    true_weight: object
+    true_bias: object
+    neg_weight: object
+    neg_bias: object
+
+
 def sampled_softmax_loss(hidden, targets, weight, bias, neg_ids, num_tries, vocab_size: int):
     """Sampled-softmax NLL per row.
 
     hidden [N,P], targets [N] int64, neg_ids [S] int64 (distinct, shared by all
     rows), num_tries [1] float32: how many draws produced them. Returns [N].
     """
-    true_w = F.embedding(targets, weight)
-    true_logit = (hidden * true_w).sum(-1) + paddle.gather(bias, targets)
+    rows = SoftmaxRows(F.embedding(targets, weight), paddle.gather(bias, targets),
+                       F.embedding(neg_ids, weight), paddle.gather(bias, neg_ids))
+    return sampled_loss_from_rows(hidden, targets, neg_ids, rows, num_tries, vocab_size)
+
+
+def sampled_loss_from_rows(hidden, targets, neg_ids, rows: SoftmaxRows, num_tries, vocab_size: int):
+    """`sampled_softmax_loss` given the rows it reads (gathered once for both directions in training)."""
+    true_logit = (hidden * rows.true_weight).sum(-1) + rows.true_bias
     true_logit = true_logit - log_expected_count(targets, num_tries, vocab_size)
     # The log-Q correction folds into the sampled bias: one [S] op instead of an [N,S] one.
-    neg_bias = paddle.gather(bias, neg_ids) - log_expected_count(neg_ids, num_tries, vocab_size)
-    neg_logits = affine(hidden, F.embedding(neg_ids, weight).T, neg_bias)
+    neg_bias = rows.neg_bias - log_expected_count(neg_ids, num_tries, vocab_size)
+    neg_logits = affine(hidden, rows.neg_weight.T, neg_bias)
     hits = targets.unsqueeze(-1) == neg_ids.unsqueeze(0)
     neg_logits = paddle.where(hits, paddle.full_like(neg_logits, _HIT_PENALTY), neg_logits)
     logits = paddle.concat([true_logit.unsqueeze(-1), neg_logits], axis=-1)

@@ -35,6 +35,8 @@ class TrainGraph:
     objective: Any = None  # scalar that is minimized; defaults to `loss`
     carry: list[Carry] = field(default_factory=list)
     report_perplexity: bool = False  # log exp(loss) beside the loss (language models)
+    # Tables read only through `engine.row_tables.gather_rows`: updated row-wise where exact.
+    row_gathers: list = field(default_factory=list)
 
 
 class Batch(Protocol):

@@ -10,6 +10,7 @@ guard act on the gradients the optimizer applies.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import paddle
@@ -18,6 +19,7 @@ from paddle import _C_ops
 from engine.gradients import allreduce_gradients, zero_if_nonfinite
 from engine.job import Job, TrainGraph
 from engine.optim import OptimConfig, build_optimizer, freeze_parameters, learning_rate
+from engine.row_tables import apply_row_updates, clip_by_global_norm, row_wise_applies
 from engine.runtime import DistEnv
 from engine.variables import persistable_shapes
 
@@ -63,6 +65,10 @@ def build_step_programs(job: Job, optim: OptimConfig, dist: DistEnv, seed: int, 
             graph = job.build_train_graph()
             frozen = freeze_parameters(main, optim.freeze)
             objective = graph.objective if graph.objective is not None else graph.loss
+            gathers = [g for g in graph.row_gathers if not g.table.stop_gradient]
+            if gathers and row_wise_applies(optim, dist.world):
+                _row_wise_step(main, objective, gathers, optim, lr, finish)
+                return StepPrograms(graph, main, None, [startup], scheduler, frozen)
             optimizer = build_optimizer(optim, lr)
             params_grads = optimizer.backward(objective)
             if optim.accumulate_steps == 1:
@@ -80,6 +86,25 @@ def build_step_programs(job: Job, optim: OptimConfig, dist: DistEnv, seed: int, 
     # The update program's startup initialises the optimizer state; the step
     # program's startup (run second) gives the parameters their seeded values.
     return StepPrograms(graph, main, update, [update_startup, startup], scheduler, frozen)
+
+
+def _row_wise_step(main, objective, gathers, optim: OptimConfig, lr, finish) -> None:
+    """Backward and update with the gathered tables updated row-wise (`engine.row_tables`).
+
+    Clipping moves out of the optimizer so the global norm covers the rows' gradients too.
+    """
+    tables = {g.table.name for g in gathers}
+    dense = [p for p in main.global_block().all_parameters() if not p.stop_gradient and p.name not in tables]
+    optimizer = build_optimizer(dataclasses.replace(optim, grad_clip=0.0), lr)
+    pairs = finish(optimizer.backward(objective, parameters=dense + [g.rows for g in gathers]), objective)
+    grads = [grad for _, grad in pairs]
+    if optim.grad_clip > 0:
+        grads = clip_by_global_norm(grads, optim.grad_clip)
+    n = len(pairs) - len(gathers)
+    if any(value is not g.rows for (value, _), g in zip(pairs[n:], gathers)):
+        raise RuntimeError("a gathered table does not reach the objective")
+    optimizer.apply_gradients([(param, grad) for (param, _), grad in zip(pairs[:n], grads[:n])])
+    apply_row_updates(gathers, grads[n:], optim, optimizer._global_learning_rate())
 
 
 def _accumulate(param, grad):
