@@ -83,14 +83,12 @@ def build_lm(cfg: BiLMConfig, batch_size: int, num_steps: int, training: bool,
 
     params = create_params(cfg, with_softmax=True)
     dropout = StepDropout(cfg.dropout, feeds.get(SEED_FEED))
-    gathers, tokens, softmax_rows = [], {}, {}
+    gathers, tokens = [], {}
     if cfg.input == "word" and training:
         gathers += _gathered_tokens(params, feeds, tokens)
-    if sampled:
-        gathers += _gathered_softmax_rows(params, feeds, softmax_rows)
-    token_nll, last_r, last_c = {}, [], []
+    hidden, last_r, last_c = [], [], []
     for d, slot, start_id in zip(DIRECTIONS, (0, L), (bos_id, eos_id)):
-        ids, targets = (feeds[n] for n in TOKEN_FEEDS[d])
+        ids = feeds[TOKEN_FEEDS[d][0]]
         if d in tokens:
             x = tokens[d]
         else:
@@ -103,18 +101,21 @@ def build_lm(cfg: BiLMConfig, batch_size: int, num_steps: int, training: bool,
             dropout,
             reset=reset,
         )
-        hidden = out.top.reshape([B * T, cfg.embed_size])
-        flat_targets = targets.reshape([B * T])
-        if sampled:
-            nll = sampled_loss_from_rows(hidden, flat_targets, feeds[NEG_IDS], softmax_rows[d], feeds[NUM_TRIES],
-                                         cfg.vocab_size)
-        else:
-            nll = full_softmax_loss(hidden, flat_targets, params.softmax_weight, params.softmax_bias)
-        token_nll[d] = nll.reshape([B, T])
+        hidden.append(out.top.reshape([B * T, cfg.embed_size]))
         last_r += out.last_hidden
         last_c += out.last_cell
 
-    loss = paddle.concat([token_nll["fw"], token_nll["bw"]]).mean()
+    # Both directions' tokens through the softmax at once: one larger product.
+    hidden = paddle.concat(hidden)
+    targets = paddle.concat([feeds[TOKEN_FEEDS[d][1]].reshape([B * T]) for d in DIRECTIONS])
+    if sampled:
+        softmax_gathers, rows = _gathered_softmax_rows(params, targets, feeds[NEG_IDS])
+        gathers += softmax_gathers
+        nll = sampled_loss_from_rows(hidden, targets, feeds[NEG_IDS], rows, feeds[NUM_TRIES], cfg.vocab_size)
+    else:
+        nll = full_softmax_loss(hidden, targets, params.softmax_weight, params.softmax_bias)
+    token_nll = dict(zip(DIRECTIONS, (n.reshape([B, T]) for n in paddle.split(nll, len(DIRECTIONS)))))
+    loss = nll.mean()
     return LMGraph(
         feeds=feeds,
         loss=loss,
@@ -138,16 +139,10 @@ def _gathered_tokens(params, feeds: dict, out: dict) -> list[RowGather]:
     return [gather]
 
 
-def _gathered_softmax_rows(params, feeds: dict, out: dict) -> list[RowGather]:
-    """Fills `out[d]` with direction d's `SoftmaxRows`; returns the weight's and bias's gathers."""
-    targets = [feeds[TOKEN_FEEDS[d][1]].flatten() for d in DIRECTIONS]
-    neg_ids = feeds[NEG_IDS]
-    weight, positions = gather_rows(params.softmax_weight, paddle.concat(targets + [neg_ids]))
+def _gathered_softmax_rows(params, targets, neg_ids) -> tuple[list[RowGather], SoftmaxRows]:
+    """The softmax weight's and bias's gathers, and the `SoftmaxRows` of `targets` [N] and `neg_ids`."""
+    weight, positions = gather_rows(params.softmax_weight, paddle.concat([targets, neg_ids]))
     bias = RowGather(params.softmax_bias, weight.ids, paddle.gather(params.softmax_bias, weight.ids))
-    n = targets[0].shape[0]
-    parts = paddle.split(positions, [n] * len(targets) + [neg_ids.shape[0]])
-    neg_w, neg_b = paddle.gather(weight.rows, parts[-1]), paddle.gather(bias.rows, parts[-1])
-    for d, part in zip(DIRECTIONS, parts):
-        out[d] = SoftmaxRows(paddle.gather(weight.rows, part), paddle.gather(bias.rows, part), neg_w, neg_b)
-    return [weight, bias]
-
+    target_at, neg_at = paddle.split(positions, [targets.shape[0], neg_ids.shape[0]])
+    rows = SoftmaxRows(*(paddle.gather(g.rows, at) for at in (target_at, neg_at) for g in (weight, bias)))
+    return [weight, bias], rows

@@ -65,22 +65,20 @@ def sampled_loss_from_rows(hidden, targets, neg_ids, rows: SoftmaxRows, num_trie
     true_logit = (hidden * rows.true_weight).sum(-1) + rows.true_bias
     true_logit = true_logit - log_expected_count(targets, num_tries, vocab_size)
     # The log-Q correction folds into the sampled bias, the bias into the
-    # product, and one extra column with zero weight and bias -1e20 gives
-    # rows without an accidental hit a harmless place to write the penalty.
+    # product, and a spare column (zero weight, bias -1e20) joins the samples.
     neg_bias = rows.neg_bias - log_expected_count(neg_ids, num_tries, vocab_size)
     weight = paddle.concat([rows.neg_weight, neg_bias.unsqueeze(-1)], axis=1)  # [S, P+1]
     spare = paddle.concat([paddle.zeros_like(weight[:1, :-1]), paddle.full_like(weight[:1, -1:], _HIT_PENALTY)], 1)
     inputs = paddle.concat([hidden, paddle.ones_like(hidden[:, :1])], axis=-1)
-    neg_logits = paddle.matmul(inputs, paddle.concat([weight, spare]), transpose_y=True)  # [N, S+1]
-    hit = _hit_columns(targets, neg_ids).unsqueeze(-1)
-    # A scatter of N values: comparing every target with every sample and
-    # masking [N,S] cost a third of the layer on CPU.
-    neg_logits = paddle.put_along_axis(neg_logits, hit, paddle.full_like(hit, _HIT_PENALTY, "float32"), 1, "assign")
-    logits = paddle.concat([true_logit.unsqueeze(-1), neg_logits], axis=-1)
-    # The true class sits in column 0. `cross_entropy` (fused softmax + loss) is
-    # ~35x faster than `log_softmax` on CPU in Paddle 3.3.1.
-    label = paddle.zeros_like(targets).unsqueeze(-1)
-    return F.cross_entropy(logits, label, reduction="none").squeeze(-1)
+    logits = paddle.matmul(inputs, paddle.concat([weight, spare]), transpose_y=True)  # [N, S+1]
+    # The true logit goes where the target is among the samples (an accidental
+    # hit's logit is the true logit, so the hit counts once), else into the
+    # spare column. One scatter of N values and no concat: comparing every
+    # target with every sample and masking [N,S] cost a third of the layer on CPU.
+    column = _hit_columns(targets, neg_ids).unsqueeze(-1)
+    logits = paddle.put_along_axis(logits, column, true_logit.unsqueeze(-1), 1, "assign")
+    # `cross_entropy` (fused softmax + loss) is ~35x faster than `log_softmax` on CPU in Paddle 3.3.1.
+    return F.cross_entropy(logits, column, reduction="none").squeeze(-1)
 
 
 def _hit_columns(targets, neg_ids):
