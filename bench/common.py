@@ -26,10 +26,11 @@ def set_threads(threads: int) -> None:
 
     Uses the engine's own set-up, so the benchmark runs Paddle as training does.
     """
-    from engine.runtime import set_threads as engine_threads
+    from engine.runtime import serial_cpu_executor, set_threads as engine_threads
 
     engine_threads(threads)
     os.environ.setdefault("GLOG_minloglevel", "2")
+    serial_cpu_executor()
 
 
 def torch_threads(threads: int):
