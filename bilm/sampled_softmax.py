@@ -19,7 +19,7 @@ import numpy as np
 import paddle
 import paddle.nn.functional as F
 
-from bilm.lstmp import affine
+from engine.affine import affine
 
 # Added to an accidental hit's logit; as in the fluid op.
 _HIT_PENALTY = -1e20

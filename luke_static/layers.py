@@ -6,6 +6,7 @@ import paddle
 import paddle.nn.functional as F
 from paddle.nn.initializer import Constant, Normal
 
+from engine.affine import affine
 from luke_static.config import LukeConfig
 from luke_static.params import variable_shapes
 
@@ -36,10 +37,9 @@ class LukeParams:
         return name in self.shapes
 
     def linear(self, prefix: str, x):
-        y = paddle.matmul(x, self[f"{prefix}.weight"])
         if self.has(f"{prefix}.bias"):
-            y = y + self[f"{prefix}.bias"]
-        return y
+            return affine(x, self[f"{prefix}.weight"], self[f"{prefix}.bias"])
+        return paddle.matmul(x, self[f"{prefix}.weight"])
 
     def layer_norm(self, prefix: str, x):
         return F.layer_norm(x, x.shape[-1:], self[f"{prefix}.weight"], self[f"{prefix}.bias"],
