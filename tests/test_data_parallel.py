@@ -65,9 +65,11 @@ def run(tmp_path: Path, out: Path, args: list[str], ranks: int, resume=False, en
 
 
 def assert_same(a: dict, b: dict, atol=1e-6):
+    # rtol: one process updates the tables row-wise, two ranks densely; the
+    # same arithmetic in another order differs in the last bits.
     assert set(a) == set(b) and len(a) > 10
     for name in a:
-        np.testing.assert_allclose(a[name], b[name], atol=atol, err_msg=name)
+        np.testing.assert_allclose(a[name], b[name], rtol=1e-5, atol=atol, err_msg=name)
 
 
 @pytest.fixture(scope="module")
