@@ -3,7 +3,9 @@
     python bench/softmax.py [--vocab 50000 --samples 8192 --embed 256 --tokens 640 --threads 2]
 
 Layer: forward + backward of `bilm.sampled_softmax` over `tokens` hidden
-states. Step: the biLM training step of `bench/elmo_train.py` with each loss.
+states; the sampled layer as training runs it (gradients of the table rows
+it reads, which the engine updates row-wise), the full one with dense table
+gradients. Step: the biLM training step of `bench/elmo_train.py` with each loss.
 Last line: `ratio: X` (sampled over full, layer speed).
 """
 
@@ -16,7 +18,7 @@ def layer_step(a, sampled: bool):
     import numpy as np
     import paddle
 
-    from bilm.sampled_softmax import full_softmax_loss, sampled_softmax_loss
+    from bilm.sampled_softmax import full_softmax_loss, gathered_softmax_rows, sampled_loss_from_rows
     from reader.sampling import LogUniformSampler
 
     paddle.enable_static()
@@ -27,13 +29,15 @@ def layer_step(a, sampled: bool):
         y = paddle.static.data("y", [a.tokens], "int64")
         w = paddle.static.create_parameter([a.vocab, a.embed], "float32")
         b = paddle.static.create_parameter([a.vocab], "float32")
-        if sampled:
+        if sampled:  # as training runs it: gradients of the rows read, not of whole tables
             neg = paddle.static.data("neg", [a.samples], "int64")
             tries = paddle.static.data("tries", [1], "float32")
-            loss = sampled_softmax_loss(h, y, w, b, neg, tries, a.vocab).mean()
+            gathers, rows = gathered_softmax_rows(w, b, y, neg)
+            loss = sampled_loss_from_rows(h, y, neg, rows, tries, a.vocab).mean()
+            grads = paddle.static.gradients([loss], [h] + [g.rows for g in gathers])
         else:
             loss = full_softmax_loss(h, y, w, b).mean()
-        grads = paddle.static.gradients([loss], [h, w, b])
+            grads = paddle.static.gradients([loss], [h, w, b])
     exe = paddle.static.Executor(paddle.CPUPlace())
     exe.run(startup)
     rng = np.random.default_rng(0)

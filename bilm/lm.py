@@ -23,7 +23,7 @@ import paddle
 from bilm.config import BiLMConfig
 from bilm.network import run_direction
 from bilm.params import DIRECTIONS, create_params
-from bilm.sampled_softmax import SoftmaxRows, full_softmax_loss, sampled_loss_from_rows
+from bilm.sampled_softmax import full_softmax_loss, gathered_softmax_rows, sampled_loss_from_rows
 from bilm.token_embedding import embed_tokens, input_data
 from engine.dropout import SEED_FEED, StepDropout, seed_input
 from engine.row_tables import RowGather, gather_rows
@@ -109,7 +109,8 @@ def build_lm(cfg: BiLMConfig, batch_size: int, num_steps: int, training: bool,
     hidden = paddle.concat(hidden)
     targets = paddle.concat([feeds[TOKEN_FEEDS[d][1]].reshape([B * T]) for d in DIRECTIONS])
     if sampled:
-        softmax_gathers, rows = _gathered_softmax_rows(params, targets, feeds[NEG_IDS])
+        softmax_gathers, rows = gathered_softmax_rows(params.softmax_weight, params.softmax_bias, targets,
+                                                      feeds[NEG_IDS])
         gathers += softmax_gathers
         nll = sampled_loss_from_rows(hidden, targets, feeds[NEG_IDS], rows, feeds[NUM_TRIES], cfg.vocab_size)
     else:
@@ -137,12 +138,3 @@ def _gathered_tokens(params, feeds: dict, out: dict) -> list[RowGather]:
     for d, part, i in zip(DIRECTIONS, paddle.split(positions, len(ids)), ids):
         out[d] = paddle.gather(gather.rows, part).reshape(list(i.shape) + [-1])
     return [gather]
-
-
-def _gathered_softmax_rows(params, targets, neg_ids) -> tuple[list[RowGather], SoftmaxRows]:
-    """The softmax weight's and bias's gathers, and the `SoftmaxRows` of `targets` [N] and `neg_ids`."""
-    weight, positions = gather_rows(params.softmax_weight, paddle.concat([targets, neg_ids]))
-    bias = RowGather(params.softmax_bias, weight.ids, paddle.gather(params.softmax_bias, weight.ids))
-    target_at, neg_at = paddle.split(positions, [targets.shape[0], neg_ids.shape[0]])
-    rows = SoftmaxRows(*(paddle.gather(g.rows, at) for at in (target_at, neg_at) for g in (weight, bias)))
-    return [weight, bias], rows

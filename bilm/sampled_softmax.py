@@ -20,6 +20,7 @@ import paddle
 import paddle.nn.functional as F
 
 from engine.affine import affine
+from engine.row_tables import RowGather, gather_rows
 
 # Added to an accidental hit's logit; as in the fluid op.
 _HIT_PENALTY = -1e20
@@ -58,6 +59,19 @@ def sampled_softmax_loss(hidden, targets, weight, bias, neg_ids, num_tries, voca
     rows = SoftmaxRows(F.embedding(targets, weight), paddle.gather(bias, targets),
                        F.embedding(neg_ids, weight), paddle.gather(bias, neg_ids))
     return sampled_loss_from_rows(hidden, targets, neg_ids, rows, num_tries, vocab_size)
+
+
+def gathered_softmax_rows(weight, bias, targets, neg_ids) -> tuple[list[RowGather], SoftmaxRows]:
+    """The `SoftmaxRows` of `targets` [N] and `neg_ids` read through one gather of the distinct rows.
+
+    Returns the weight's and bias's `RowGather`s too, for the engine's row-wise
+    update (`engine.row_tables`); the values equal direct lookups.
+    """
+    weight_rows, positions = gather_rows(weight, paddle.concat([targets, neg_ids]))
+    bias_rows = RowGather(bias, weight_rows.ids, paddle.gather(bias, weight_rows.ids))
+    target_at, neg_at = paddle.split(positions, [targets.shape[0], neg_ids.shape[0]])
+    rows = SoftmaxRows(*(paddle.gather(g.rows, at) for at in (target_at, neg_at) for g in (weight_rows, bias_rows)))
+    return [weight_rows, bias_rows], rows
 
 
 def sampled_loss_from_rows(hidden, targets, neg_ids, rows: SoftmaxRows, num_tries, vocab_size: int):
