@@ -65,3 +65,8 @@ def line(name: str, seconds: dict, unit_count: float, unit: str) -> str:
     rate = unit_count / seconds["median"]
     return (f"{name:<28} {seconds['median'] * 1000:9.1f} ms (min {seconds['min'] * 1000:.1f}, "
             f"max {seconds['max'] * 1000:.1f})  {rate:12,.0f} {unit}/s")
+
+
+def ceiling_share(flops: float, seconds: dict, rate: float) -> str:
+    """How much of the machine's GEMM rate a run of `flops` matrix-product FLOPs used."""
+    return f"  {100 * flops / rate / seconds['median']:.0f}% of ceiling"

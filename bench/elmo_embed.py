@@ -12,7 +12,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from common import gemm_rate, line, measure, parser, set_threads, torch_threads
+from common import ceiling_share, gemm_rate, line, measure, parser, set_threads, torch_threads
 
 
 def main():
@@ -32,13 +32,17 @@ def main():
 
     ids = np.random.default_rng(0).integers(3, a.vocab, (a.batch, a.length)).astype(np.int64)
     tokens = a.batch * a.length
+    ceiling = gemm_rate()
+    # Per word, direction and layer: input and recurrent gate products, projection.
+    flops = tokens * 2 * a.layers * 2 * (a.embed * 4 * a.hidden * 2 + a.hidden * a.embed)
     print(f"threads {a.threads} | vocab {a.vocab:,}, embed/proj {a.embed}, hidden {a.hidden}, {a.layers} layers, "
-          f"{a.batch} sentences × {a.length} words | numpy fp32 GEMM {gemm_rate() / 1e9:.0f} GFLOP/s")
+          f"{a.batch} sentences × {a.length} words | {flops / 1e9:.1f} GFLOP | "
+          f"numpy fp32 GEMM {ceiling / 1e9:.0f} GFLOP/s")
     with tempfile.TemporaryDirectory() as tmp:
         ours = measure(exported_program(a, ids, Path(tmp)), a.repeats, a.warmup)
     theirs = measure(torch_eval(a, ids), a.repeats, a.warmup)
-    print(line("ours (paddle.inference)", ours, tokens, "tokens"))
-    print(line("torch eval", theirs, tokens, "tokens"))
+    print(line("ours (paddle.inference)", ours, tokens, "tokens") + ceiling_share(flops, ours, ceiling))
+    print(line("torch eval", theirs, tokens, "tokens") + ceiling_share(flops, theirs, ceiling))
     print(f"ratio: {theirs['median'] / ours['median']:.2f}")
 
 

@@ -12,7 +12,7 @@ the compute ceiling (FLOPs per step / GEMM rate / step time). Last line:
 
 from __future__ import annotations
 
-from common import gemm_rate, line, measure, parser, set_threads, torch_threads
+from common import ceiling_share, gemm_rate, line, measure, parser, set_threads, torch_threads
 
 
 def flops_per_step(a) -> float:
@@ -52,7 +52,7 @@ def main():
     ours = measure(paddle_step(a, ids, neg_ids, tries), a.repeats, a.warmup)
     theirs = measure(torch_step(a, ids, neg_ids, tries), a.repeats, a.warmup)
     for name, t in (("ours (Paddle static)", ours), ("torch eager", theirs)):
-        print(line(name, t, tokens, "tokens"), f"  {100 * flops / ceiling / t['median']:.0f}% of ceiling")
+        print(line(name, t, tokens, "tokens") + ceiling_share(flops, t, ceiling))
     print(f"ratio: {theirs['median'] / ours['median']:.2f}")
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from common import gemm_rate, line, measure, parser, set_threads, torch_threads
+from common import ceiling_share, gemm_rate, line, measure, parser, set_threads, torch_threads
 
 
 def main():
@@ -33,8 +33,10 @@ def main():
     torch = torch_threads(a.threads)
     import transformers
 
+    ceiling = gemm_rate()
     print(f"threads {a.threads} | {a.layers} layers, hidden {a.hidden}, seq {a.seq}, batch {a.batch}, "
-          f"{a.entities} entities, entity table {a.entity_vocab:,} | numpy fp32 GEMM {gemm_rate() / 1e9:.0f} GFLOP/s")
+          f"{a.entities} entities, entity table {a.entity_vocab:,} | {forward_flops(a) / 1e9:.0f} GFLOP per "
+          f"sequence forward | numpy fp32 GEMM {ceiling / 1e9:.0f} GFLOP/s")
     config = transformers.LukeConfig(vocab_size=50267, entity_vocab_size=a.entity_vocab, hidden_size=a.hidden,
                                      num_hidden_layers=a.layers, num_attention_heads=a.heads,
                                      intermediate_size=4 * a.hidden, max_position_embeddings=514,
@@ -53,12 +55,22 @@ def main():
         ours_infer = measure(paddle_infer(a, Path(tmp) / "model", Path(tmp) / "export", single), a.repeats, a.warmup)
     hf.eval()
     hf_infer = measure(lambda: torch_infer(hf, single, torch), a.repeats, a.warmup)
-    print(line("fine-tune step, ours", ours_step, a.batch * a.seq, "tokens"))
-    print(line("fine-tune step, HF", hf_step, a.batch * a.seq, "tokens"))
-    print(line("inference batch 1, ours", ours_infer, a.seq, "tokens"))
-    print(line("inference batch 1, HF", hf_infer, a.seq, "tokens"))
+    step_flops = 3 * a.batch * forward_flops(a)  # backward ≈ twice the forward
+    for name, t in (("fine-tune step, ours", ours_step), ("fine-tune step, HF", hf_step)):
+        print(line(name, t, a.batch * a.seq, "tokens") + ceiling_share(step_flops, t, ceiling))
+    for name, t in (("inference batch 1, ours", ours_infer), ("inference batch 1, HF", hf_infer)):
+        print(line(name, t, a.seq, "tokens") + ceiling_share(forward_flops(a), t, ceiling))
     print(f"inference ratio: {hf_infer['median'] / ours_infer['median']:.2f}")
     print(f"ratio: {hf_step['median'] / ours_step['median']:.2f}")
+
+
+def forward_flops(a) -> float:
+    """Matrix-product FLOPs of one sequence through the encoder (words and entities)."""
+    n, H = a.seq + a.entities, a.hidden
+    # key, value, output and the entity-aware queries (each token gets two of
+    # the four query projections): 5 H×H products per token, the feed-forward 8.
+    per_layer = 2 * n * H * H * (5 + 8) + 2 * 2 * n * n * H  # + scores and weighted sum
+    return a.layers * per_layer
 
 
 def inputs(a) -> dict:

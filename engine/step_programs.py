@@ -96,13 +96,14 @@ def _row_wise_step(main, objective, gathers, optim: OptimConfig, lr, finish) -> 
     tables = {g.table.name for g in gathers}
     dense = [p for p in main.global_block().all_parameters() if not p.stop_gradient and p.name not in tables]
     optimizer = build_optimizer(dataclasses.replace(optim, grad_clip=0.0), lr)
-    pairs = finish(optimizer.backward(objective, parameters=dense + [g.rows for g in gathers]), objective)
+    pairs = optimizer.backward(objective, parameters=dense + [g.rows for g in gathers])
+    n = len(pairs) - len(gathers)  # backward leaves out values without a gradient
+    if any(value is not g.rows for (value, _), g in zip(pairs[n:], gathers)):
+        raise RuntimeError("a gathered table does not reach the objective")
+    pairs = finish(pairs, objective)
     grads = [grad for _, grad in pairs]
     if optim.grad_clip > 0:
         grads = clip_by_global_norm(grads, optim.grad_clip)
-    n = len(pairs) - len(gathers)
-    if any(value is not g.rows for (value, _), g in zip(pairs[n:], gathers)):
-        raise RuntimeError("a gathered table does not reach the objective")
     optimizer.apply_gradients([(param, grad) for (param, _), grad in zip(pairs[:n], grads[:n])])
     apply_row_updates(gathers, grads[n:], optim, optimizer._global_learning_rate())
 
