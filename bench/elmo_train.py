@@ -67,15 +67,17 @@ def paddle_step(a, ids, neg_ids, tries):
     from engine.optim import OptimConfig
     from engine.runtime import DistEnv
     from engine.step_programs import build_step_programs
+    from engine.weight_products import WeightProducts
 
     cfg = BiLMConfig(vocab_size=a.vocab, embed_size=a.embed, hidden_size=a.hidden, num_layers=a.layers,
                      num_samples=a.samples, softmax=getattr(a, "softmax", "sampled"), state_reset="stream")
 
     class Graph(Job):  # the engine builds the optimizer exactly as in training
         def build_train_graph(self):
-            g = build_lm(cfg, a.batch, a.steps, training=True, bos_id=0, eos_id=1)
+            products = WeightProducts()
+            g = build_lm(cfg, a.batch, a.steps, training=True, bos_id=0, eos_id=1, products=products)
             return TrainGraph(feeds=g.feeds, loss=g.loss, objective=g.loss * float(a.steps),
-                              row_gathers=g.row_gathers)
+                              row_gathers=g.row_gathers, weight_products=products)
 
         train_batches = evaluate = write_model_files = export = None
 

@@ -27,6 +27,7 @@ from bilm.sampled_softmax import full_softmax_loss, gathered_softmax_rows, sampl
 from bilm.token_embedding import embed_tokens, input_data
 from engine.dropout import SEED_FEED, StepDropout, seed_input
 from engine.row_tables import RowGather, gather_rows
+from engine.weight_products import WeightProducts
 from reader.lm import BW_CHARS, FW_CHARS
 
 TOKEN_FEEDS = {
@@ -59,13 +60,15 @@ class LMGraph:
 
 
 def build_lm(cfg: BiLMConfig, batch_size: int, num_steps: int, training: bool,
-             bos_id: int, eos_id: int) -> LMGraph:
+             bos_id: int, eos_id: int, products: WeightProducts | None = None) -> LMGraph:
     """Builds the LM forward and loss into the current program.
 
     `training=True`: dropout and (if configured) the sampled softmax.
     `training=False`: evaluation: no dropout and always the full softmax.
     `bos_id`/`eos_id` mark where a sentence starts in each direction's input,
     for `cfg.state_reset == "sentence"`.
+    `products`: give the engine the same `WeightProducts` (`TrainGraph.weight_products`)
+    and the LSTM weights get their gradients from one product each.
     """
     B, T, L = batch_size, num_steps, cfg.num_layers
     feeds = {name: paddle.static.data(name, [B, T], "int64")
@@ -100,6 +103,7 @@ def build_lm(cfg: BiLMConfig, batch_size: int, num_steps: int, training: bool,
             [feeds[INIT_CELL][slot + i] for i in range(L)],
             dropout,
             reset=reset,
+            products=products,
         )
         hidden.append(out.top.reshape([B * T, cfg.embed_size]))
         last_r += out.last_hidden

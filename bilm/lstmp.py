@@ -22,6 +22,7 @@ import paddle
 import paddle.nn.functional as F
 
 from engine.affine import affine
+from engine.weight_products import WeightProducts
 
 
 @dataclass(frozen=True)
@@ -42,12 +43,15 @@ class LSTMP:
     cell_clip: float
     proj_clip: float
     forget_bias: float = 0.0  # fluid: none; TF's LSTMCell (bilm-tf models): 1.0
+    # Training: the recurrent and projection products go through the engine's
+    # `WeightProducts`, which forms their weight gradients in one product each.
+    products: WeightProducts | None = None
 
 
 def lstmp_step(layer: LSTMP, gates_x, r_prev, c_prev):
     """One step. `gates_x` [B,4H] already holds x·W_x + b; returns (r_t [B,P], c_t [B,H])."""
-    w = layer.weights
-    z = paddle.addmm(gates_x, r_prev, w.weight)
+    w, mm = layer.weights, layer.products
+    z = mm.addmm(gates_x, r_prev, w.weight) if mm else paddle.addmm(gates_x, r_prev, w.weight)
     # `split` rather than slicing: its gradient is one concat, where every
     # slice's gradient would write a zero-filled copy of the whole input.
     z_c, z_i, z_f, z_o = paddle.split(z, 4, axis=-1)
@@ -57,7 +61,7 @@ def lstmp_step(layer: LSTMP, gates_x, r_prev, c_prev):
     if layer.cell_clip > 0:
         c = paddle.clip(c, -layer.cell_clip, layer.cell_clip)
     h = F.sigmoid(z_o) * paddle.tanh(c)
-    r = paddle.matmul(h, w.proj)
+    r = mm.matmul(h, w.proj) if mm else paddle.matmul(h, w.proj)
     if layer.proj_clip > 0:
         r = paddle.clip(r, -layer.proj_clip, layer.proj_clip)
     return r, c
@@ -108,6 +112,8 @@ def _unrolled(layer, gates, r, c, mask, reset, steps):
 
 
 def _while_loop(layer, gates, r0, c0, mask, reset):
+    if layer.products is not None:
+        raise ValueError("recorded weight products need a fixed number of steps (unrolled)")
     def time_major(v):
         return None if v is None else paddle.transpose(v, [1, 0]).unsqueeze(-1)
 

@@ -21,7 +21,7 @@ class DirectionOutput:
 
 
 def run_direction(x, layers: list[LSTMPWeights], cfg: BiLMConfig, init_hidden, init_cell,
-                  dropout, mask=None, reset=None) -> DirectionOutput:
+                  dropout, mask=None, reset=None, products=None) -> DirectionOutput:
     """Runs one direction's LSTMP stack over embedded tokens `x` [B,T,E].
 
     `init_hidden`/`init_cell` are per-layer lists of [B,P]/[B,H] start states;
@@ -31,12 +31,14 @@ def run_direction(x, layers: list[LSTMPWeights], cfg: BiLMConfig, init_hidden, i
     the layer output is dropped again before it feeds the next layer or the
     softmax. The carried state is the raw projection r before the residual and
     the cell c itself (the fluid release carried a dropped-out copy of c).
+    `products` (an `engine.weight_products.WeightProducts`, training only)
+    records the recurrent products for one-product weight gradients.
     """
     inp = x
     outputs, last_r, last_c = [], [], []
     for i, weights in enumerate(layers):
         a = dropout(inp)
-        layer = LSTMP(weights, cfg.cell_clip, cfg.proj_clip, cfg.forget_bias)
+        layer = LSTMP(weights, cfg.cell_clip, cfg.proj_clip, cfg.forget_bias, products)
         r, r_last, c_last = lstmp_sequence(layer, dropout(a), init_hidden[i], init_cell[i], mask, reset)
         out = r + a if cfg.use_skip_connections and i > 0 else r
         if mask is not None and cfg.use_skip_connections and i > 0:

@@ -13,6 +13,7 @@ from bilm.pretrain_config import ElmoConfig
 from engine.errors import ConfigError, DataError
 from engine.job import Carry, Job, TrainGraph
 from engine.runtime import DistEnv
+from engine.weight_products import WeightProducts
 from reader.default_corpus import build_default_corpus
 from reader.lm import LMStream, RankRows
 from reader.prefetch import Prefetcher
@@ -60,7 +61,9 @@ class ElmoPretraining(Job):
 
     def build_train_graph(self) -> TrainGraph:
         B, T = self.cfg.train.batch_size, self.cfg.data.num_steps
-        g = build_lm(self.model, B, T, training=True, bos_id=self.vocab.bos_id, eos_id=self.vocab.eos_id)
+        products = WeightProducts()
+        g = build_lm(self.model, B, T, training=True, bos_id=self.vocab.bos_id, eos_id=self.vocab.eos_id,
+                     products=products)
         zeros = zero_states(self.model, B)
         return TrainGraph(
             feeds=g.feeds,
@@ -71,6 +74,7 @@ class ElmoPretraining(Job):
                    Carry(INIT_CELL, g.last_cell, zeros[INIT_CELL], batch_axis=1)],
             report_perplexity=True,
             row_gathers=g.row_gathers,
+            weight_products=products,
         )
 
     def train_batches(self, reader_state: dict | None):

@@ -37,6 +37,8 @@ class TrainGraph:
     report_perplexity: bool = False  # log exp(loss) beside the loss (language models)
     # Tables read only through `engine.row_tables.gather_rows`: updated row-wise where exact.
     row_gathers: list = field(default_factory=list)
+    # An `engine.weight_products.WeightProducts`: weights whose gradient is formed in one product.
+    weight_products: Any = None
 
 
 class Batch(Protocol):

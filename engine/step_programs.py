@@ -67,10 +67,10 @@ def build_step_programs(job: Job, optim: OptimConfig, dist: DistEnv, seed: int, 
             objective = graph.objective if graph.objective is not None else graph.loss
             gathers = [g for g in graph.row_gathers if not g.table.stop_gradient]
             if gathers and row_wise_applies(optim, dist.world):
-                _row_wise_step(main, objective, gathers, optim, lr, finish)
+                _row_wise_step(main, objective, graph, gathers, optim, lr, finish)
                 return StepPrograms(graph, main, None, [startup], scheduler, frozen)
             optimizer = build_optimizer(optim, lr)
-            params_grads = optimizer.backward(objective)
+            params_grads, _ = _gradients(main, objective, graph, [])
             if optim.accumulate_steps == 1:
                 optimizer.apply_gradients(finish(params_grads, objective))
                 return StepPrograms(graph, main, None, [startup], scheduler, frozen)
@@ -88,19 +88,38 @@ def build_step_programs(job: Job, optim: OptimConfig, dist: DistEnv, seed: int, 
     return StepPrograms(graph, main, update, [update_startup, startup], scheduler, frozen)
 
 
-def _row_wise_step(main, objective, gathers, optim: OptimConfig, lr, finish) -> None:
+def _gradients(main, objective, graph: TrainGraph, gathers: list) -> tuple[list, list]:
+    """(parameter, gradient) pairs of the trainable parameters, and the gradients of the gathered rows.
+
+    One backward pass. A gathered table gets no gradient of its own (the
+    caller updates its rows); a weight recorded in `graph.weight_products`
+    gets its gradient from one product (`engine.weight_products`).
+    """
+    products = graph.weight_products
+    skip = {g.table.name for g in gathers} | {w.name for w in (products.weights if products else [])}
+    params = [p for p in main.global_block().all_parameters() if not p.stop_gradient and p.name not in skip]
+    outputs = products.outputs() if products else []
+    values = params + [g.rows for g in gathers] + outputs
+    grads = paddle.autograd.ir_backward.grad(objective, values, allow_unused=True)
+    pairs = [(p, g) for p, g in zip(params, grads) if g is not None]
+    row_grads = grads[len(params):len(params) + len(gathers)]
+    if any(g is None for g in row_grads):
+        raise RuntimeError("a gathered table does not reach the objective")
+    if products:
+        pairs += [(w, g) for w, g in products.weight_gradients(grads[len(params) + len(gathers):])
+                  if not w.stop_gradient]
+    return pairs, row_grads
+
+
+def _row_wise_step(main, objective, graph: TrainGraph, gathers, optim: OptimConfig, lr, finish) -> None:
     """Backward and update with the gathered tables updated row-wise (`engine.row_tables`).
 
     Clipping moves out of the optimizer so the global norm covers the rows' gradients too.
     """
-    tables = {g.table.name for g in gathers}
-    dense = [p for p in main.global_block().all_parameters() if not p.stop_gradient and p.name not in tables]
     optimizer = build_optimizer(dataclasses.replace(optim, grad_clip=0.0), lr)
-    pairs = optimizer.backward(objective, parameters=dense + [g.rows for g in gathers])
-    n = len(pairs) - len(gathers)  # backward leaves out values without a gradient
-    if any(value is not g.rows for (value, _), g in zip(pairs[n:], gathers)):
-        raise RuntimeError("a gathered table does not reach the objective")
-    pairs = finish(pairs, objective)
+    pairs, row_grads = _gradients(main, objective, graph, gathers)
+    n = len(pairs)
+    pairs = finish(pairs + list(zip([g.rows for g in gathers], row_grads)), objective)
     grads = [grad for _, grad in pairs]
     if optim.grad_clip > 0:
         grads = clip_by_global_norm(grads, optim.grad_clip)

@@ -1,4 +1,5 @@
-"""Row-wise table updates (`engine.row_tables`) equal the dense updates they replace."""
+"""Row-wise table updates (`engine.row_tables`) and one-product weight gradients
+(`engine.weight_products`) equal the dense, per-step computation they replace."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from engine.row_tables import gather_rows, row_wise_applies
 from engine.runtime import DistEnv
 from engine.step_programs import build_step_programs
 from engine.variables import persistable_shapes
+from engine.weight_products import WeightProducts
 from reader.sampling import LogUniformSampler
 
 B, T, V = 4, 5, 60
@@ -38,14 +40,16 @@ class LMJob(Job):
         self.cfg, self.row_wise = cfg, row_wise
 
     def build_train_graph(self):
-        g = build_lm(self.cfg, B, T, training=True, bos_id=0, eos_id=1)
+        products = WeightProducts() if self.row_wise else None
+        g = build_lm(self.cfg, B, T, training=True, bos_id=0, eos_id=1, products=products)
         return TrainGraph(feeds=g.feeds, loss=g.loss, objective=g.loss * float(T),
-                          row_gathers=g.row_gathers if self.row_wise else [])
+                          row_gathers=g.row_gathers if self.row_wise else [], weight_products=products)
 
     train_batches = evaluate = write_model_files = export = None
 
 
 def train_steps(cfg: BiLMConfig, optim: OptimConfig, row_wise: bool, steps: int = 3):
+    # row_wise: the graph hands the engine its row gathers and weight products; else plain autodiff.
     """Persistable values after `steps` updates on fixed random batches, and the step program's op names."""
     rng = np.random.default_rng(1)
     with paddle.static.scope_guard(paddle.static.Scope()):
@@ -68,7 +72,8 @@ def train_steps(cfg: BiLMConfig, optim: OptimConfig, row_wise: bool, steps: int 
     return values, ops
 
 
-@pytest.mark.parametrize("optimizer, softmax", [("adagrad", "sampled"), ("sgd", "sampled"), ("adagrad", "full")])
+@pytest.mark.parametrize("optimizer, softmax", [("adagrad", "sampled"), ("sgd", "sampled"), ("adagrad", "full"),
+                                                ("adam", "sampled")])
 def test_row_wise_updates_equal_dense_updates(static_scope, optimizer, softmax):
     cfg = BiLMConfig(vocab_size=V, embed_size=8, hidden_size=16, num_layers=2, num_samples=12, softmax=softmax,
                      dropout=0.1)
@@ -78,8 +83,14 @@ def test_row_wise_updates_equal_dense_updates(static_scope, optimizer, softmax):
     dense, dense_ops = train_steps(cfg, optim, row_wise=False)
     rows, row_ops = train_steps(cfg, optim, row_wise=True)
     assert set(rows) == set(dense)  # same optimizer state names: checkpoints interchange
+    # Adam divides by the gradient's running scale, which magnifies the last
+    # bits that a different summation order changes in tiny gradients.
+    tolerance = {"rtol": 1e-4, "atol": 2e-5} if optimizer == "adam" else {"rtol": 1e-5, "atol": 1e-6}
     for name in dense:
-        np.testing.assert_allclose(rows[name], dense[name], rtol=1e-5, atol=1e-6, err_msg=name)
+        np.testing.assert_allclose(rows[name], dense[name], err_msg=name, **tolerance)
+    if optimizer == "adam":  # moments move every row: tables stay dense, the LSTM weights still use products
+        assert "pd_op.scatter_" not in row_ops
+        return
     assert "pd_op.scatter_" in row_ops and "pd_op.scatter_" not in dense_ops
     moved = rows["embedding_para"] != train_steps(cfg, optim, row_wise=True, steps=0)[0]["embedding_para"]
     assert 0 < moved.any(axis=1).sum() < V  # only the rows the batches read moved
