@@ -88,7 +88,8 @@ def build_lm(cfg: BiLMConfig, batch_size: int, num_steps: int, training: bool,
     dropout = StepDropout(cfg.dropout, feeds.get(SEED_FEED))
     gathers, tokens = [], {}
     if cfg.input == "word" and training:
-        gathers += _gathered_tokens(params, feeds, tokens)
+        table, tokens = _gathered_tokens(params, feeds)
+        gathers.append(table)
     hidden, last_r, last_c = [], [], []
     for d, slot, start_id in zip(DIRECTIONS, (0, L), (bos_id, eos_id)):
         ids = feeds[TOKEN_FEEDS[d][0]]
@@ -135,10 +136,10 @@ def build_lm(cfg: BiLMConfig, batch_size: int, num_steps: int, training: bool,
 # step uses (both directions together), so the engine can update only those
 # rows (`engine.row_tables`); the values are the same as direct lookups.
 
-def _gathered_tokens(params, feeds: dict, out: dict) -> list[RowGather]:
-    """Fills `out[d]` with direction d's token vectors [B,T,E]; returns the table's gather."""
+def _gathered_tokens(params, feeds: dict) -> tuple[RowGather, dict]:
+    """The word table's gather, and each direction's token vectors [B,T,E] read through it."""
     ids = [feeds[TOKEN_FEEDS[d][0]] for d in DIRECTIONS]
     gather, positions = gather_rows(params.embedding, paddle.concat([i.flatten() for i in ids]))
-    for d, part, i in zip(DIRECTIONS, paddle.split(positions, len(ids)), ids):
-        out[d] = paddle.gather(gather.rows, part).reshape(list(i.shape) + [-1])
-    return [gather]
+    tokens = {d: paddle.gather(gather.rows, part).reshape(list(i.shape) + [-1])
+              for d, part, i in zip(DIRECTIONS, paddle.split(positions, len(ids)), ids)}
+    return gather, tokens
