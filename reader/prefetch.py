@@ -106,13 +106,21 @@ def _produce(factory, args, out, parent_pid: int) -> None:
         out.cancel_join_thread()  # undelivered batches must not hold up the exit
         sys.exit(0)
 
+    def consumer_gone():
+        # Batches still buffered for a reader that no longer exists must not
+        # hold up this process's exit (its feeder thread would block forever
+        # on the full pipe, and an orphan keeps its parent's output pipes open).
+        out.cancel_join_thread()
+
     signal.signal(signal.SIGTERM, stop)
     try:
         for item in factory(*args):
             if not _put(out, item, parent_pid):
-                return
-        _put(out, _END, parent_pid)
+                return consumer_gone()
+        if not _put(out, _END, parent_pid):
+            consumer_gone()
     except SystemExit:
         return
     except BaseException as exc:  # noqa: BLE001 - forwarded to the consumer
-        _put(out, _Failure(exc), parent_pid)
+        if not _put(out, _Failure(exc), parent_pid):
+            consumer_gone()

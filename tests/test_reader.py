@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -223,3 +225,53 @@ def test_closing_mid_stream_stops_every_reader_process(tmp_path):
     while (_descendants(os.getpid()) - before) & started and time.time() < deadline:
         time.sleep(0.1)
     assert not (_descendants(os.getpid()) - before) & started
+
+
+ORPHAN = """
+import sys, time
+from reader.lm import LMStream
+from reader.prefetch import Prefetcher
+
+files, vocab = sys.argv[1].split(","), sys.argv[2]
+# Batches bigger than a pipe buffer: what the queue holds cannot all sit in the pipe.
+prefetcher = Prefetcher(LMStream(tuple(files), vocab, 64, 50, loop=True), None, capacity=8)
+next(prefetcher)
+print(prefetcher._process.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_reader_whose_trainer_was_killed_exits(tmp_path):
+    # The trainer dies without closing its reader (SIGKILL, out of memory):
+    # the orphaned reader must still exit, or it holds the trainer's output
+    # pipes open and whoever waits on them (a launcher, a test) hangs.
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    files, vocab_path = _toy_files(tmp_path)
+    root = Path(__file__).resolve().parents[1]
+    trainer = subprocess.Popen([sys.executable, "-c", ORPHAN, ",".join(map(str, files)), str(vocab_path)],
+                               cwd=root, env={**os.environ, "PYTHONPATH": str(root)}, stdout=subprocess.PIPE,
+                               text=True)
+    reader_pid = int(trainer.stdout.readline())
+    time.sleep(1.0)  # the queue fills while nobody reads
+    trainer.send_signal(signal.SIGKILL)
+    trainer.wait()
+    deadline = time.time() + 20
+    while os.path.exists(f"/proc/{reader_pid}") and _state(reader_pid) != "Z" and time.time() < deadline:
+        time.sleep(0.1)
+    alive = os.path.exists(f"/proc/{reader_pid}") and _state(reader_pid) != "Z"
+    if alive:
+        os.kill(reader_pid, signal.SIGKILL)
+    assert not alive, "the orphaned reader process did not exit"
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
