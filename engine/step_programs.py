@@ -6,6 +6,11 @@ on each of k micro-batches and adds the gradients into persistable
 accumulators (`<param>@GRAD_ACC`); an update program then applies their mean
 and zeroes them. Either way, the all-reduce across ranks and the non-finite
 guard act on the gradients the optimizer applies.
+
+A graph may declare tables it reads by row (`TrainGraph.row_gathers`,
+updated row-wise where that is exact, see `engine.row_tables`) and weights
+used in many small products (`TrainGraph.weight_products`, whose gradients
+are formed in one product, see `engine.weight_products`).
 """
 
 from __future__ import annotations
