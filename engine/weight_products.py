@@ -4,7 +4,7 @@ An unrolled recurrence multiplies the same weight at every time step, and
 autodiff then builds one small weight-gradient product per step and sums
 them: 20 steps of [256, 32]·[32, 4096] for an ELMo layer, which MKL runs at a
 fraction of its large-matrix rate. Routed through `WeightProducts`, each step
-uses a copy of the weight that takes no gradient; the engine asks autodiff
+uses a detached view of the weight that takes no gradient; the engine asks autodiff
 for the gradient of each step's output instead (it computes those anyway),
 and forms the weight's gradient as one product of all steps' inputs and
 output gradients, Σ xₜᵀ·dyₜ = [x₁; …; x_T]ᵀ·[dy₁; …; dy_T]. The values and
@@ -21,7 +21,7 @@ import paddle
 @dataclass
 class _Uses:
     weight: object  # the parameter
-    constant: object  # a copy of it that takes no gradient, used by every product
+    constant: object  # the same values taking no gradient, used by every product
     inputs: list = field(default_factory=list)  # x of each product
     outputs: list = field(default_factory=list)  # x·W of each product
 
@@ -65,9 +65,8 @@ class WeightProducts:
 
     def _record(self, weight) -> _Uses:
         if weight.name not in self._uses:
-            constant = paddle.assign(weight)
-            constant.stop_gradient = True
-            self._uses[weight.name] = _Uses(weight, constant)
+            # `detach` shares the weight's memory: no copy per step.
+            self._uses[weight.name] = _Uses(weight, weight.detach())
         return self._uses[weight.name]
 
     def _add(self, weight, x, out):

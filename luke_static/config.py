@@ -13,6 +13,13 @@ MODEL_FILE = "luke_config.json"
 
 
 @dataclass
+class FineTuneModelConfig:
+    """The `model:` section of a fine-tuning job: which converted LUKE to start from."""
+
+    luke: str = "models/luke-large"  # a directory from `python -m luke_static.convert`
+
+
+@dataclass
 class LukeConfig:
     """Sizes and switches of the entity-aware transformer (defaults: luke-base as published)."""
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from engine.optim import OptimConfig
 from engine.runtime import RuntimeConfig
 from engine.trainer import TrainConfig
+from luke_static.config import FineTuneModelConfig
 
 
 @dataclass
@@ -21,16 +22,9 @@ class OpenEntityDataConfig:
 
 
 @dataclass
-class OpenEntityModelConfig:
-    """The `model:` section."""
-
-    luke: str = "models/luke-large"  # a directory from `python -m luke_static.convert`
-
-
-@dataclass
 class OpenEntityRunConfig:
     data: OpenEntityDataConfig = field(default_factory=OpenEntityDataConfig)
-    model: OpenEntityModelConfig = field(default_factory=OpenEntityModelConfig)
+    model: FineTuneModelConfig = field(default_factory=FineTuneModelConfig)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(output_dir="output/open_entity", batch_size=2))
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(
         name="adamw", learning_rate=1e-5, beta2=0.98, epsilon=1e-6, weight_decay=0.01, schedule="linear",

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from engine.optim import OptimConfig
 from engine.runtime import RuntimeConfig
 from engine.trainer import TrainConfig
+from luke_static.config import FineTuneModelConfig
 
 
 @dataclass
@@ -25,16 +26,9 @@ class SquadDataConfig:
 
 
 @dataclass
-class SquadModelConfig:
-    """The `model:` section."""
-
-    luke: str = "models/luke-large"  # a directory from `python -m luke_static.convert`
-
-
-@dataclass
 class SquadRunConfig:
     data: SquadDataConfig = field(default_factory=SquadDataConfig)
-    model: SquadModelConfig = field(default_factory=SquadModelConfig)
+    model: FineTuneModelConfig = field(default_factory=FineTuneModelConfig)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(output_dir="output/squad", batch_size=8))
     # The release's recipe: AdamW (β2 0.98, eps 1e-6, decay 0.01 except biases/LayerNorm),
     # 6% linear warm-up then linear decay, frozen entity embeddings.
