@@ -3,8 +3,10 @@
 #
 #   sh run.sh                         ELMo pretraining on the built-in corpus (configs/elmo.yaml)
 #   sh run.sh test [PYTEST_ARGS]      the test suite
-#   sh run.sh [JOB] [-n N] [-o key=value ...] [--resume]
-#                                     the job configured in configs/JOB.yaml (default: elmo)
+#   sh run.sh [JOB] [-n N] [-o key=value ...] [--resume] [--show]
+#                                     the job of configs/JOB.yaml (default: elmo), run by
+#                                     `python -m engine --config configs/JOB.yaml`; the
+#                                     recipe's `job:` key names the job class
 #
 # -n N runs N data-parallel processes (python -m paddle.distributed.launch).
 # Without -n: $NPROC if set, else one process per device in
@@ -39,28 +41,17 @@ if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then
     shift
 fi
 
-case "$job" in
-    test)
-        ensure_venv "[test]"
-        exec "$PY" -m pytest "$@"
-        ;;
-esac
+if [ "$job" = test ]; then
+    ensure_venv "[test]"
+    "$PY" -m ruff check .
+    exec "$PY" -m pytest "$@"
+fi
 
 config="configs/$job.yaml"
 if [ ! -f "$config" ]; then
     echo "unknown job '$job': no $config (jobs: $(ls configs | sed 's/\.yaml$//' | tr '\n' ' '))" >&2
     exit 2
 fi
-case "$job" in
-    elmo*) module=bilm.train ;;
-    lac*) module=tagger.train ;;
-    squad*) module=luke_static.squad.train ;;
-    open_entity*) module=luke_static.open_entity.train ;;
-    *)
-        echo "no training entry point is registered for '$job' in run.sh" >&2
-        exit 2
-        ;;
-esac
 
 nproc="${NPROC:-}"
 if [ $# -ge 2 ] && [ "$1" = "-n" ]; then
@@ -76,6 +67,6 @@ ensure_venv ""
 if [ "$nproc" -gt 1 ]; then
     # Rank 0's output is shown here; every rank's log is in output/launch/JOB/.
     exec "$PY" -m paddle.distributed.launch --nproc_per_node "$nproc" --log_dir "output/launch/$job" \
-        "$PY" -m "$module" --config "$config" "$@"
+        "$PY" -m engine --config "$config" "$@"
 fi
-exec "$PY" -m "$module" --config "$config" "$@"
+exec "$PY" -m engine --config "$config" "$@"

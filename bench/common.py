@@ -7,8 +7,8 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -26,7 +26,8 @@ def set_threads(threads: int) -> None:
 
     Uses the engine's own set-up, so the benchmark runs Paddle as training does.
     """
-    from engine.runtime import serial_cpu_executor, set_threads as engine_threads
+    from engine.runtime import serial_cpu_executor
+    from engine.runtime import set_threads as engine_threads
 
     engine_threads(threads)
     os.environ.setdefault("GLOG_minloglevel", "2")

@@ -51,9 +51,10 @@ def exported_program(a, ids, tmp: Path):
     import paddle
 
     from bilm.config import BiLMConfig
-    from bilm.model_dir import export_inference_model, write_model_arrays
-    from bilm.params import variable_shapes
-    from engine.predictor import InferenceProgram
+    from bilm.formats import write_model_arrays
+    from bilm.model import variable_shapes
+    from bilm.vectors import export_inference_model
+    from engine.inference import InferenceProgram
     from reader.vocab import SPECIAL_TOKENS, Vocabulary
 
     cfg = BiLMConfig(vocab_size=a.vocab, embed_size=a.embed, hidden_size=a.hidden, num_layers=a.layers, softmax="full")
@@ -63,7 +64,7 @@ def exported_program(a, ids, tmp: Path):
     arrays = {n: rng.normal(0, 0.05, s).astype(np.float32) for n, s in variable_shapes(cfg).items()}
     write_model_arrays(tmp / "model", cfg, vocab, arrays)
     paddle.enable_static()
-    from bilm.model_dir import load_model_variables
+    from bilm.formats import load_model_variables
 
     exe = paddle.static.Executor(paddle.CPUPlace())
     load_model_variables(tmp / "model", cfg, paddle.CPUPlace(), with_softmax=False)

@@ -62,29 +62,23 @@ def paddle_step(a, ids, neg_ids, tries):
 
     from bilm.config import BiLMConfig
     from bilm.lm import build_lm, zero_states
-    from engine.dropout import SEED_FEED
-    from engine.job import Job, TrainGraph
+    from engine.job import TrainGraph
+    from engine.ops import SEED_FEED
     from engine.optim import OptimConfig
-    from engine.runtime import DistEnv
-    from engine.step_programs import build_step_programs
-    from engine.weight_products import WeightProducts
+    from engine.step import build_step_programs
 
     cfg = BiLMConfig(vocab_size=a.vocab, embed_size=a.embed, hidden_size=a.hidden, num_layers=a.layers,
                      num_samples=a.samples, softmax=getattr(a, "softmax", "sampled"), state_reset="stream")
 
-    class Graph(Job):  # the engine builds the optimizer exactly as in training
-        def build_train_graph(self):
-            products = WeightProducts()
-            g = build_lm(cfg, a.batch, a.steps, training=True, bos_id=0, eos_id=1, products=products)
-            return TrainGraph(feeds=g.feeds, loss=g.loss, objective=g.loss * float(a.steps),
-                              row_gathers=g.row_gathers, weight_products=products)
-
-        train_batches = evaluate = write_model_files = export = None
+    def graph():  # the pretraining job's graph; the engine builds the optimization exactly as in training
+        g = build_lm(cfg, a.batch, a.steps, training=True, bos_id=0, eos_id=1)
+        return TrainGraph(feeds=g.feeds, loss=g.loss, objective=g.loss * float(a.steps),
+                          gradient_sources=g.gradient_sources)
 
     paddle.enable_static()
     optim = OptimConfig(name="adagrad", learning_rate=0.2, initial_accumulator_value=1.0, epsilon=0.0,
                         grad_clip=10.0)
-    programs = build_step_programs(Graph(), optim, DistEnv(), 0, 100, 0, False)
+    programs = build_step_programs(graph, optim, total_steps=100)
     exe = paddle.static.Executor(paddle.CPUPlace())
     for startup in programs.startups:
         exe.run(startup)

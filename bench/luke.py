@@ -45,7 +45,7 @@ def main():
     hf = transformers.LukeForQuestionAnswering(config)
     with tempfile.TemporaryDirectory() as tmp:
         hf.save_pretrained(Path(tmp) / "hf")
-        from luke_static.convert import convert
+        from luke_static.formats import convert
 
         convert("hf", Path(tmp) / "hf", Path(tmp) / "model")
         batch = inputs(a)
@@ -82,7 +82,8 @@ def inputs(a) -> dict:
         for e in range(a.entities):
             start = 1 + 3 * e
             positions[b, e, :2] = [start, start + 1]
-    return {"input_ids": rng.integers(3, 50000, (a.batch, a.seq)), "attention_mask": np.ones((a.batch, a.seq), np.int64),
+    return {"input_ids": rng.integers(3, 50000, (a.batch, a.seq)),
+            "attention_mask": np.ones((a.batch, a.seq), np.int64),
             "token_type_ids": np.zeros((a.batch, a.seq), np.int64),
             "entity_ids": rng.integers(1, a.entity_vocab, (a.batch, a.entities)),
             "entity_attention_mask": np.ones((a.batch, a.entities), np.int64),
@@ -91,34 +92,28 @@ def inputs(a) -> dict:
 
 
 def paddle_step(a, model_dir: Path, batch: dict):
+    import numpy as np
     import paddle
 
-    from engine.job import Job, TrainGraph
+    from engine.job import TrainGraph
+    from engine.ops import SEED_FEED
     from engine.optim import OptimConfig
-    from engine.runtime import DistEnv
+    from engine.step import build_step_programs
     from engine.variables import load_variables
-    from luke_static.config import load_luke_config
-    from luke_static.heads import span_logits, span_loss
-    from luke_static.model import luke_encoder, luke_feeds
-    from luke_static.params import variable_shapes
+    from luke_static.formats import load_luke_config
+    from luke_static.heads import question_answering
+    from luke_static.model import variable_shapes
 
     cfg = load_luke_config(model_dir)
 
-    class Squad(Job):  # the SQuAD job's network, built by the engine as in training
-        def build_train_graph(self):
-            feeds = luke_feeds()
-            start, end = span_logits(luke_encoder(cfg, feeds, with_pooler=False).word)
-            labels = {n: paddle.static.data(n, [-1], "int64") for n in ("start_positions", "end_positions")}
-            loss = span_loss(start, end, labels["start_positions"], labels["end_positions"])
-            return TrainGraph(feeds={**feeds, **labels}, loss=loss)
-
-        train_batches = evaluate = write_model_files = export = None
-
-    from engine.step_programs import build_step_programs
+    def graph():  # the SQuAD job's network (dropout included), built by the engine as in training
+        g = question_answering(cfg, with_entities=True, training=True)
+        return TrainGraph(feeds=g.feeds, loss=g.loss)
 
     paddle.enable_static()
     optim = OptimConfig(name="adamw", learning_rate=1e-5, beta2=0.98, epsilon=1e-6, weight_decay=0.01)
-    programs = build_step_programs(Squad(), optim, DistEnv(), 0, 100, 0, False)
+    programs = build_step_programs(graph, optim, total_steps=100)
+    batch = {**batch, SEED_FEED: np.array([1], np.int32)}
     exe = paddle.static.Executor(paddle.CPUPlace())
     for startup in programs.startups:
         exe.run(startup)
@@ -130,8 +125,8 @@ def paddle_step(a, model_dir: Path, batch: dict):
 def paddle_infer(a, model_dir: Path, export_dir: Path, batch: dict):
     import paddle
 
-    from engine.predictor import InferenceProgram
-    from luke_static.model_dir import export_encoder
+    from engine.inference import InferenceProgram
+    from luke_static.formats import export_encoder
 
     prefix = export_encoder(paddle.static.Executor(paddle.CPUPlace()), paddle.CPUPlace(), model_dir,
                             export_dir / "luke")

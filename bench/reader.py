@@ -52,7 +52,8 @@ def main():
     step_rate = _steps_per_second(log)
     waited = re.search(r"the executor waited ([\d.]+) s for data \(([\d.]+)% of the run\)", log)
     print(f"trainer (configs/elmo.yaml): {step_rate:,.2f} steps/s")
-    print(f"executor waiting for data in a {a.train_steps}-step run: {waited.group(1)} s ({waited.group(2)}% of the run)")
+    print(f"executor waiting for data in a {a.train_steps}-step run: {waited.group(1)} s "
+          f"({waited.group(2)}% of the run)")
     print(f"ratio: {reader_rate / step_rate:.0f}")
 
 

@@ -18,7 +18,7 @@ def layer_step(a, sampled: bool):
     import numpy as np
     import paddle
 
-    from bilm.sampled_softmax import full_softmax_loss, gathered_softmax_rows, sampled_loss_from_rows
+    from bilm.lm import full_softmax_loss, gathered_softmax_rows, sampled_loss_from_rows
     from reader.sampling import LogUniformSampler
 
     paddle.enable_static()
@@ -63,9 +63,11 @@ def main():
     print(line("softmax layer, sampled", sampled, a.tokens, "tokens"))
     print(line("softmax layer, full", full, a.tokens, "tokens"))
     if not a.no_step:
-        from elmo_train import paddle_step
         import numpy as np
+
         from reader.sampling import LogUniformSampler
+
+        from elmo_train import paddle_step
 
         class Step:  # the default ELMo benchmark configuration, both losses
             vocab, embed, hidden, batch, steps, layers, samples = a.vocab, a.embed, 1024, 32, 20, 2, a.samples

@@ -8,26 +8,22 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
-from engine.config import from_dict, read_json, write_json
 from engine.errors import ConfigError
-
-MODEL_FILE = "model.json"
 
 
 @dataclass
 class CharCNNConfig:
     """The character encoder of a `model.input: char` biLM (bilm-tf's `char_cnn` options)."""
 
-    embed_size: int = 16  # per character
+    embed_size: int = 16  # width of a character's embedding
     # [width, number of filters] per filter bank: bilm-tf's defaults (2048 features)
     filters: list[list[int]] = field(default_factory=lambda: [
         [1, 32], [2, 32], [3, 64], [4, 128], [5, 256], [6, 512], [7, 1024]])
-    n_highway: int = 2
-    activation: Literal["relu", "tanh"] = "relu"
-    max_characters: int = 50  # per token, begin/end-of-word marks included
+    n_highway: int = 2  # highway layers after the filter bank
+    activation: Literal["relu", "tanh"] = "relu"  # after the max over positions
+    max_characters: int = 50  # ids per token, begin/end-of-word marks included
 
     def __post_init__(self):
         if self.embed_size <= 0 or self.n_highway < 0:
@@ -50,24 +46,25 @@ class CharCNNConfig:
 class BiLMConfig:
     """Architecture of the bidirectional LSTMP language model (fluid ELMo defaults)."""
 
-    vocab_size: int = 0  # 0: taken from the vocabulary file
-    # word: a token embedding table over the vocabulary (the fluid release);
-    # char: tokens spelled into a character CNN (bilm-tf), so any word gets a
+    vocab_size: int = 0  # 0: taken from the vocabulary; otherwise checked against it
+    # word: a token table over the vocabulary (the fluid release); char: tokens
+    # spelled into a character CNN (bilm-tf, `char_cnn.*`), so any word gets a
     # vector. The softmax is over the word vocabulary either way.
     input: Literal["word", "char"] = "word"
     char_cnn: CharCNNConfig = field(default_factory=CharCNNConfig)
     embed_size: int = 512  # token embedding = LSTM projection size
     hidden_size: int = 4096  # LSTM cell size
-    num_layers: int = 2
-    cell_clip: float = 3.0  # 0 disables
-    proj_clip: float = 3.0  # 0 disables
+    num_layers: int = 2  # LSTM layers per direction
+    cell_clip: float = 3.0  # clip the cell to ±value (0: off)
+    proj_clip: float = 3.0  # clip the projected output to ±value (0: off)
     use_skip_connections: bool = True  # residual from the second layer on
     forget_bias: float = 0.0  # constant added to the forget gate: 0 (fluid), 1.0 (bilm-tf imports)
+    # on each layer's input (twice, as the fluid release) and output; training only
     dropout: float = 0.1
-    # sentence: every sentence starts from a zero LSTM state, as ELMo vectors are
-    # computed later; stream: the state runs on across sentences (fluid, bilm-tf).
+    # sentence: each sentence starts from a zero LSTM state, as ELMo vectors are
+    # computed later; stream: the state runs on across sentences (fluid, bilm-tf)
     state_reset: Literal["sentence", "stream"] = "sentence"
-    softmax: Literal["full", "sampled"] = "sampled"  # training loss; evaluation is always full
+    softmax: Literal["full", "sampled"] = "sampled"  # training loss; evaluations always use the full softmax
     num_samples: int = 8000  # negatives per step for the sampled softmax
 
     def __post_init__(self):
@@ -96,14 +93,3 @@ class BiLMConfig:
             )
         return cfg
 
-
-def save_model_config(cfg: BiLMConfig, directory: str | Path) -> None:
-    """Writes `model.json` into a model directory."""
-    write_json(Path(directory, MODEL_FILE), cfg)
-
-
-def load_model_config(directory: str | Path) -> BiLMConfig:
-    """Reads `model.json` from a model or checkpoint directory."""
-    path = Path(directory, MODEL_FILE)
-    data = read_json(path, f"{directory} is not a biLM model directory (no {MODEL_FILE})")
-    return from_dict(BiLMConfig, data, source=str(path), prefix="model.")

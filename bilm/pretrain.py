@@ -1,19 +1,26 @@
-"""ELMo pretraining as an engine job: data, LM graph, dev perplexity, export."""
+"""ELMo pretraining as an engine job: its config, corpus, LM graph, dev perplexity and export.
+
+`sh run.sh` (`configs/elmo.yaml`, `job: bilm.pretrain.ElmoPretraining`) runs it.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
-from bilm.config import BiLMConfig, load_model_config
-from bilm.evaluation import PerplexityEvaluator
-from bilm.lm import INIT_CELL, INIT_HIDDEN, build_lm, zero_states
-from bilm.model_dir import export_inference_model, write_model_dir, write_model_files
-from bilm.pretrain_config import ElmoConfig
+from bilm.config import BiLMConfig
+from bilm.formats import load_model_config, write_model_dir, write_model_files
+from bilm.lm import PerplexityEvaluator, build_lm, zero_states
+from bilm.model import INIT_CELL, INIT_HIDDEN
+from bilm.vectors import export_inference_model
 from engine.errors import ConfigError, DataError
 from engine.job import Carry, Job, TrainGraph
-from engine.runtime import DistEnv
-from engine.weight_products import WeightProducts
+from engine.optim import OptimConfig
+from engine.runtime import DistEnv, RuntimeConfig
+from engine.trainer import TrainConfig
 from reader.default_corpus import build_default_corpus
 from reader.lm import LMStream, RankRows
 from reader.prefetch import Prefetcher
@@ -22,7 +29,41 @@ from reader.shards import resolve_shards
 from reader.vocab import Vocabulary
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass
+class LMDataConfig:
+    """The `data:` section: corpus, vocabulary and batching."""
+
+    # builtin: build the built-in corpus (English prose from the Python installation's own
+    # documentation, no download) into `builtin_dir`; files: use the globs below
+    source: Literal["builtin", "files"] = "files"
+    builtin_dir: str = "output/corpus"  # where the built-in corpus is built
+    train: str = ""  # glob of training shards (one tokenized sentence per line)
+    dev: str = ""  # glob of dev shards
+    vocab: str = ""  # one token per line, with <S>, </S>, <UNK>; sorted by descending frequency
+    num_steps: int = 20  # unroll length (truncated BPTT window)
+    shuffle: bool = True  # reshuffle shard order and sentence order every pass (seeded)
+    num_workers: int = 1  # processes that encode upcoming shards (0: encode in the reader process)
+    prefetch: int = 32  # batches kept ready ahead of the executor
+
+    def __post_init__(self):
+        if self.num_steps <= 0:
+            raise ValueError(f"num_steps must be positive, got {self.num_steps}")
+
+
+@dataclass
+class ElmoConfig:
+    """A whole pretraining run; the defaults are the fluid release's recipe."""
+
+    data: LMDataConfig = field(default_factory=LMDataConfig)
+    model: BiLMConfig = field(default_factory=BiLMConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        output_dir="output/elmo", batch_size=128, max_steps=140000, eval_every=10000, save_every=10000))
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(
+        name="adagrad", learning_rate=0.2, initial_accumulator_value=1.0, epsilon=0.0, grad_clip=10.0))
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+
+
+@dataclass(frozen=True)
 class CorpusFiles:
     """The resolved inputs of a run."""
 
@@ -49,6 +90,8 @@ def resolve_corpus(cfg: ElmoConfig) -> CorpusFiles:
 class ElmoPretraining(Job):
     """Bidirectional LM pretraining (the fluid ELMo recipe) on the shared engine."""
 
+    config_class = ElmoConfig
+
     def __init__(self, cfg: ElmoConfig, dist: DistEnv = DistEnv()):
         self.cfg = cfg
         self.dist = dist
@@ -57,13 +100,17 @@ class ElmoPretraining(Job):
         self.model: BiLMConfig = cfg.model.with_vocab_size(len(self.vocab))
         self._evaluator: PerplexityEvaluator | None = None
 
-    # -- engine interface --------------------------------------------------------
+    def summary(self) -> str:
+        m, cfg = self.model, self.cfg
+        softmax = f"{m.softmax} softmax" + (f" ({m.num_samples} samples)" if m.softmax == "sampled" else "")
+        return (f"biLM: vocab {m.vocab_size:,}, embed/proj {m.embed_size}, hidden {m.hidden_size}, "
+                f"{m.num_layers} layers, {softmax} | batch {cfg.train.batch_size}×{self.dist.world} ranks, "
+                f"{cfg.data.num_steps} steps | {len(self.files.train)} train / {len(self.files.dev)} dev shards | "
+                f"{cfg.runtime.threads or 'all'} threads")
 
     def build_train_graph(self) -> TrainGraph:
         B, T = self.cfg.train.batch_size, self.cfg.data.num_steps
-        products = WeightProducts()
-        g = build_lm(self.model, B, T, training=True, bos_id=self.vocab.bos_id, eos_id=self.vocab.eos_id,
-                     products=products)
+        g = build_lm(self.model, B, T, training=True, bos_id=self.vocab.bos_id, eos_id=self.vocab.eos_id)
         zeros = zero_states(self.model, B)
         return TrainGraph(
             feeds=g.feeds,
@@ -72,9 +119,7 @@ class ElmoPretraining(Job):
             objective=g.loss * float(T),
             carry=[Carry(INIT_HIDDEN, g.last_hidden, zeros[INIT_HIDDEN], batch_axis=1),
                    Carry(INIT_CELL, g.last_cell, zeros[INIT_CELL], batch_axis=1)],
-            report_perplexity=True,
-            row_gathers=g.row_gathers,
-            weight_products=products,
+            gradient_sources=g.gradient_sources,
         )
 
     def train_batches(self, reader_state: dict | None):
@@ -88,6 +133,10 @@ class ElmoPretraining(Job):
                           seed=self.cfg.train.seed, loop=True, num_workers=self.cfg.data.num_workers,
                           transforms=tuple(transforms), max_chars=self.model.spelled_chars)
         return Prefetcher(stream, reader_state, capacity=self.cfg.data.prefetch)
+
+    def step_metrics(self, loss: float) -> dict[str, float]:
+        # With the sampled softmax this flatters: evaluations use the full one.
+        return {"ppl": math.exp(min(loss, 50.0))}
 
     def evaluate(self, exe) -> dict[str, float]:
         if self._evaluator is None:  # built on first use, after the training program
@@ -112,4 +161,4 @@ class ElmoPretraining(Job):
     def export(self, exe, output_dir: Path) -> dict[str, str]:
         model_dir = write_model_dir(Path(output_dir, "model"), self.model, self.vocab)
         prefix = export_inference_model(exe, Path(output_dir, "inference"), self.model, self.vocab)
-        return {"model": str(model_dir), "inference program": f"{prefix}.json"}
+        return {"exported model": str(model_dir), "exported inference program": f"{prefix}.json"}

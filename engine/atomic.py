@@ -9,18 +9,26 @@ swap, so there is no moment without a complete copy on disk.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 
 @contextmanager
-def atomic_directory(final: str | Path) -> Iterator[Path]:
-    """Yields a temporary directory that replaces `final` when the block succeeds."""
+def atomic_directory(final: str | Path, concurrent: bool = False,
+                     keep_existing: Callable[[Path], bool] | None = None) -> Iterator[Path]:
+    """Yields a temporary directory that replaces `final` when the block succeeds.
+
+    `concurrent`: other processes may build the same directory at the same
+    time (two ranks building a corpus), so the temporary names are unique per
+    process and call. `keep_existing(final)`: checked before the swap; when it
+    says a complete `final` is already there, the new copy is discarded.
+    """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.partial")
+    tmp, old = _sibling(final, "partial", concurrent), _sibling(final, "old", concurrent)
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
@@ -28,17 +36,26 @@ def atomic_directory(final: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    for path in tmp.iterdir():
-        if path.is_file():
-            _fsync_file(path)
-    _fsync_dir(tmp)
-    old = final.with_name(f".{final.name}.old")
+    if keep_existing is not None and keep_existing(final):
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
+    for directory, _, files in os.walk(tmp):
+        for name in files:
+            _fsync_file(Path(directory, name))
+        _fsync_dir(Path(directory))
     if final.exists():
+        # Directories cannot be renamed over non-empty ones: swap, then delete.
         shutil.rmtree(old, ignore_errors=True)
         os.replace(final, old)
     os.replace(tmp, final)
     _fsync_dir(final.parent)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _sibling(final: Path, tag: str, unique: bool) -> Path:
+    # Hidden, so that nobody takes it for the real thing.
+    suffix = f"-{os.getpid()}-{secrets.token_hex(4)}" if unique else ""
+    return final.with_name(f".{final.name}.{tag}{suffix}")
 
 
 @contextmanager

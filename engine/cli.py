@@ -1,46 +1,91 @@
-"""Shared pieces of the command-line entry points."""
+"""The training command every job shares, and what every command line does on a user mistake.
+
+    python -m engine --config configs/JOB.yaml [-o section.key=value ...] [--resume] [--show]
+
+The recipe's `job:` key names the job class (`bilm.pretrain.ElmoPretraining`,
+`tagger.job.TaggerTraining`, ...): the registry is the recipes themselves, so
+a new job is a class and a YAML, with nothing to register. `sh run.sh JOB`
+runs this with `configs/JOB.yaml`.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import warnings
-from typing import Callable
+from collections.abc import Callable
+from pathlib import Path
 
-from engine.errors import PipelineError
+from engine.errors import ConfigError, PipelineError
 
 
 def config_parser(description: str, default_config: str | None = None) -> argparse.ArgumentParser:
-    """`--config FILE`, repeated `-o section.key=value`, `--resume`."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--config", default=default_config, help="YAML config file")
+    """`--config FILE`, repeated `-o section.key=value`, `--resume`, `--show`."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default=default_config, required=default_config is None,
+                        help="the job's recipe (YAML)")
     parser.add_argument("-o", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. -o train.max_steps=100 (repeatable)")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the latest complete checkpoint in train.output_dir")
+    parser.add_argument("--show", nargs="?", const="text", choices=("text", "markdown"),
+                        help="print every config key with its default, this run's value and its meaning; "
+                             "do not train")
     return parser
 
 
-def train(argv: list[str] | None, description: str, default_config: str, config_cls: type,
-          make_job: Callable, describe: Callable | None = None) -> dict:
-    """The whole `python -m JOB.train` command: config, job, engine, fit.
+def job_class(recipe: str | Path) -> type:
+    """The job class a recipe's `job:` key names (following `base:`)."""
+    from engine.config import JOB_KEY, read_recipe
 
-    `make_job(cfg, dist)` builds the job; `describe(job, cfg, dist)` returns a
-    line printed by rank 0 before training.
-    """
-    from engine.config import dump_yaml, load_config
+    name = read_recipe(recipe).get(JOB_KEY)
+    if not isinstance(name, str) or "." not in name:
+        raise ConfigError(f"{recipe}: '{JOB_KEY}' must name a job class, e.g. bilm.pretrain.ElmoPretraining; "
+                          f"got {name!r}")
+    module, _, attr = name.rpartition(".")
+    try:
+        found = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError):
+        raise ConfigError(f"{recipe}: job '{name}' not found") from None
+    if not hasattr(found, "config_class"):
+        raise ConfigError(f"{recipe}: '{name}' is not a job (no config_class)")
+    return found
+
+
+def train(argv: list[str] | None = None, default_config: str | None = None) -> dict:
+    """The whole training command: recipe, job, engine, fit. Returns the final metrics."""
+    from engine.config import JOB_KEY, describe, dump_yaml, key_table, load_config
     from engine.runtime import dist_env_from_launcher
 
-    args = config_parser(description, default_config).parse_args(argv)
-    cfg = load_config(config_cls, args.config, args.overrides)
+    args = config_parser(__doc__, default_config).parse_args(argv)
+    cls = job_class(args.config)
+    cfg = load_config(cls.config_class, args.config, args.overrides)
+    if args.show:
+        rows = describe(cfg, cls.config_class())
+        print(key_table(rows, args.config) if args.show == "markdown" else show_text(rows), end="")
+        return {}
     dist = dist_env_from_launcher()
-    job = make_job(cfg, dist)
-    if describe is not None and dist.is_main:
-        print(describe(job, cfg, dist), flush=True)
+    job = cls(cfg, dist)
+    if dist.is_main:
+        print(job.summary(), flush=True)
     from engine.trainer import Trainer
 
-    trainer = Trainer(job, cfg.train, cfg.optim, cfg.runtime, dist, run_config=dump_yaml(cfg))
-    return trainer.fit(resume=args.resume)
+    run_config = f"{JOB_KEY}: {cls.__module__}.{cls.__name__}\n" + dump_yaml(cfg)
+    return Trainer(job, cfg.train, cfg.optim, cfg.runtime, dist, run_config=run_config).fit(resume=args.resume)
+
+
+def show_text(rows) -> str:
+    """`describe`'s rows for a terminal: key = value, the default when it differs, the meaning."""
+    from engine.config import format_value
+
+    lines = []
+    for row in rows:
+        changed = f"   (default {format_value(row.default)})" if row.value != row.default else ""
+        lines.append(f"{row.key} = {format_value(row.value)}{changed}")
+        if row.meaning:
+            lines.append(f"    {row.meaning}")
+    return "\n".join(lines) + "\n"
 
 
 def run(main: Callable[[], object]) -> None:

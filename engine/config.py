@@ -1,17 +1,30 @@
-"""Config files: YAML → typed dataclasses, with `-o section.key=value` overrides.
+"""Config files: YAML recipes → typed dataclasses, with `-o section.key=value` overrides.
 
-A job's config is a tree of dataclasses. `load_config` reads the YAML, applies
-overrides, and checks every key and value against the dataclass fields, so a
-typo fails at start-up with the key's dotted path instead of being ignored.
-Supported field types: bool, int, float, str, Optional[...], list[...],
-Literal[...] and nested dataclasses.
+Defaults live in the dataclasses, once. A recipe in `configs/` holds only
+what it changes: its sections mirror the dataclass tree, `job:` names the job
+class that runs it (`bilm.pretrain.ElmoPretraining`), and `base:` names a
+recipe it extends (a path relative to the file), so `elmo_char.yaml` is
+`elmo.yaml` plus the keys that make a character model. `load_config` reads a
+recipe, applies overrides, and checks every key and value against the
+dataclass fields, so a typo fails at start-up with the key's dotted path
+instead of being ignored. Supported field types: bool, int, float, str,
+Optional[...], list[...], Literal[...] and nested dataclasses.
+
+`describe` lists every key with its default, a recipe's value and its
+meaning, read from the comment beside (or above) the field in the dataclass:
+the README's key table and `--show` both come from it.
 """
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import difflib
+import inspect
+import io
 import json
+import textwrap
+import tokenize
 import types
 import typing
 from pathlib import Path
@@ -25,24 +38,43 @@ T = TypeVar("T")
 
 
 def load_config(cls: type[T], path: str | Path | None, overrides: list[str] = ()) -> T:
-    """Builds `cls` from a YAML file (or defaults when `path` is None) plus overrides."""
-    data: dict[str, Any] = {}
-    source = "defaults"
-    if path is not None:
-        source = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
-        try:
-            data = yaml.safe_load(text) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    """Builds `cls` from a recipe (or the defaults when `path` is None) plus overrides."""
+    data = read_recipe(path) if path is not None else {}
+    data.pop(JOB_KEY, None)
     for item in overrides:
         apply_override(cls, data, item)
-    return from_dict(cls, data, source=source)
+    return from_dict(cls, data, source=str(path) if path is not None else "defaults")
+
+
+JOB_KEY, BASE_KEY = "job", "base"
+
+
+def read_recipe(path: str | Path) -> dict[str, Any]:
+    """A recipe's raw mapping, with the recipes it extends (`base:`) merged under it."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    base = data.pop(BASE_KEY, None)
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise ConfigError(f"{path}: '{BASE_KEY}' must be the path of another recipe, got {base!r}")
+    return _merged(read_recipe(path.parent / base), data)
+
+
+def _merged(base: dict, top: dict) -> dict:
+    out = dict(base)
+    for key, value in top.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
 
 
 def apply_override(cls: type, data: dict, item: str) -> None:
@@ -203,3 +235,73 @@ def _type_name(tp: Any) -> str:
 def _suggest(key: str, names: list[str]) -> str:
     close = difflib.get_close_matches(key, names, n=1)
     return f" (did you mean '{close[0]}'?)" if close else f" (known keys: {', '.join(names)})"
+
+
+# -- the key table ----------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class KeyRow:
+    """One config key: its dotted path, default, a recipe's value and its meaning."""
+
+    key: str
+    default: Any
+    value: Any
+    meaning: str
+
+
+def describe(cfg: Any, defaults: Any = None, prefix: str = "") -> list[KeyRow]:
+    """Every key of the config `cfg` (a dataclass instance), against `defaults` (its class's, by default)."""
+    defaults = defaults if defaults is not None else _defaults(type(cfg))
+    meanings = field_meanings(type(cfg))
+    rows = []
+    for f in dataclasses.fields(cfg):
+        value, default = getattr(cfg, f.name), getattr(defaults, f.name, None)
+        if dataclasses.is_dataclass(value):
+            rows += describe(value, default, f"{prefix}{f.name}.")
+        else:
+            rows.append(KeyRow(prefix + f.name, default, value, meanings.get(f.name, "")))
+    return rows
+
+
+def field_meanings(cls: type) -> dict[str, str]:
+    """Field name → its comment in the class source: the lines right above it, then the one beside it."""
+    try:
+        source = textwrap.dedent(inspect.getsource(cls))
+    except (OSError, TypeError):
+        return {}
+    comments = {tok.start[0]: tok.string.lstrip("#").strip()
+                for tok in tokenize.generate_tokens(io.StringIO(source).readline) if tok.type == tokenize.COMMENT}
+    lines = source.splitlines()
+    meanings = {}
+    for node in ast.parse(source).body[0].body:
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            above, line = [], node.lineno - 1
+            while line in comments and lines[line - 1].lstrip().startswith("#"):
+                above.insert(0, comments[line])
+                line -= 1
+            beside = comments.get(node.end_lineno, "")
+            meanings[node.target.id] = " ".join(part for part in (*above, beside) if part)
+    return meanings
+
+
+def format_value(value: Any) -> str:
+    """A value as a recipe would write it."""
+    if isinstance(value, str):
+        return value if value else '""'
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "null"}[value]
+    return json.dumps(value)
+
+
+def key_table(rows: list[KeyRow], recipe: str | None = None) -> str:
+    """A markdown table of `describe`'s rows; with `recipe`, a column of the values it changes."""
+    head = ["key", "default"] + ([f"`{recipe}`"] if recipe else []) + ["meaning"]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        cells = [f"`{row.key}`", f"`{format_value(row.default)}`"]
+        if recipe:
+            cells.append(f"`{format_value(row.value)}`" if row.value != row.default else "")
+        cells.append(row.meaning.replace("|", "\\|").replace("<", "&lt;"))
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out) + "\n"

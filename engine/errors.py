@@ -21,3 +21,10 @@ class DataError(PipelineError):
 
 class CheckpointError(PipelineError):
     """A checkpoint or model directory does not match the program that loads it."""
+
+
+def listing(names: list[str], limit: int = 8) -> str:
+    """Names for an error message: the first `limit`, then how many more."""
+    if not names:
+        return "none"
+    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")

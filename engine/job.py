@@ -1,17 +1,20 @@
-"""What a training job hands to the engine.
+"""What a training job hands to the engine, and what the engine asks of it.
 
-A job (ELMo pretraining, the tagger, a LUKE task) builds its training graph,
-produces batches, evaluates and exports; the engine (`engine.trainer`) owns
-everything else: optimizer, gradient all-reduce, the executor loop, carried
-state, checkpoints, logging, resume.
+A job (ELMo pretraining, the tagger, a LUKE task) is a model builder, a
+reader and a config: it builds its training graph (`TrainGraph`), produces
+batches (`BatchStream`), evaluates and exports. The engine (`engine.trainer`)
+owns everything else: optimizer, gradient all-reduce, the executor loop,
+carried state, checkpoints, logging, resume.
 """
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -28,17 +31,15 @@ class Carry:
 
 @dataclass
 class TrainGraph:
-    """A built training forward pass."""
+    """A built training forward pass: what the engine feeds, fetches and minimizes."""
 
     feeds: dict[str, Any]  # name → data Value
-    loss: Any  # scalar that is logged (and whose exp is the logged perplexity)
+    loss: Any  # scalar that is logged
     objective: Any = None  # scalar that is minimized; defaults to `loss`
     carry: list[Carry] = field(default_factory=list)
-    report_perplexity: bool = False  # log exp(loss) beside the loss (language models)
-    # Tables read only through `engine.row_tables.gather_rows`: updated row-wise where exact.
-    row_gathers: list = field(default_factory=list)
-    # An `engine.weight_products.WeightProducts`: weights whose gradient is formed in one product.
-    weight_products: Any = None
+    # `engine.ops.GradientSource`s: parameters whose gradients the engine forms
+    # itself (weights used in many small products, tables read by row).
+    gradient_sources: list = field(default_factory=list)
 
 
 class Batch(Protocol):
@@ -50,20 +51,65 @@ class Batch(Protocol):
     def num_tokens(self) -> int: ...
 
 
+class BatchStream(Protocol):
+    """This rank's batches; `reader.prefetch.Prefetcher` produces them in a worker process."""
+
+    wait_seconds: float  # time the consumer spent waiting for batches so far
+
+    def __iter__(self) -> Iterator[Batch]: ...
+
+    def close(self) -> None: ...
+
+
+class InlineStream:
+    """A `BatchStream` over batches made in this process: all their making is waiting."""
+
+    def __init__(self, batches: Iterable[Batch]):
+        self._batches = iter(batches)
+        self.wait_seconds = 0.0
+
+    def __iter__(self) -> Iterator[Batch]:
+        return self
+
+    def __next__(self) -> Batch:
+        start = time.perf_counter()
+        try:
+            return next(self._batches)
+        finally:
+            self.wait_seconds += time.perf_counter() - start
+
+    def close(self) -> None:
+        close = getattr(self._batches, "close", None)  # a generator's
+        if close is not None:
+            close()
+
+
 class Job(ABC):
-    """The parts of a training job the engine calls, in this order."""
+    """The parts of a training job the engine calls, in this order.
+
+    `config_class` is the run's config (sections `data`, `model`, `train`,
+    `optim`, `runtime`); `python -m engine train --config FILE` builds the job
+    named by the file's `job:` key as `job_class(cfg, dist)`.
+    """
+
+    config_class: ClassVar[type]
+
+    def summary(self) -> str:
+        """One line the launcher prints before training (rank 0)."""
+        return type(self).__name__
 
     @abstractmethod
     def build_train_graph(self) -> TrainGraph:
-        """Builds the forward pass into the current program (the engine adds the optimizer)."""
+        """Builds the forward pass into the current program (the engine adds the optimization)."""
 
-    def initialize(self, exe, program) -> None:
-        """Called once after the startup program, before any checkpoint is restored
-        (e.g. to load pretrained variables into the training `program`)."""
+    def initialize(self, exe, program) -> list[str]:
+        """Called once after the startup program, before any checkpoint is restored (e.g. to load
+        pretrained variables into the training `program`); returns lines for the log."""
+        return []
 
     @abstractmethod
-    def train_batches(self, reader_state: dict | None) -> Iterator[Batch]:
-        """This rank's batches from `reader_state` on; may have a `close()` method."""
+    def train_batches(self, reader_state: dict | None) -> BatchStream:
+        """This rank's batches from `reader_state` on."""
 
     def check_checkpoint(self, directory: Path) -> None:
         """Raises if a checkpoint to resume from was written for another model."""
@@ -72,14 +118,18 @@ class Job(ABC):
     def evaluate(self, exe) -> dict[str, float]:
         """Dev-set metrics with the current parameters (called on rank 0 only)."""
 
+    def describe_metrics(self, metrics: dict[str, float]) -> str:
+        """One line for the log; jobs override to show what matters to them."""
+        return " | ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+
+    def step_metrics(self, loss: float) -> dict[str, float]:
+        """Figures logged beside the mean training loss (e.g. a language model's perplexity)."""
+        return {}
+
     @abstractmethod
     def write_model_files(self, directory: Path) -> None:
         """Adds what makes a checkpoint a self-describing model directory (config, vocabulary)."""
 
     @abstractmethod
     def export(self, exe, output_dir: Path) -> dict[str, str]:
-        """Writes the final model and inference program; returns {what: path}."""
-
-    def describe_metrics(self, metrics: dict[str, float]) -> str:
-        """One line for the log; jobs override to show what matters to them."""
-        return " | ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+        """Writes the final model and inference program; returns {what: path or figures} for the log."""

@@ -6,9 +6,9 @@ Only rank 0 reports; tokens/s counts the tokens of all ranks.
 from __future__ import annotations
 
 import json
-import math
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tqdm import tqdm
@@ -25,9 +25,10 @@ class ProgressLog:
     """Accumulates per-step numbers and reports them every `every` steps."""
 
     def __init__(self, log_file: Path | None, total_steps: int, start_step: int,
-                 every: int, enabled: bool = True, perplexity: bool = False):
+                 every: int, enabled: bool = True, metrics: Callable[[float], dict] | None = None):
+        """`metrics(mean loss)`: figures logged beside the loss (e.g. perplexity)."""
         self.enabled = enabled
-        self.perplexity = perplexity
+        self.metrics = metrics or (lambda loss: {})
         self.every = max(1, every)
         self.total = total_steps
         if enabled and log_file:
@@ -65,13 +66,11 @@ class ProgressLog:
         loss = self._loss_sum / max(1, self._steps)
         done = step - self._start_step
         eta = elapsed / max(1, done) * (self.total - step)
-        record = {"step": step, "loss": loss}
-        if self.perplexity:
-            record["ppl"] = math.exp(min(loss, 50.0))
-        record.update({"tokens_per_s": self._tokens / window, "elapsed_s": round(elapsed, 1),
-                       "eta_s": round(eta, 1)})
-        ppl = f" | ppl {record['ppl']:.2f}" if self.perplexity else ""
-        self.write(f"step {step}/{self.total} | loss {loss:.4f}{ppl} | "
+        extra = self.metrics(loss)
+        record = {"step": step, "loss": loss, **extra, "tokens_per_s": self._tokens / window,
+                  "elapsed_s": round(elapsed, 1), "eta_s": round(eta, 1)}
+        shown = "".join(f" | {name} {value:.2f}" for name, value in extra.items())
+        self.write(f"step {step}/{self.total} | loss {loss:.4f}{shown} | "
                    f"{record['tokens_per_s']:,.0f} tok/s | elapsed {format_duration(elapsed)} | "
                    f"eta {format_duration(eta)}", record)
         self._window_t0 = now

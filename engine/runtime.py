@@ -1,4 +1,10 @@
-"""Process-level set-up: threads, device, static mode, distributed environment."""
+"""Process-level set-up: threads, device, static mode; the ranks of a distributed job.
+
+The little state that lives outside the program (each rank's carried LSTM
+rows) moves between ranks through host-side collectives here. Eager tensors
+cannot be created while static mode is on, so the exchange runs under a
+dygraph guard (checked on Paddle 3.3.1 with gloo).
+"""
 
 from __future__ import annotations
 
@@ -6,13 +12,16 @@ import os
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+
 
 @dataclass
 class RuntimeConfig:
     """The `runtime:` section: where and how wide the programs run."""
 
-    threads: int = 2  # CPU math threads per process (0: the cores shared among the processes)
-    device: Literal["auto", "cpu", "gpu"] = "auto"
+    # CPU math threads per process (0: the cores shared among the processes); Paddle alone would use 1
+    threads: int = 2
+    device: Literal["auto", "cpu", "gpu"] = "auto"  # auto: a card when this Paddle build has CUDA and sees one
 
 
 @dataclass(frozen=True)
@@ -92,3 +101,24 @@ def setup(cfg: RuntimeConfig, dist: DistEnv):
 
         raise ConfigError("runtime.device is 'gpu' but this Paddle build has no CUDA support")
     return paddle.CUDAPlace(dist.local_rank) if use_gpu else paddle.CPUPlace()
+
+
+# -- host-side collectives ---------------------------------------------------------
+
+
+def all_gather_rows(array: np.ndarray, axis: int, world: int) -> np.ndarray:
+    """Concatenates every rank's `array` along `axis`, in rank order (on every rank)."""
+    if world == 1:
+        return array
+    import paddle
+
+    with paddle.base.dygraph.guard():
+        parts: list = []
+        paddle.distributed.all_gather(parts, paddle.to_tensor(np.ascontiguousarray(array)))
+        return np.concatenate([p.numpy() for p in parts], axis=axis)
+
+
+def rank_rows(array: np.ndarray, axis: int, rank: int, world: int) -> np.ndarray:
+    """Rank `rank`'s share of a global array: rows rank·n … (rank+1)·n along `axis`."""
+    n = array.shape[axis] // world
+    return np.take(array, np.arange(rank * n, (rank + 1) * n), axis=axis)

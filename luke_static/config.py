@@ -4,19 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from pathlib import Path
 
-from engine.config import from_dict, read_json, write_json
+from engine.config import from_dict
 from engine.errors import ConfigError
-
-MODEL_FILE = "luke_config.json"
-
-
-@dataclass
-class FineTuneModelConfig:
-    """The `model:` section of a fine-tuning job: which converted LUKE to start from."""
-
-    luke: str = "models/luke-large"  # a directory from `python -m luke_static.convert`
 
 
 @dataclass
@@ -71,12 +61,3 @@ def from_pretrained_config(data: dict, source: str) -> LukeConfig:
         raise ConfigError(f"{source}: unexpected key(s) {', '.join(unknown)} (not a LUKE config?)")
     return from_dict(LukeConfig, known, source=source)
 
-
-def save_luke_config(cfg: LukeConfig, directory: str | Path) -> None:
-    write_json(Path(directory, MODEL_FILE), cfg)
-
-
-def load_luke_config(directory: str | Path) -> LukeConfig:
-    path = Path(directory, MODEL_FILE)
-    data = read_json(path, f"{directory} is not a LUKE model directory (no {MODEL_FILE})")
-    return from_dict(LukeConfig, data, source=str(path))

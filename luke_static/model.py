@@ -1,31 +1,196 @@
-"""The LUKE encoder as a static program: embeddings, entity-aware transformer, pooler.
+"""The LUKE encoder as a static program: parameters, embeddings, entity-aware attention, blocks.
 
-Feeds carry HF's argument names (`input_ids`, `attention_mask`,
-`token_type_ids`, `entity_ids`, `entity_attention_mask`,
-`entity_token_type_ids`, `entity_position_ids`), outputs HF's
-(`word_last_hidden_state`, `entity_last_hidden_state`, `pooler_output`).
-A word-only program (no entity feeds) is plain RoBERTa-style attention.
+Read top to bottom:
+
+1. **Parameters** under HF's names (`transformers`' `LukeModel`, the `luke.`
+   prefix dropped), so a converted checkpoint is a file-per-parameter copy a
+   user can read against HF's code; the one layout difference is Paddle's: a
+   dense layer's weight is [in, out] (torch: [out, in]).
+2. **Embeddings**: RoBERTa word embeddings; entity embeddings (the table,
+   projected when narrower than the hidden size, plus the mention's mean
+   position).
+3. **Entity-aware self-attention**: keys and values over [words; entities],
+   the query chosen by who asks whom (`query`, `w2e_query`, `e2w_query`,
+   `e2e_query`); ordinary attention without entities or with
+   `use_entity_aware_attention` off.
+4. **The encoder**: post-LN blocks and the pooler. Feeds carry HF's argument
+   names (`input_ids`, `attention_mask`, `token_type_ids`, `entity_ids`,
+   `entity_attention_mask`, `entity_token_type_ids`, `entity_position_ids`),
+   outputs HF's (`word_last_hidden_state`, `entity_last_hidden_state`,
+   `pooler_output`). A word-only program (no entity feeds) is RoBERTa.
+
+Task heads on top are `luke_static.heads`.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import paddle
 import paddle.nn.functional as F
+from paddle.nn.initializer import Constant, Normal
 
-from engine.dropout import StepDropout
-from luke_static.attention import self_attention
+from engine.ops import StepDropout, affine
 from luke_static.config import LukeConfig
-from luke_static.embeddings import entity_embeddings, word_embeddings
-from luke_static.layers import LukeParams
 
 WORD_FEEDS = ("input_ids", "attention_mask", "token_type_ids")
 ENTITY_FEEDS = ("entity_ids", "entity_attention_mask", "entity_token_type_ids", "entity_position_ids")
 OUTPUTS = ("word_last_hidden_state", "entity_last_hidden_state", "pooler_output")
+QUERIES = ("query", "w2e_query", "e2w_query", "e2e_query")
 # Added to the scores of masked positions, as HF does (the float32 minimum).
 _MASKED = float(np.finfo(np.float32).min)
+
+
+# -- 1. parameters -------------------------------------------------------------------
+
+
+def linear(prefix: str, n_in: int, n_out: int, bias: bool = True) -> dict[str, tuple[int, ...]]:
+    shapes = {f"{prefix}.weight": (n_in, n_out)}
+    if bias:
+        shapes[f"{prefix}.bias"] = (n_out,)
+    return shapes
+
+
+def layer_norm(prefix: str, size: int) -> dict[str, tuple[int, ...]]:
+    return {f"{prefix}.weight": (size,), f"{prefix}.bias": (size,)}
+
+
+def variable_shapes(cfg: LukeConfig, with_pooler: bool = True) -> dict[str, tuple[int, ...]]:
+    """Every encoder variable: name → shape (Paddle layout)."""
+    H, I = cfg.hidden_size, cfg.intermediate_size
+    shapes = {
+        "embeddings.word_embeddings.weight": (cfg.vocab_size, H),
+        "embeddings.position_embeddings.weight": (cfg.max_position_embeddings, H),
+        "embeddings.token_type_embeddings.weight": (cfg.type_vocab_size, H),
+        **layer_norm("embeddings.LayerNorm", H),
+        "entity_embeddings.entity_embeddings.weight": (cfg.entity_vocab_size, cfg.entity_emb_size),
+        "entity_embeddings.position_embeddings.weight": (cfg.max_position_embeddings, H),
+        "entity_embeddings.token_type_embeddings.weight": (cfg.type_vocab_size, H),
+        **layer_norm("entity_embeddings.LayerNorm", H),
+    }
+    if cfg.entity_emb_size != H:
+        shapes.update(linear("entity_embeddings.entity_embedding_dense", cfg.entity_emb_size, H, bias=False))
+    queries = QUERIES if cfg.use_entity_aware_attention else QUERIES[:1]
+    for i in range(cfg.num_hidden_layers):
+        p = f"encoder.layer.{i}"
+        for name in (*queries, "key", "value"):
+            shapes.update(linear(f"{p}.attention.self.{name}", H, H))
+        shapes.update(linear(f"{p}.attention.output.dense", H, H))
+        shapes.update(layer_norm(f"{p}.attention.output.LayerNorm", H))
+        shapes.update(linear(f"{p}.intermediate.dense", H, I))
+        shapes.update(linear(f"{p}.output.dense", I, H))
+        shapes.update(layer_norm(f"{p}.output.LayerNorm", H))
+    if with_pooler:
+        shapes.update(linear("pooler.dense", H, H))
+    return shapes
+
+
+class LukeParams:
+    """Creates each encoder variable (by its HF name) the first time a layer asks for it."""
+
+    def __init__(self, cfg: LukeConfig, with_pooler: bool = True, trainable: bool = True):
+        self.cfg = cfg
+        self.shapes = variable_shapes(cfg, with_pooler)
+        self.trainable = trainable
+        self._made: dict[str, object] = {}
+
+    def __getitem__(self, name: str):
+        if name not in self._made:
+            shape = self.shapes[name]
+            if name.endswith("LayerNorm.weight"):
+                init = Constant(1.0)
+            elif name.endswith(".bias"):
+                init = Constant(0.0)
+            else:
+                init = Normal(0.0, 0.02)  # HF's initializer_range
+            attr = paddle.ParamAttr(name=name, initializer=init, trainable=self.trainable)
+            self._made[name] = paddle.static.create_parameter(list(shape), "float32", attr=attr)
+        return self._made[name]
+
+    def has(self, name: str) -> bool:
+        return name in self.shapes
+
+    def linear(self, prefix: str, x):
+        if self.has(f"{prefix}.bias"):
+            return affine(x, self[f"{prefix}.weight"], self[f"{prefix}.bias"])
+        return paddle.matmul(x, self[f"{prefix}.weight"])
+
+    def layer_norm(self, prefix: str, x):
+        return F.layer_norm(x, x.shape[-1:], self[f"{prefix}.weight"], self[f"{prefix}.bias"],
+                            epsilon=self.cfg.layer_norm_eps)
+
+
+# -- 2. embeddings ---------------------------------------------------------------
+
+
+def word_embeddings(params: LukeParams, input_ids, token_type_ids, dropout):
+    """RoBERTa embeddings: positions count the non-pad tokens from pad+1, pads stay at pad.
+
+    `cumsum(ids != pad) · (ids != pad) + pad` is HF's formula; it needs no
+    data-dependent branch, so it is safe in a static program.
+    """
+    pad = params.cfg.pad_token_id
+    real = paddle.cast(input_ids != pad, "int64")
+    positions = paddle.cumsum(real, axis=1) * real + pad
+    x = (F.embedding(input_ids, params["embeddings.word_embeddings.weight"])
+         + F.embedding(positions, params["embeddings.position_embeddings.weight"])
+         + F.embedding(token_type_ids, params["embeddings.token_type_embeddings.weight"]))
+    return dropout(params.layer_norm("embeddings.LayerNorm", x))
+
+
+def entity_embeddings(params: LukeParams, entity_ids, entity_position_ids, entity_token_type_ids, dropout):
+    """Entity table (projected to the hidden size when narrower) + mean mention position + type.
+
+    `entity_position_ids` [B,N,M] lists each mention's word positions, padded
+    with -1; the position embedding is their mean (HF divides by the count
+    clamped at 1e-7, so an all-padding mention gets zeros).
+    """
+    prefix = "entity_embeddings"
+    x = F.embedding(entity_ids, params[f"{prefix}.entity_embeddings.weight"])
+    if params.has(f"{prefix}.entity_embedding_dense.weight"):
+        x = params.linear(f"{prefix}.entity_embedding_dense", x)
+    used = paddle.cast(entity_position_ids != -1, "float32").unsqueeze(-1)  # [B,N,M,1]
+    positions = F.embedding(paddle.clip(entity_position_ids, min=0), params[f"{prefix}.position_embeddings.weight"])
+    mean_position = (positions * used).sum(axis=2) / paddle.clip(used.sum(axis=2), min=1e-7)
+    x = x + mean_position + F.embedding(entity_token_type_ids, params[f"{prefix}.token_type_embeddings.weight"])
+    return dropout(params.layer_norm(f"{prefix}.LayerNorm", x))
+
+
+# -- 3. entity-aware self-attention -------------------------------------------------
+
+
+def self_attention(params: LukeParams, prefix: str, words, entities, mask, dropout):
+    """Attention output [B, L+N, H] (before the output dense layer) for word [B,L,H] / entity [B,N,H] states."""
+    cfg = params.cfg
+    heads = lambda x: _split_heads(x, cfg.num_attention_heads, cfg.head_size)  # noqa: E731
+    both = words if entities is None else paddle.concat([words, entities], axis=1)
+    key = heads(params.linear(f"{prefix}.key", both))
+    value = heads(params.linear(f"{prefix}.value", both))
+    if entities is not None and cfg.use_entity_aware_attention:
+        word_count = paddle.shape(words)[1]
+        key_words, key_entities = key[:, :, :word_count], key[:, :, word_count:]
+
+        def scores(query_name, states, keys):
+            return paddle.matmul(heads(params.linear(f"{prefix}.{query_name}", states)), keys, transpose_y=True)
+
+        word_rows = paddle.concat([scores("query", words, key_words), scores("w2e_query", words, key_entities)], 3)
+        entity_rows = paddle.concat([scores("e2w_query", entities, key_words),
+                                     scores("e2e_query", entities, key_entities)], 3)
+        attention = paddle.concat([word_rows, entity_rows], axis=2)
+    else:
+        attention = paddle.matmul(heads(params.linear(f"{prefix}.query", both)), key, transpose_y=True)
+    probs = dropout(F.softmax(attention / math.sqrt(cfg.head_size) + mask, axis=-1))
+    context = paddle.matmul(probs, value)  # [B, heads, S, d]
+    return paddle.transpose(context, [0, 2, 1, 3]).reshape([0, 0, cfg.hidden_size])
+
+
+def _split_heads(x, num_heads: int, head_size: int):
+    return paddle.transpose(x.reshape([0, 0, num_heads, head_size]), [0, 2, 1, 3])
+
+
+# -- 4. the encoder --------------------------------------------------------------
 
 
 @dataclass
@@ -46,15 +211,17 @@ def luke_feeds(with_entities: bool = True) -> dict:
     return feeds
 
 
-def luke_encoder(cfg: LukeConfig, feeds: dict, params: LukeParams | None = None, dropout_seed=None,
+def luke_encoder(cfg: LukeConfig, feeds: dict, dropout: StepDropout | None = None,
                  with_pooler: bool = True) -> LukeOutputs:
     """Builds the encoder over `feeds` (from `luke_feeds`) into the current program.
 
-    `dropout_seed` (an int32 [1] feed, see `engine.dropout`) turns dropout on,
-    for training programs; without it the program is deterministic.
+    `dropout` (an `engine.ops.StepDropout` at `cfg.hidden_dropout_prob` on the
+    step's seed feed) turns dropout on, for training programs; a head that
+    drops out too uses the same instance, so every op gets its own masks.
+    Without it the program is deterministic.
     """
-    params = params or LukeParams(cfg, with_pooler=with_pooler)
-    dropout = StepDropout(cfg.hidden_dropout_prob, dropout_seed)
+    params = LukeParams(cfg, with_pooler=with_pooler)
+    dropout = dropout or StepDropout(0.0)
     words = word_embeddings(params, feeds["input_ids"], feeds["token_type_ids"], dropout)
     mask = feeds["attention_mask"]
     entities = None

@@ -1,12 +1,14 @@
-"""Batches from prebuilt feature arrays (an `.npz` of equal-length arrays, one row per feature).
+"""Batches of rows: from prebuilt feature arrays, and the row order every row-wise reader shares.
 
 The tasks that tokenize up front (SQuAD windows, Open Entity mentions) save
-their features once; a worker process then only shuffles and slices. The
-state (pass, position) is all a resumed run needs.
+their features once (an `.npz` of equal-length arrays, one row per feature);
+a worker process then only shuffles and slices. The state (pass, position)
+is all a resumed run needs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,14 +16,34 @@ import numpy as np
 
 @dataclass
 class ArrayBatch:
+    """One batch: named arrays (this rank's feeds), its token count, the reader's position after it."""
+
     index: int
     arrays: dict[str, np.ndarray]
+    num_tokens: int
     state: dict = field(default_factory=dict)
 
-    @property
-    def num_tokens(self) -> int:
-        mask = self.arrays.get("attention_mask")
-        return int(mask.sum()) if mask is not None else len(next(iter(self.arrays.values())))
+
+def batched_rows(n: int, batch_size: int, *, shuffle: bool, seed: int, loop: bool, drop_last: bool,
+                 state: dict | None = None) -> Iterator[tuple[int, np.ndarray, dict]]:
+    """(batch index, row indices, state after the batch) over `n` rows, from `state` on.
+
+    Each pass is a permutation seeded by (seed, pass) when shuffling, so the
+    state (pass, position, batches) is all it takes to resume exactly.
+    """
+    epoch, position, index = (state["epoch"], state["position"], state["batches"]) if state else (0, 0, 0)
+    while True:
+        order = np.random.default_rng([seed, epoch]).permutation(n) if shuffle else np.arange(n)
+        while position < n:
+            take = order[position:position + batch_size]
+            if drop_last and len(take) < batch_size:
+                break
+            position += len(take)
+            index += 1
+            yield index - 1, take, {"epoch": epoch, "position": position, "batches": index}
+        if not loop:
+            return
+        epoch, position = epoch + 1, 0
 
 
 @dataclass(frozen=True)
@@ -39,20 +61,11 @@ class ArrayStream:
         with np.load(self.path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
         rows = len(next(iter(arrays.values())))
-        epoch, position, index = (state["epoch"], state["position"], state["batches"]) if state else (0, 0, 0)
-        while True:
-            order = np.random.default_rng([self.seed, epoch]).permutation(rows) if self.shuffle else np.arange(rows)
-            while position < rows:
-                take = order[position:position + self.batch_size]
-                if self.drop_last and len(take) < self.batch_size:
-                    break
-                position += len(take)
-                index += 1
-                yield ArrayBatch(index - 1, {k: v[take] for k, v in arrays.items()},
-                                 {"epoch": epoch, "position": position, "batches": index})
-            if not self.loop:
-                return
-            epoch, position = epoch + 1, 0
+        for index, take, after in batched_rows(rows, self.batch_size, shuffle=self.shuffle, seed=self.seed,
+                                               loop=self.loop, drop_last=self.drop_last, state=state):
+            batch = {k: v[take] for k, v in arrays.items()}
+            mask = batch.get("attention_mask")
+            yield ArrayBatch(index, batch, int(mask.sum()) if mask is not None else len(take), after)
 
 
 def save_arrays(path, arrays: dict[str, np.ndarray]) -> None:

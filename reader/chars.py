@@ -9,7 +9,7 @@ does; the values here are what the programs are fed.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -23,15 +23,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
-import shutil
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
+from engine.atomic import atomic_directory
 from reader.stdlib_text import extract_sentences
 from reader.vocab import SPECIAL_TOKENS
 
@@ -213,24 +212,6 @@ def _check_replaceable(root: Path) -> None:
         )
 
 
-def _hidden_sibling(root: Path, tag: str) -> Path:
-    # Unique per process and call, so that concurrent builders never collide;
-    # hidden, so that nobody takes it for a corpus.
-    return root.with_name(f".{root.name}.{tag}-{os.getpid()}-{secrets.token_hex(4)}")
-
-
-def _install(staging: Path, root: Path) -> None:
-    """Move ``staging`` to ``root``, replacing an outdated or partial build."""
-    if not root.exists():
-        os.replace(staging, root)
-        return
-    # Directories cannot be renamed over non-empty ones: swap, then delete.
-    retired = _hidden_sibling(root, "old")
-    os.replace(root, retired)
-    os.replace(staging, root)
-    shutil.rmtree(retired, ignore_errors=True)
-
-
 def _params(min_count: int, num_shards: int, max_tokens: int | None) -> dict:
     if min_count < 1:
         raise ValueError(f"min_count must be >= 1, got {min_count}")
@@ -271,19 +252,10 @@ def build_default_corpus(
     if corpus is not None:
         return corpus
     _check_replaceable(root)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    # Not tempfile.mkdtemp: its 0700 mode would end up on the final corpus.
-    staging = _hidden_sibling(root, "tmp")
-    staging.mkdir()
-    try:
-        manifest = _write_corpus(staging, params, extract_sentences())
-        # Another process (e.g. a second training rank) may have won the race.
-        corpus = _load_complete(root, params)
-        if corpus is None:
-            _install(staging, root)
-            corpus = _corpus_at(root, manifest["counts"])
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)  # gone already if installed
+    # Another process (e.g. a second training rank) may build it at the same time.
+    with atomic_directory(root, concurrent=True, keep_existing=lambda r: _load_complete(r, params) is not None) as tmp:
+        manifest = _write_corpus(tmp, params, extract_sentences())
+    corpus = _load_complete(root, params) or _corpus_at(root, manifest["counts"])
     return corpus
 
 

@@ -21,9 +21,9 @@ directions' inputs spelled out, [B,T,C] character ids of the words as written
 
 from __future__ import annotations
 
+import multiprocessing
 from collections import deque
 from dataclasses import dataclass, field
-import multiprocessing
 
 import numpy as np
 
@@ -34,6 +34,8 @@ from reader.vocab import Vocabulary
 FW_INPUT, FW_TARGET = "token_ids", "next_token_ids"
 BW_INPUT, BW_TARGET = "token_ids_reverse", "next_token_ids_reverse"
 FW_CHARS, BW_CHARS = "token_char_ids", "token_char_ids_reverse"
+# The sampled softmax's negatives for a batch, added by `reader.sampling.NegativeSampling`.
+NEG_IDS, NUM_TRIES = "neg_ids", "num_tries"
 
 
 @dataclass

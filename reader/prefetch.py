@@ -14,7 +14,7 @@ import signal
 import sys
 import time
 import traceback
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 _END = "__end__"
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from reader.lm import NEG_IDS, NUM_TRIES
+
 
 class LogUniformSampler:
     """Draws `num_samples` distinct ids from P(k) = log((k+2)/(k+1)) / log(V+1)."""
@@ -56,6 +58,6 @@ class NegativeSampling:
 
     def __call__(self, batch):
         ids, tries = self.sampler.draw(np.random.default_rng([self.seed, 7919, batch.index]))
-        batch.arrays["neg_ids"] = ids
-        batch.arrays["num_tries"] = np.array([tries], dtype=np.float32)
+        batch.arrays[NEG_IDS] = ids
+        batch.arrays[NUM_TRIES] = np.array([tries], dtype=np.float32)
         return batch

@@ -17,8 +17,8 @@ import os
 import re
 import sysconfig
 import warnings
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 MIN_SENTENCE_TOKENS = 3
 MAX_SENTENCE_TOKENS = 60

@@ -10,12 +10,13 @@ and line; nothing is skipped silently.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from engine.errors import DataError
+from reader.arrays import ArrayBatch, batched_rows
 from reader.chars import padded_char_ids
 from reader.text_file import numbered_lines
 from reader.vocab import SPECIAL_TOKENS, Vocabulary
@@ -91,19 +92,6 @@ def build_word_vocab(corpus: TaggedCorpus, min_count: int = 1) -> Vocabulary:
     return Vocabulary([*SPECIAL_TOKENS, *words])
 
 
-@dataclass
-class TagBatch:
-    """Padded feeds for a batch of sentences plus the reader's position after it."""
-
-    index: int
-    arrays: dict[str, np.ndarray]
-    state: dict = field(default_factory=dict)
-
-    @property
-    def num_tokens(self) -> int:
-        return int(self.arrays[LENGTHS].sum())
-
-
 @dataclass(frozen=True)
 class TaggingStream:
     """Picklable recipe for tagger batches (runs in a reader worker process).
@@ -127,25 +115,11 @@ class TaggingStream:
         words = Vocabulary.load(self.word_vocab)
         elmo = Vocabulary.load(self.elmo_vocab) if self.elmo_vocab else None
         tagset = TagSet.load(self.tagset)
-        epoch, position, index = (state["epoch"], state["position"], state["batches"]) if state else (0, 0, 0)
-        while True:
-            order = self._order(len(corpus.words), epoch)
-            while position < len(order):
-                rows = order[position:position + self.batch_size]
-                if self.loop and len(rows) < self.batch_size:
-                    break  # training drops a pass's ragged tail; evaluation keeps it
-                position += len(rows)
-                index += 1
-                arrays = encode_rows(corpus, rows, words, elmo, tagset, self.elmo_chars)
-                yield TagBatch(index - 1, arrays, {"epoch": epoch, "position": position, "batches": index})
-            if not self.loop:
-                return
-            epoch, position = epoch + 1, 0
-
-    def _order(self, n: int, epoch: int) -> np.ndarray:
-        if not self.shuffle:
-            return np.arange(n)
-        return np.random.default_rng([self.seed, epoch]).permutation(n)
+        # Training drops a pass's ragged tail; evaluation keeps it.
+        for index, rows, after in batched_rows(len(corpus.words), self.batch_size, shuffle=self.shuffle,
+                                               seed=self.seed, loop=self.loop, drop_last=self.loop, state=state):
+            arrays = encode_rows(corpus, rows, words, elmo, tagset, self.elmo_chars)
+            yield ArrayBatch(index, arrays, int(arrays[LENGTHS].sum()), after)
 
 
 def encode_rows(corpus: TaggedCorpus, rows, words: Vocabulary, elmo: Vocabulary | None,

@@ -73,9 +73,6 @@ class Vocabulary:
     def tokens(self) -> list[str]:
         return list(self._tokens)
 
-    def id(self, token: str) -> int:
-        return self._ids.get(token, self.unk_id)
-
     def encode(self, words: list[str], boundaries: bool = True) -> np.ndarray:
         """Ids of `words`, wrapped in `<S>` … `</S>` when `boundaries` is set (int32)."""
         ids = [self._ids.get(w, self.unk_id) for w in words]

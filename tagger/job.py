@@ -1,33 +1,72 @@
-"""The tagger as an engine job: data, graph, chunk F1 on dev, export for serving."""
+"""The tagger as an engine job: its config, data, graph, chunk F1 on dev, export for serving.
+
+`sh run.sh lac` (`configs/lac.yaml`, `job: tagger.job.TaggerTraining`) runs it.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import paddle
 
 import bilm
-from engine.dropout import SEED_FEED, seed_input
 from engine.errors import ConfigError
+from engine.inference import save_inference_program
 from engine.job import Job, TrainGraph
+from engine.optim import OptimConfig
+from engine.runtime import DistEnv, RuntimeConfig
+from engine.trainer import TrainConfig
 from reader.prefetch import Prefetcher
 from reader.tagging import ELMO_IDS, LENGTHS, TAGS, WORD_IDS, TaggingStream, TagSet, build_word_vocab, read_tagged
 from tagger.chunks import ChunkCounter
-from tagger.config import TaggerRunConfig
-from tagger.model import build_tagger
+from tagger.model import (
+    ELMO_VOCAB_FILE,
+    INFERENCE_PREFIX,
+    TAGGER_FILE,
+    TAGS_FILE,
+    TAGS_OUTPUT,
+    WORDS_FILE,
+    TaggerConfig,
+    build_tagger,
+)
 
-TAGGER_FILE, WORDS_FILE, TAGS_FILE, ELMO_VOCAB_FILE = "tagger_config.json", "words.txt", "tags.txt", "elmo_vocab.txt"
-INFERENCE_PREFIX = "tagger"
+
+@dataclass
+class TaggingDataConfig:
+    """The `data:` section: tagged files (`words<TAB>tags` per line) and vocabularies."""
+
+    train: str = "data/lac/train.tsv"  # training sentences, `words<TAB>tags` per line
+    dev: str = "data/lac/dev.tsv"  # scored (chunk F1) at every evaluation
+    test: str = ""  # scored at the end when given
+    tags: str = ""  # one tag per line; default: the tags of the training file
+    word_min_count: int = 1  # the task's word vocabulary is built from the training file
+    prefetch: int = 16  # batches kept ready ahead of the executor
+
+
+@dataclass
+class TaggerRunConfig:
+    """A whole tagger run: the fluid LAC demo's recipe (Adam 1e-3, clip 5)."""
+
+    data: TaggingDataConfig = field(default_factory=TaggingDataConfig)
+    model: TaggerConfig = field(default_factory=TaggerConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        output_dir="output/lac", batch_size=32, max_steps=2000, eval_every=500, save_every=500))
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(name="adam", learning_rate=1e-3, grad_clip=5.0))
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
 
 class TaggerTraining(Job):
     """Trains the BiGRU-CRF tagger, with or without frozen pretrained ELMo."""
 
-    def __init__(self, cfg: TaggerRunConfig):
+    config_class = TaggerRunConfig
+
+    def __init__(self, cfg: TaggerRunConfig, dist: DistEnv = DistEnv()):
         self.cfg = cfg
+        self.dist = dist
         self.elmo = bilm.ElmoModel.from_dir(cfg.model.elmo_model) if cfg.model.use_elmo else None
         train = read_tagged(cfg.data.train)
         self.tagset = TagSet.load(cfg.data.tags) if cfg.data.tags else TagSet.from_corpus(train)
@@ -51,16 +90,20 @@ class TaggerTraining(Job):
 
     # -- engine interface --------------------------------------------------------
 
-    def build_train_graph(self) -> TrainGraph:
-        seed = seed_input()
-        g = build_tagger(self.cfg.model, len(self.words), len(self.tagset), self.elmo, training=True,
-                         dropout_seed=seed)
-        return TrainGraph(feeds={**g.feeds, SEED_FEED: seed}, loss=g.loss)
+    def summary(self) -> str:
+        m = self.cfg.model
+        elmo = f"ELMo from {m.elmo_model}" if m.use_elmo else "no ELMo"
+        return (f"tagger: {len(self.words):,} words, {len(self.tagset)} tags, {elmo}, "
+                f"BiGRU {m.gru_layers}×{m.gru_hidden} | batch {self.cfg.train.batch_size}×{self.dist.world} ranks")
 
-    def initialize(self, exe, program) -> None:
-        if self.elmo is not None:
-            report = bilm.load_pretrained(exe, self.elmo.directory, program)
-            print(f"ELMo from {self.elmo.directory}: {report}", flush=True)
+    def build_train_graph(self) -> TrainGraph:
+        g = build_tagger(self.cfg.model, len(self.words), len(self.tagset), self.elmo, training=True)
+        return TrainGraph(feeds=g.feeds, loss=g.loss)
+
+    def initialize(self, exe, program) -> list[str]:
+        if self.elmo is None:
+            return []
+        return [f"ELMo from {self.elmo.directory}: {bilm.load_pretrained(exe, self.elmo.directory, program)}"]
 
     def train_batches(self, reader_state: dict | None):
         return Prefetcher(self.stream(self.cfg.data.train, loop=True), reader_state,
@@ -104,16 +147,17 @@ class TaggerTraining(Job):
     def export(self, exe, output_dir: Path) -> dict[str, str]:
         directory = Path(output_dir, "inference")
         directory.mkdir(parents=True, exist_ok=True)
-        graph, program = self._decoder()
+        graph, program = self.decoding_program()
         inputs = [graph.feeds[n] for n in (WORD_IDS, ELMO_IDS, LENGTHS) if n in graph.feeds]
-        prefix = str(directory / INFERENCE_PREFIX)
-        paddle.static.save_inference_model(prefix, inputs, [graph.decoded], exe, program=program)
+        prefix = save_inference_program(directory / INFERENCE_PREFIX, inputs, {TAGS_OUTPUT: graph.decoded},
+                                        exe, program)
         self.write_model_files(directory)
-        return {"tagger program": f"{prefix}.json"}
+        return {"exported tagger program": f"{prefix}.json"}
 
     # -- evaluation ----------------------------------------------------------------
 
-    def _decoder(self):
+    def decoding_program(self):
+        """(graph, program) of the Viterbi decoder, sharing the training program's parameters by name."""
         program = paddle.static.Program()
         # The GRU and the emission layer have generated names: a fresh name
         # generator gives them the names they have in the training program.
@@ -125,7 +169,8 @@ class TaggerTraining(Job):
         if split not in self._evaluators:
             path = self.cfg.data.dev if split == "dev" else self.cfg.data.test
             read_tagged(path)  # fail early, naming the file
-            self._evaluators[split] = TaggingEvaluator(*self._decoder(), self.stream(path, loop=False), self.tagset)
+            self._evaluators[split] = TaggingEvaluator(*self.decoding_program(), self.stream(path, loop=False),
+                                                       self.tagset)
         return self._evaluators[split]
 
 

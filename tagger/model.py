@@ -15,15 +15,38 @@ import paddle
 from paddle.nn.initializer import Uniform
 
 import bilm
+from engine.ops import SEED_FEED, seed_input
 from reader.tagging import ELMO_IDS, LENGTHS, TAGS, WORD_IDS
-from tagger.config import TaggerConfig
 from tagger.crf import crf_loss, viterbi_decode
 
 CRF_WEIGHT = "crfw"
+# An exported tagger directory: the program, the tagger's config and its vocabularies.
+INFERENCE_PREFIX, TAGS_OUTPUT = "tagger", "tags"
+TAGGER_FILE, WORDS_FILE, TAGS_FILE, ELMO_VOCAB_FILE = "tagger_config.json", "words.txt", "tags.txt", "elmo_vocab.txt"
+
+
+@dataclass
+class TaggerConfig:
+    """The `model:` section: the tagger's architecture and the ELMo it reads."""
+
+    use_elmo: bool = True  # concatenate frozen ELMo vectors to the task's word embedding
+    elmo_model: str = "output/elmo/model"  # a pretrained (or imported) biLM model directory
+    elmo_l2: float = 0.001  # L2 decay of the scalar-mix weights ELMo_w
+    elmo_dropout: float = 0.5  # on the ELMo vectors, training only
+    word_embed_size: int = 128  # width of the task's own word embedding
+    gru_hidden: int = 256  # GRU units per direction
+    gru_layers: int = 2  # stacked bidirectional GRU layers
+
+    def __post_init__(self):
+        for name in ("word_embed_size", "gru_hidden", "gru_layers"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
 
 
 @dataclass
 class TaggerGraph:
+    """A built tagger program: its feeds, and the loss (training) or the decoded tags."""
+
     feeds: dict
     emissions: object  # [B,T,n]
     loss: object | None  # mean CRF negative log-likelihood per sentence
@@ -31,15 +54,17 @@ class TaggerGraph:
 
 
 def build_tagger(cfg: TaggerConfig, word_vocab_size: int, num_tags: int, elmo_model: "bilm.ElmoModel | None",
-                 training: bool, dropout_seed=None) -> TaggerGraph:
+                 training: bool) -> TaggerGraph:
     """Builds the tagger into the current program.
 
-    `training=True`: the CRF loss (and ELMo dropout, with `dropout_seed`);
-    otherwise the Viterbi decoding (the executor runs every op of a program,
-    so each program holds only what it needs).
+    `training=True`: the CRF loss, and ELMo dropout seeded by the step's
+    `dropout_seed` feed; otherwise the Viterbi decoding (the executor runs
+    every op of a program, so each program holds only what it needs).
     """
     feeds = {WORD_IDS: paddle.static.data(WORD_IDS, [-1, -1], "int64"),
              LENGTHS: paddle.static.data(LENGTHS, [-1], "int64")}
+    if training:
+        feeds[SEED_FEED] = seed_input()
     uniform = paddle.ParamAttr(initializer=Uniform(-0.1, 0.1))
     table = paddle.static.create_parameter([word_vocab_size, cfg.word_embed_size], "float32",
                                            attr=paddle.ParamAttr(name="word_emb", initializer=Uniform(-0.1, 0.1)))
@@ -48,7 +73,7 @@ def build_tagger(cfg: TaggerConfig, word_vocab_size: int, num_tags: int, elmo_mo
         feeds[ELMO_IDS] = paddle.static.data(ELMO_IDS, elmo_model.input_shape, "int64")
         vectors = bilm.elmo(feeds[ELMO_IDS], feeds[LENGTHS], elmo_model, l2_coef=cfg.elmo_l2,
                             dropout=cfg.elmo_dropout if training else 0.0,
-                            dropout_seed=dropout_seed)
+                            dropout_seed=feeds.get(SEED_FEED))
         x = paddle.concat([vectors, x], axis=-1)
     gru = paddle.nn.GRU(x.shape[-1], cfg.gru_hidden, num_layers=cfg.gru_layers, direction="bidirect",
                         weight_ih_attr=uniform, weight_hh_attr=uniform)

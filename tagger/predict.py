@@ -15,18 +15,17 @@ import numpy as np
 
 from engine.cli import run
 from engine.errors import DataError
+from engine.inference import InferenceProgram
 from reader.chars import padded_char_ids
+from reader.tagging import ELMO_IDS, LENGTHS, WORD_IDS, TagSet
+from reader.vocab import Vocabulary
+from tagger.model import ELMO_VOCAB_FILE, INFERENCE_PREFIX, TAGGER_FILE, TAGS_FILE, TAGS_OUTPUT, WORDS_FILE
 
 
 class TaggerPredictor:
     """The exported tagger program with its vocabularies, for raw tokenized sentences."""
 
     def __init__(self, directory: str | Path, threads: int = 2):
-        from engine.predictor import InferenceProgram
-        from reader.tagging import TagSet
-        from reader.vocab import Vocabulary
-        from tagger.job import ELMO_VOCAB_FILE, INFERENCE_PREFIX, TAGGER_FILE, TAGS_FILE, WORDS_FILE
-
         directory = Path(directory)
         if not (directory / f"{INFERENCE_PREFIX}.json").is_file():
             raise DataError(f"{directory}: no exported tagger ({INFERENCE_PREFIX}.json)")
@@ -40,12 +39,12 @@ class TaggerPredictor:
     def tag(self, sentences: list[list[str]]) -> list[list[str]]:
         """Tags for each sentence."""
         lengths = np.array([len(s) for s in sentences], np.int64)
-        inputs = {"word_ids": self._ids(sentences, self.words, lengths), "lengths": lengths}
+        inputs = {WORD_IDS: self._ids(sentences, self.words, lengths), LENGTHS: lengths}
         if self.elmo_chars:
-            inputs["elmo_ids"] = padded_char_ids(sentences, self.elmo_chars)
+            inputs[ELMO_IDS] = padded_char_ids(sentences, self.elmo_chars)
         elif self.elmo is not None:
-            inputs["elmo_ids"] = self._ids(sentences, self.elmo, lengths)
-        (decoded,) = self.program.run(inputs).values()
+            inputs[ELMO_IDS] = self._ids(sentences, self.elmo, lengths)
+        decoded = self.program.run(inputs)[TAGS_OUTPUT]
         return [[self.tags.tags[t] for t in decoded[i, :n]] for i, n in enumerate(lengths)]
 
     @staticmethod

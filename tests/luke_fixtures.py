@@ -35,7 +35,7 @@ def write_luke_model(root: Path, seed: int = 0, **overrides) -> Path:
     import torch
     import transformers
 
-    from luke_static.convert import convert
+    from luke_static.formats import convert
 
     src = write_tokenizer(root / "hf")
     vocab = json.loads((src / "vocab.json").read_text())

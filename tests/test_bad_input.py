@@ -35,7 +35,7 @@ def encode(tmp_path, data: bytes):
 
 
 def elmo_config(tmp_path, text="", overrides=()):
-    from bilm.pretrain_config import ElmoConfig
+    from bilm.pretrain import ElmoConfig
     from engine.config import load_config
 
     path = tmp_path / "c.yaml"
@@ -44,7 +44,7 @@ def elmo_config(tmp_path, text="", overrides=()):
 
 
 def variables_dir(tmp_path, files: dict):
-    from engine.tensor_file import write_tensor
+    from engine.variables import write_tensor
 
     for name, value in files.items():
         write_tensor(tmp_path / name, np.asarray(value, np.float32))
@@ -65,7 +65,7 @@ def load_into_program(tmp_path, files: dict, strict=True):
 
 
 def truncated(tmp_path):
-    from engine.tensor_file import write_tensor
+    from engine.variables import write_tensor
 
     write_tensor(tmp_path / "w", np.ones((2, 3), np.float32))
     write_tensor(tmp_path / "b", np.ones(3, np.float32))
@@ -75,7 +75,7 @@ def truncated(tmp_path):
 
 
 def model_dir(tmp_path, model: dict | None, vocab_text=SPECIALS + "a\n"):
-    from bilm.model_dir import read_model_dir
+    from bilm.formats import read_model_dir
 
     (tmp_path / "vocab.txt").write_text(vocab_text)
     if model is not None:
@@ -103,7 +103,7 @@ def open_entity_without_labels(tmp_path):
 
 
 def luke_converter_on_a_bilm_tf_directory(tmp_path):
-    from luke_static.convert import convert
+    from luke_static.formats import convert
 
     (tmp_path / "config.json").write_text(json.dumps({"lstm": {"dim": 4}}))
     convert("hf", tmp_path, tmp_path / "out")

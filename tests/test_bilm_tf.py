@@ -166,9 +166,9 @@ def test_import_then_export_reproduces_the_files_exactly(imported, tmp_path, cap
 def test_a_model_trained_here_survives_export_and_import(tmp_path, static_scope):
     from bilm.config import BiLMConfig
     from bilm.export_bilm_tf import main as export_main
+    from bilm.formats import write_model_arrays
     from bilm.import_bilm_tf import main as import_main
-    from bilm.model_dir import write_model_arrays
-    from bilm.params import variable_shapes
+    from bilm.model import variable_shapes
     from reader.vocab import Vocabulary
 
     vocab = Vocabulary(["<S>", "</S>", "<UNK>", *WORDS])

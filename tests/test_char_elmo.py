@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from engine.errors import CheckpointError, ConfigError
-from test_bilm_tf import H, L, P, NumpyBilmTf, dump
+
+from test_bilm_tf import H, L, NumpyBilmTf, P, dump
 
 D, CHARS = 4, 50
 FILTERS = [[1, 3], [2, 4], [3, 5]]  # 12 features: projected to P
@@ -201,8 +202,9 @@ def test_downstream_program_and_export_take_character_ids(char_model, tmp_path):
     import paddle
 
     import bilm
-    from bilm.model_dir import export_inference_model, load_model_variables, read_model_dir
-    from engine.predictor import InferenceProgram
+    from bilm.formats import load_model_variables, read_model_dir
+    from bilm.vectors import export_inference_model
+    from engine.inference import InferenceProgram
     from reader.chars import padded_char_ids
 
     reference, model_dir = char_model
@@ -232,12 +234,13 @@ def test_downstream_program_and_export_take_character_ids(char_model, tmp_path):
 
 
 def test_character_pretraining_learns(toy_corpus, tmp_path, static_scope):
+    from bilm.formats import read_model_dir
+    from bilm.model import EMBEDDING
+
     from test_pretraining import tiny_config, train
 
-    from bilm.model_dir import read_model_dir
-    from bilm.params import EMBEDDING
-
-    overrides = {"model.input": "char", "model.char_cnn.embed_size": 8, "model.char_cnn.filters": "[[1,8],[2,8],[3,16]]",
+    overrides = {"model.input": "char", "model.char_cnn.embed_size": 8,
+                 "model.char_cnn.filters": "[[1,8],[2,8],[3,16]]",
                  "model.char_cnn.n_highway": 1, "model.char_cnn.max_characters": 16,
                  "train.max_steps": 120, "train.eval_every": 60}
     metrics = train(tiny_config(toy_corpus, tmp_path / "run", **overrides))

@@ -7,7 +7,7 @@ import pytest
 
 from engine.checkpoint import CheckpointManager, read_state
 from engine.errors import CheckpointError
-from engine.tensor_file import write_tensor
+from engine.variables import write_tensor
 
 
 def _save(manager, step, fail=False):

@@ -55,3 +55,12 @@ def test_user_mistakes_exit_with_one_line(args, message):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [f"error: {message}"]
     assert "Traceback" not in proc.stderr
+
+
+def test_show_lists_every_key_with_its_value_default_and_meaning():
+    proc = run("engine", "--config", "configs/elmo_char.yaml", "--show", "-o", "train.max_steps=7")
+    lines = proc.stdout.splitlines()
+    assert "model.input = char   (default word)" in lines
+    assert "train.max_steps = 7   (default 140000)" in lines  # the override, over elmo.yaml's 1200
+    assert "model.num_layers = 2" in lines
+    assert lines[lines.index("model.hidden_size = 512   (default 4096)") + 1].strip() == "LSTM cell size"

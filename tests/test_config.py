@@ -1,5 +1,5 @@
 from dataclasses import dataclass, field
-from typing import Literal, Optional
+from typing import Literal
 
 import pytest
 
@@ -14,7 +14,7 @@ class Inner:
     name: str = "x"
     mode: Literal["a", "b"] = "a"
     tags: list[str] = field(default_factory=list)
-    limit: Optional[int] = None
+    limit: int | None = None
 
 
 @dataclass
@@ -72,7 +72,7 @@ def test_missing_file_is_one_error(tmp_path):
 
 
 def test_shipped_configs_load():
-    from bilm.pretrain_config import ElmoConfig
+    from bilm.pretrain import ElmoConfig
 
     for name in ("configs/elmo.yaml", "configs/elmo_base.yaml"):
         cfg = load_config(ElmoConfig, name)
@@ -80,3 +80,50 @@ def test_shipped_configs_load():
     base = load_config(ElmoConfig, "configs/elmo_base.yaml")
     assert (base.train.batch_size, base.data.num_steps, base.model.embed_size, base.model.hidden_size,
             base.model.num_samples, base.model.dropout, base.model.cell_clip) == (128, 20, 512, 4096, 8000, 0.1, 3.0)
+
+
+def test_a_recipe_extends_its_base_and_names_its_job(tmp_path):
+    from engine.cli import job_class
+
+    (tmp_path / "base.yaml").write_text("job: tests.Nothing\ninner:\n  size: 8\n  rate: 2.0\nflag: true\n")
+    (tmp_path / "top.yaml").write_text("base: base.yaml\ninner:\n  rate: 3.0\n")
+    cfg = load_config(Outer, tmp_path / "top.yaml", ["inner.name=z"])
+    assert (cfg.inner.size, cfg.inner.rate, cfg.inner.name, cfg.flag) == (8, 3.0, "z", True)
+    with pytest.raises(ConfigError, match="job 'tests.Nothing' not found"):
+        job_class(tmp_path / "top.yaml")
+    (tmp_path / "nojob.yaml").write_text("inner:\n  size: 1\n")
+    with pytest.raises(ConfigError, match="'job' must name a job class"):
+        job_class(tmp_path / "nojob.yaml")
+
+
+JOBS = {"elmo": "ElmoPretraining", "elmo_base": "ElmoPretraining", "elmo_char": "ElmoPretraining",
+        "lac": "TaggerTraining", "squad": "SquadTraining", "open_entity": "OpenEntityTraining"}
+
+
+@pytest.mark.parametrize("name", sorted(JOBS))
+def test_every_recipe_names_its_job_and_every_key_has_a_meaning(name):
+    from engine.cli import job_class
+    from engine.config import describe
+
+    cls = job_class(f"configs/{name}.yaml")
+    assert cls.__name__ == JOBS[name]
+    cfg = load_config(cls.config_class, f"configs/{name}.yaml")
+    rows = describe(cfg, cls.config_class())
+    assert [r.key for r in rows if not r.meaning] == []
+    changed = [r.key for r in rows if r.value != r.default]
+    assert len(changed) <= 12, changed  # a recipe holds what differs, not every default
+
+
+def test_readme_key_table_is_generated_from_the_dataclasses():
+    import re
+    from pathlib import Path
+
+    from bilm.pretrain import ElmoConfig
+    from engine.config import describe, key_table
+
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    found = re.search(r"<!-- keys: configs/elmo.yaml -->\n(.*?)<!-- /keys -->", readme.read_text(), re.S)
+    assert found, "README.md lost its key-table markers"
+    table = key_table(describe(load_config(ElmoConfig, "configs/elmo.yaml"), ElmoConfig()), "configs/elmo.yaml")
+    assert found.group(1) == table, ("README.md's key table is stale: paste the output of "
+                                     "`python -m engine --config configs/elmo.yaml --show markdown`")

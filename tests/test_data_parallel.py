@@ -30,8 +30,8 @@ def dump_parameters(out):
 
 if __name__ == "__main__":  # the reader's worker processes import this file too
     if os.environ.get("NO_ALLREDUCE"):
-        import engine.step_programs
-        engine.step_programs.allreduce_gradients = lambda params_grads, world: params_grads
+        import engine.step
+        engine.step.allreduce = lambda pairs, world: pairs
     main(sys.argv[2:])
     dump_parameters(sys.argv[1])
 """

@@ -192,7 +192,7 @@ def test_max_tokens_caps_train_and_keeps_ratio(tmp_path):
 
 def test_leftover_temp_dir_is_not_taken_for_a_build(corpus, tmp_path):
     # What a killed build leaves behind: a complete-looking hidden sibling.
-    shutil.copytree(corpus.root, tmp_path / ".corpus.tmp-123-deadbeef")
+    shutil.copytree(corpus.root, tmp_path / ".corpus.partial-123-deadbeef")
     root = tmp_path / "corpus"
     built = build_default_corpus(root, num_shards=NUM_SHARDS)
     assert built.root == root

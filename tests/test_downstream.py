@@ -8,10 +8,10 @@ import pytest
 
 import bilm
 from bilm.config import BiLMConfig
-from bilm.model_dir import write_model_arrays
-from bilm.params import variable_shapes
+from bilm.formats import write_model_arrays
+from bilm.model import variable_shapes
 from engine.errors import CheckpointError
-from engine.tensor_file import write_tensor
+from engine.variables import write_tensor
 from reader.vocab import Vocabulary
 
 WORDS = ["the", "cat", "sat", "on", "a", "mat"]
@@ -37,7 +37,7 @@ def build(model, **kwargs):
 
 
 def test_vectors_are_the_mix_of_the_layers_and_batch_independent(model_dir, static_scope):
-    from bilm.embedder import ElmoEmbedder
+    from bilm.vectors import ElmoEmbedder
 
     model = bilm.ElmoModel.from_dir(model_dir)
     main, startup, vectors = build(model)

@@ -11,7 +11,7 @@ import pytest
 
 from engine.config import load_config
 from engine.errors import ConfigError
-from engine.job import Job, TrainGraph
+from engine.job import InlineStream, Job, TrainGraph
 from engine.optim import OptimConfig, learning_rate, no_decay
 from engine.runtime import RuntimeConfig
 from engine.trainer import TrainConfig, Trainer
@@ -45,7 +45,9 @@ class RegressionJob(Job):
         return TrainGraph(feeds={"x": x, "y": y}, loss=loss)
 
     def train_batches(self, reader_state):
-        i = reader_state["samples"] if reader_state else 0
+        return InlineStream(self._batches(reader_state["samples"] if reader_state else 0))
+
+    def _batches(self, i: int):
         while True:
             xs = np.stack([np.random.default_rng(i + k).normal(size=3) for k in range(self.rows)]).astype(np.float32)
             ys = (xs @ np.array([[1.0], [-2.0], [0.5]]) + 0.3).astype(np.float32)

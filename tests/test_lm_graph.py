@@ -5,7 +5,7 @@ import paddle
 
 from bilm.config import BiLMConfig
 from bilm.lm import build_lm, zero_states
-from engine.dropout import SEED_FEED, step_seed
+from engine.ops import SEED_FEED, step_seed
 
 
 def _training_program(dropout):

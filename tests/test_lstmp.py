@@ -4,7 +4,7 @@ import numpy as np
 import paddle
 import pytest
 
-from bilm.lstmp import LSTMP, LSTMPWeights, lstmp_sequence
+from bilm.model import LSTMP, LSTMPWeights, lstmp_sequence
 
 
 def sigmoid(x):

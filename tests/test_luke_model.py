@@ -12,10 +12,14 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from luke_static.config import load_luke_config  # noqa: E402
-from luke_static.convert import convert  # noqa: E402
+from luke_static.formats import (  # noqa: E402
+    convert,  # noqa: E402
+    export_encoder,
+    has_pooler,
+    load_luke_config,  # noqa: E402
+    load_luke_variables,
+)
 from luke_static.model import luke_encoder, luke_feeds  # noqa: E402
-from luke_static.model_dir import export_encoder, has_pooler, load_luke_variables  # noqa: E402
 
 SIZES = dict(vocab_size=100, entity_vocab_size=20, hidden_size=32, entity_emb_size=16, num_hidden_layers=2,
              num_attention_heads=4, intermediate_size=64, max_position_embeddings=40, type_vocab_size=1,
@@ -126,7 +130,7 @@ def test_paddlenlp_format_converts_to_the_same_model(tmp_path, static_scope):
 
 
 def test_pretrained_files_without_entity_queries_get_copies_of_query(tmp_path):
-    from engine.tensor_file import read_tensor
+    from engine.variables import read_tensor
     from luke_static.weights_io import read_safetensors
 
     model, src = hf_model(tmp_path)

@@ -101,5 +101,6 @@ def test_entity_vocabulary_formats(tmp_path):
     assert read_entity_vocab(tmp_path) == {"[PAD]": 0, "[UNK]": 1, "[MASK]": 2, "Tokyo": 3}
     (tmp_path / "entity_vocab.tsv").unlink()
     (tmp_path / "entity_vocab.jsonl").write_text(
-        '{"id": 0, "entities": [["[PAD]", null]], "count": 0}\n{"id": 5, "entities": [["Tokyo", "en"], ["東京", "ja"]], "count": 3}\n')
+        '{"id": 0, "entities": [["[PAD]", null]], "count": 0}\n'
+        '{"id": 5, "entities": [["Tokyo", "en"], ["東京", "ja"]], "count": 3}\n')
     assert read_entity_vocab(tmp_path) == {"[PAD]": 0, "Tokyo": 5, "東京": 5}

@@ -12,11 +12,14 @@ pytest.importorskip("transformers")
 from engine.config import load_config  # noqa: E402
 from engine.errors import DataError  # noqa: E402
 from engine.trainer import Trainer  # noqa: E402
-from luke_fixtures import write_luke_model  # noqa: E402
-from luke_static.open_entity.config import OpenEntityRunConfig  # noqa: E402
 from luke_static.open_entity.data import normalize_brackets, read_records  # noqa: E402
-from luke_static.open_entity.job import OpenEntityTraining  # noqa: E402
-from luke_static.open_entity.metrics import micro_prf  # noqa: E402
+from luke_static.open_entity.job import (
+    OpenEntityRunConfig,  # noqa: E402
+    OpenEntityTraining,  # noqa: E402
+    micro_prf,  # noqa: E402
+)
+
+from luke_fixtures import write_luke_model  # noqa: E402
 
 MENTIONS = [("Ana Ivanovic", ["person"]), ("Beyoncé", ["person", "entity"]), ("Los Angeles", ["location", "place"]),
             ("California", ["location"]), ("Wimbledon", ["event", "place"]), ("Thursday", ["time"])]

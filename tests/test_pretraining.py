@@ -9,14 +9,14 @@ import numpy as np
 import paddle
 import pytest
 
-from bilm.model_dir import INFERENCE_PREFIX, read_model_dir
-from bilm.params import variable_shapes
-from bilm.pretrain import ElmoPretraining
-from bilm.pretrain_config import ElmoConfig
+from bilm.formats import read_model_dir
+from bilm.model import variable_shapes
+from bilm.pretrain import ElmoConfig, ElmoPretraining
+from bilm.vectors import INFERENCE_PREFIX
 from engine.config import load_config
 from engine.errors import PipelineError
-from engine.tensor_file import read_tensor
 from engine.trainer import Trainer
+from engine.variables import read_tensor
 
 
 def tiny_config(corpus: dict, output: Path, **overrides) -> ElmoConfig:

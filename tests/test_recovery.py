@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from engine.checkpoint import CheckpointManager
-from engine.tensor_file import read_tensor
+from engine.variables import read_tensor
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {"GLOG_minloglevel": "2", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}

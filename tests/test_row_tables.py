@@ -1,5 +1,5 @@
-"""Row-wise table updates (`engine.row_tables`) and one-product weight gradients
-(`engine.weight_products`) equal the dense, per-step computation they replace."""
+"""Row-wise table updates and one-product weight gradients (`engine.ops` gradient sources,
+applied by `engine.optim`) equal the dense, per-step computation they replace."""
 
 from __future__ import annotations
 
@@ -9,14 +9,11 @@ import pytest
 
 from bilm.config import BiLMConfig
 from bilm.lm import build_lm, zero_states
-from engine.dropout import SEED_FEED
-from engine.job import Job, TrainGraph
-from engine.optim import OptimConfig
-from engine.row_tables import gather_rows, row_wise_applies
-from engine.runtime import DistEnv
-from engine.step_programs import build_step_programs
+from engine.job import TrainGraph
+from engine.ops import SEED_FEED, gather_rows
+from engine.optim import OptimConfig, row_wise_applies
+from engine.step import build_step_programs
 from engine.variables import persistable_shapes
-from engine.weight_products import WeightProducts
 from reader.sampling import LogUniformSampler
 
 B, T, V = 4, 5, 60
@@ -35,25 +32,17 @@ def test_gather_rows_reads_each_row_once_and_finds_every_id(static_scope):
     np.testing.assert_array_equal(got[2], table[ids.ravel()])
 
 
-class LMJob(Job):
-    def __init__(self, cfg: BiLMConfig, row_wise: bool):
-        self.cfg, self.row_wise = cfg, row_wise
-
-    def build_train_graph(self):
-        products = WeightProducts() if self.row_wise else None
-        g = build_lm(self.cfg, B, T, training=True, bos_id=0, eos_id=1, products=products)
-        return TrainGraph(feeds=g.feeds, loss=g.loss, objective=g.loss * float(T),
-                          row_gathers=g.row_gathers if self.row_wise else [], weight_products=products)
-
-    train_batches = evaluate = write_model_files = export = None
+def lm_graph(cfg: BiLMConfig, row_wise: bool) -> TrainGraph:
+    # row_wise: the graph hands the engine its row gathers and weight products; else plain autodiff.
+    g = build_lm(cfg, B, T, training=True, bos_id=0, eos_id=1, fast_gradients=row_wise)
+    return TrainGraph(feeds=g.feeds, loss=g.loss, objective=g.loss * float(T), gradient_sources=g.gradient_sources)
 
 
 def train_steps(cfg: BiLMConfig, optim: OptimConfig, row_wise: bool, steps: int = 3):
-    # row_wise: the graph hands the engine its row gathers and weight products; else plain autodiff.
     """Persistable values after `steps` updates on fixed random batches, and the step program's op names."""
     rng = np.random.default_rng(1)
     with paddle.static.scope_guard(paddle.static.Scope()):
-        programs = build_step_programs(LMJob(cfg, row_wise), optim, DistEnv(), 0, steps, 0, False)
+        programs = build_step_programs(lambda: lm_graph(cfg, row_wise), optim, total_steps=steps)
         exe = paddle.static.Executor(paddle.CPUPlace())
         for startup in programs.startups:
             exe.run(startup)

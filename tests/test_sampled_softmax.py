@@ -2,7 +2,7 @@ import numpy as np
 import paddle
 import pytest
 
-from bilm.sampled_softmax import full_softmax_loss, sampled_softmax_loss
+from bilm.lm import full_softmax_loss, sampled_softmax_loss
 from reader.sampling import LogUniformSampler
 
 
@@ -46,7 +46,8 @@ def test_log_q_correction_matches_the_sampler(static_scope):
     want = []
     for row, y in zip(logits, targets):
         others = [k for k in neg if k != y]
-        z = np.concatenate([[row[y] - np.log(sampler_q(y, tries))], row[others] - np.log(sampler_q(np.array(others), tries))])
+        z = np.concatenate([[row[y] - np.log(sampler_q(y, tries))],
+                            row[others] - np.log(sampler_q(np.array(others), tries))])
         want.append(np.log(np.exp(z - z.max()).sum()) + z.max() - z[0])
     np.testing.assert_allclose(sampled, want, rtol=1e-4, atol=1e-5)
 

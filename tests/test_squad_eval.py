@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from luke_static.squad_eval import evaluate, exact_match, f1, normalize_answer
+from luke_static.squad.answers import evaluate, exact_match, f1, normalize_answer
 
 
 @pytest.mark.parametrize("text, normalized", [

@@ -9,11 +9,15 @@ import pytest
 pytest.importorskip("tokenizers")
 
 from engine.errors import DataError  # noqa: E402
-from luke_fixtures import write_tokenizer  # noqa: E402
-from luke_static.squad.data import read_squad  # noqa: E402
-from luke_static.squad.features import WindowSettings, build_features  # noqa: E402
-from luke_static.squad_eval import normalize_answer  # noqa: E402
+from luke_static.squad.answers import normalize_answer  # noqa: E402
+from luke_static.squad.data import (  # noqa: E402
+    WindowSettings,
+    build_features,
+    read_squad,  # noqa: E402
+)
 from luke_static.tokenizer import LukeTokenizer  # noqa: E402
+
+from luke_fixtures import write_tokenizer  # noqa: E402
 from squad_fixtures import squad_json, write_squad  # noqa: E402
 
 

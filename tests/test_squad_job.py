@@ -11,9 +11,12 @@ pytest.importorskip("transformers")
 
 from engine.config import load_config  # noqa: E402
 from engine.trainer import Trainer  # noqa: E402
+from luke_static.squad.job import (
+    SquadRunConfig,  # noqa: E402
+    SquadTraining,  # noqa: E402
+)
+
 from luke_fixtures import write_luke_model  # noqa: E402
-from luke_static.squad.config import SquadRunConfig  # noqa: E402
-from luke_static.squad.job import SquadTraining  # noqa: E402
 from squad_fixtures import write_squad  # noqa: E402
 
 

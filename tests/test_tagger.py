@@ -8,13 +8,13 @@ import numpy as np
 import paddle
 import pytest
 
-from conftest import write_toy_tagging
 from engine.config import load_config
 from engine.errors import DataError
-from engine.tensor_file import read_tensor
 from engine.trainer import Trainer
-from tagger.config import TaggerRunConfig
-from tagger.job import TaggerTraining
+from engine.variables import read_tensor
+from tagger.job import TaggerRunConfig, TaggerTraining
+
+from conftest import write_toy_tagging
 
 
 @pytest.fixture(scope="module")
@@ -65,13 +65,14 @@ def test_tagger_with_frozen_elmo_learns_and_leaves_the_bilm_untouched(pretrained
 
 def test_exported_tagger_equals_the_decoding_program_and_predicts(pretrained, tmp_path, static_scope, capsys):
     from reader.tagging import TaggingStream
-    from tagger.predict import TaggerPredictor, main as predict_main
+    from tagger.predict import TaggerPredictor
+    from tagger.predict import main as predict_main
 
     data = write_toy_tagging(tmp_path / "data", train=100, dev=20)
     cfg = tagger_config(data, tmp_path / "run", pretrained, **{"train.max_steps": 10})
     job = TaggerTraining(cfg)
     Trainer(job, cfg.train, cfg.optim, cfg.runtime).fit()
-    graph, program = job._decoder()
+    graph, program = job.decoding_program()
     batch = next(iter(TaggingStream(data["dev"], str(tmp_path / "run" / "words.txt"),
                                     str(tmp_path / "run" / "tags.txt"), str(job.elmo.vocab.path), 20)()))
     feed = {n: batch.arrays[n] for n in graph.feeds}
@@ -89,9 +90,9 @@ def test_exported_tagger_equals_the_decoding_program_and_predicts(pretrained, tm
 
 
 def test_the_tagger_takes_a_character_elmo(tmp_path, static_scope):
-    from test_char_elmo import import_char, write_char_bilm_tf
-
     from tagger.predict import TaggerPredictor
+
+    from test_char_elmo import import_char, write_char_bilm_tf
 
     (tmp_path / "tf").mkdir()
     write_char_bilm_tf(tmp_path / "tf")

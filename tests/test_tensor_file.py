@@ -3,7 +3,7 @@ import paddle
 import pytest
 
 from engine.errors import CheckpointError
-from engine.tensor_file import read_tensor, write_tensor
+from engine.variables import read_tensor, write_tensor
 
 
 @pytest.mark.parametrize("array", [

@@ -1,72 +1,103 @@
-"""Open Entity fine-tuning of LUKE on the shared engine: best epoch by dev F1, then test."""
+"""Open Entity fine-tuning of LUKE on the shared engine: best epoch by dev F1, then test.
+
+`sh run.sh open_entity` (`configs/open_entity.yaml`, `job: luke_static.open_entity.job.OpenEntityTraining`)
+runs it; the defaults are the release's recipe.
+"""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import paddle
-import paddle.nn.functional as F
 
 from engine.atomic import atomic_directory
-from engine.dropout import SEED_FEED, StepDropout, seed_input
-from engine.export import save_inference_program
-from engine.job import TrainGraph
+from engine.optim import OptimConfig
+from engine.runtime import DistEnv, RuntimeConfig
+from engine.trainer import TrainConfig
 from engine.variables import load_variables, save_variables
-from luke_static.heads import entity_type_logits
-from luke_static.model import luke_encoder, luke_feeds
-from luke_static.open_entity.config import OpenEntityRunConfig
-from luke_static.open_entity.data import encode_records, label_set, read_records
-from luke_static.open_entity.metrics import micro_prf
-from luke_static.task import LukeTask
-from reader.arrays import ArrayStream, save_arrays
-from reader.prefetch import Prefetcher
+from luke_static.finetune import FineTuneModelConfig, LukeTask
+from luke_static.heads import entity_typing
+from luke_static.open_entity.data import INFERENCE_PREFIX, encode_records, label_set, read_records, save_labels
 
-LABELS_FILE, INFERENCE_PREFIX, BEST_DIR = "labels.txt", "open_entity", "best"
+BEST_DIR = "best"
+
+
+@dataclass
+class OpenEntityDataConfig:
+    """The `data:` section."""
+
+    train: str = "data/open_entity/train.json"  # `[{"sent", "start", "end", "labels"}, …]`
+    dev: str = "data/open_entity/dev.json"  # picks the best evaluation
+    test: str = "data/open_entity/test.json"  # scored with the best dev parameters at the end; "" to skip
+    max_seq_length: int = 256  # tokens per record (longer records are an error)
+    prefetch: int = 16  # batches kept ready ahead of the executor
+
+
+@dataclass
+class OpenEntityRunConfig:
+    """A whole Open Entity run: the release's recipe for luke-large (batch 2 × 2 accumulated = 4,
+    AdamW lr 1e-5, β2 0.98, eps 1e-6, decay 0.01, 6 % warm-up; 3 epochs ≈ 3,000 updates on 1,998
+    training records, an evaluation per epoch)."""
+
+    data: OpenEntityDataConfig = field(default_factory=OpenEntityDataConfig)
+    model: FineTuneModelConfig = field(default_factory=FineTuneModelConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        output_dir="output/open_entity", batch_size=2, max_steps=3000, log_every=50, eval_every=1000,
+        save_every=1000, keep_checkpoints=2, seed=12))
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(
+        name="adamw", learning_rate=1e-5, beta2=0.98, epsilon=1e-6, weight_decay=0.01, schedule="linear",
+        warmup_ratio=0.06, accumulate_steps=2))
+    runtime: RuntimeConfig = field(default_factory=lambda: RuntimeConfig(threads=0))
+
+
+def micro_prf(logits: np.ndarray, gold: np.ndarray) -> dict[str, float]:
+    """Micro precision / recall / F1 over label sets (the LUKE reference's definition).
+
+    Predicted labels are those with logit > 0; P is 0 when nothing is predicted.
+    """
+    predicted = logits > 0
+    gold = gold > 0.5
+    correct = float((predicted & gold).sum())
+    p = correct / predicted.sum() if predicted.sum() else 0.0
+    r = correct / gold.sum() if gold.sum() else 0.0
+    return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0}
 
 
 class OpenEntityTraining(LukeTask):
     """Multi-label typing of the marked mention: classifier on the first entity, BCE with logits."""
 
-    def __init__(self, cfg: OpenEntityRunConfig):
-        super().__init__(cfg.model.luke, task="entity_classification")
-        self.cfg = cfg
-        self.work_dir = Path(cfg.train.output_dir)
-        self.work_dir.mkdir(parents=True, exist_ok=True)
+    config_class = OpenEntityRunConfig
+
+    def __init__(self, cfg: OpenEntityRunConfig, dist: DistEnv = DistEnv()):
+        super().__init__(cfg, dist, task="entity_classification")
         train = read_records(cfg.data.train)
         self.labels = label_set(train)
-        self.train_file = self.work_dir / "train_features.npz"
-        save_arrays(self.train_file, self._encode(train))
+        self.save_train_features(self._encode(train))
         self.splits = {"dev": self._encode(read_records(cfg.data.dev))}
         if cfg.data.test:
             self.splits["test"] = self._encode(read_records(cfg.data.test))
         self.best_f1 = -1.0
-        self._eval = None
 
     def _encode(self, records) -> dict[str, np.ndarray]:
         return encode_records(records, self.tokenizer, self.labels, self.cfg.data.max_seq_length)
 
-    # -- engine interface ----------------------------------------------------------
+    def summary(self) -> str:
+        cfg = self.cfg
+        return (f"Open Entity: {len(self.labels)} labels, {len(self.splits['dev']['labels']):,} dev records, "
+                f"{self.luke.num_hidden_layers}-layer LUKE from {cfg.model.luke} | batch {cfg.train.batch_size}"
+                f"×{self.dist.world} ranks×{cfg.optim.accumulate_steps} accumulated")
 
-    def build_train_graph(self) -> TrainGraph:
-        seed = seed_input()
-        feeds, logits = self._network(seed)
-        labels = paddle.static.data("labels", [-1, len(self.labels)], "float32")
-        loss = F.binary_cross_entropy_with_logits(logits, labels)
-        return TrainGraph(feeds={**feeds, "labels": labels, SEED_FEED: seed}, loss=loss)
-
-    def train_batches(self, reader_state):
-        stream = ArrayStream(str(self.train_file), self.cfg.train.batch_size, shuffle=True,
-                             seed=self.cfg.train.seed, loop=True, drop_last=True)
-        return Prefetcher(stream, reader_state, capacity=self.cfg.data.prefetch)
+    def task_graph(self, training: bool):
+        return entity_typing(self.luke, len(self.labels), training)
 
     def evaluate(self, exe) -> dict[str, float]:
         metrics = self._score(exe, "dev")
         if metrics["f1"] > self.best_f1:  # keep the parameters of the best evaluation so far
             self.best_f1 = metrics["f1"]
             with atomic_directory(self._best_dir()) as tmp:
-                save_variables(tmp, self._parameter_names())
+                save_variables(tmp, self._parameter_shapes())
         return {**metrics, "best_f1": self.best_f1}
 
     def describe_metrics(self, m: dict[str, float]) -> str:
@@ -74,59 +105,27 @@ class OpenEntityTraining(LukeTask):
 
     def write_model_files(self, directory: Path) -> None:
         super().write_model_files(directory)
-        Path(directory, LABELS_FILE).write_text("".join(label + "\n" for label in self.labels))
+        save_labels(directory, self.labels)
 
     def export(self, exe, output_dir: Path) -> dict[str, str]:
         """Restores the best dev parameters, scores the test set with them, exports them."""
         if self._best_dir().is_dir():
-            names = self._parameter_names()
-            load_variables(self._best_dir(), self._shapes(names), exe.place)
+            load_variables(self._best_dir(), self._parameter_shapes(), exe.place)
         written = {}
         if "test" in self.splits:
             test = self._score(exe, "test")
             (Path(output_dir) / "test_metrics.json").write_text(json.dumps(test, indent=1))
-            print(f"test (best dev F1 {self.best_f1:.4f}): P {test['precision']:.4f} R {test['recall']:.4f} "
-                  f"F1 {test['f1']:.4f}", flush=True)
-            written["test metrics"] = str(Path(output_dir) / "test_metrics.json")
-        program, feeds, logits = self._decoder()
-        directory = Path(output_dir, "inference")
-        prefix = save_inference_program(directory / INFERENCE_PREFIX, list(feeds.values()), {"logits": logits},
-                                        exe, program)
-        self.write_model_files(directory)
-        return {**written, "open entity program": f"{prefix}.json"}
-
-    # -- graph and scoring ----------------------------------------------------------------
-
-    def _network(self, dropout_seed=None):
-        feeds = luke_feeds(with_entities=True)
-        out = luke_encoder(self.luke, feeds, dropout_seed=dropout_seed, with_pooler=False)
-        dropout = StepDropout(self.luke.hidden_dropout_prob, dropout_seed)
-        return feeds, entity_type_logits(out.entity, len(self.labels), dropout)
-
-    def _decoder(self):
-        program = paddle.static.Program()
-        with paddle.static.program_guard(program, paddle.static.Program()), paddle.utils.unique_name.guard():
-            feeds, logits = self._network()
-        return program, feeds, logits
+            written[f"test with the best dev parameters (F1 {self.best_f1:.4f})"] = (
+                f"P {test['precision']:.4f} R {test['recall']:.4f} F1 {test['f1']:.4f} "
+                f"({Path(output_dir) / 'test_metrics.json'})")
+        return {**written, "exported open entity program": self.export_program(exe, output_dir, INFERENCE_PREFIX)}
 
     def _score(self, exe, split: str) -> dict[str, float]:
-        if self._eval is None:
-            self._eval = self._decoder()
-        program, feeds, logits = self._eval
-        arrays, outputs = self.splits[split], []
-        size = self.cfg.train.batch_size
-        for i in range(0, len(arrays["labels"]), size):
-            (out,) = exe.run(program, feed={n: arrays[n][i:i + size] for n in feeds}, fetch_list=[logits])
-            outputs.append(out)
-        return micro_prf(np.concatenate(outputs), arrays["labels"])
+        return micro_prf(self.decode(exe, self.splits[split])["logits"], self.splits[split]["labels"])
 
     def _best_dir(self) -> Path:
         return self.work_dir / BEST_DIR
 
-    def _parameter_names(self) -> list[str]:
-        program, _, _ = self._eval or self._decoder()
-        return [p.name for p in program.global_block().all_parameters()]
-
-    def _shapes(self, names: list[str]) -> dict[str, tuple[int, ...]]:
-        program, _, _ = self._eval or self._decoder()
-        return {p.name: tuple(p.shape) for p in program.global_block().all_parameters() if p.name in names}
+    def _parameter_shapes(self) -> dict[str, tuple[int, ...]]:
+        program, _ = self.decoding_program()
+        return {p.name: tuple(p.shape) for p in program.global_block().all_parameters()}

@@ -1,1 +1,1 @@
-"""SQuAD 1.1 with LUKE: data, features with doc-stride windows, post-processing, the training job."""
+"""SQuAD 1.1 with LUKE: data and windows (`data`), answers and the official metric (`answers`), the job."""

@@ -1,4 +1,4 @@
-"""SQuAD 1.1 JSON: questions, contexts, answers and optional entity annotations.
+"""SQuAD 1.1 data: questions, contexts, answers, entity annotations; doc-stride windows.
 
 The official format, plus an optional hook for entities (the LUKE recipe
 links Wikipedia mentions; supply them however you find them): a paragraph
@@ -7,15 +7,31 @@ may carry `"entities": [{"start": 10, "end": 21, "title": "Ana Ivanovic"}]`
 `"question_entities": [...]` (offsets into the question). `title` may be
 omitted (the entity is then `[MASK]`). Without annotations the model is
 fine-tuned on words only.
+
+Each window is `<s> question </s></s> context[i : i+n] </s>` (question cut to
+`max_query_length` tokens, windows `doc_stride` tokens apart, as long as
+`max_seq_length` allows). A window remembers, for its context tokens, their
+character offsets in the context (answers map back through them) and whether
+it gives them their maximum context (BERT's rule: the window where the token
+has the most tokens on its shorter side, ties to the longer window). In
+training the answer's token span is the label; a window that misses it
+points at `<s>` (position 0). Annotated entities inside a window become
+entity inputs; with `max_entity_length` 0 the model uses words only.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from engine.errors import DataError
+from luke_static.tokenizer import LukeTokenizer
+
+INFERENCE_PREFIX, SETTINGS_FILE = "squad", "squad_settings.json"
 
 
 @dataclass
@@ -85,3 +101,159 @@ def _spans(records: list, text: str, path, where: str) -> list[EntitySpan]:
             raise DataError(f"{path}: {where}: entity span ({span.start}, {span.end}) is outside the text")
         spans.append(span)
     return spans
+
+
+# -- windows --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WindowSettings:
+    max_seq_length: int = 512
+    doc_stride: int = 128
+    max_query_length: int = 64
+    max_entity_length: int = 0  # 0: words only
+    max_mention_length: int = 30
+
+
+@dataclass
+class SquadFeature:
+    example: int  # index of its example
+    input_ids: list[int]
+    context_start: int  # position of the window's first context token
+    offsets: list[tuple[int, int]]  # character offsets in the context of the window's context tokens
+    max_context: list[bool]
+    window_start: int = 0  # index of the window's first token among the context's tokens
+    start: int = 0
+    end: int = 0
+    answer_in_window: bool = False
+    entity_ids: list[int] = field(default_factory=list)
+    entity_positions: list[list[int]] = field(default_factory=list)
+
+
+def build_features(examples: list[SquadExample], tokenizer: LukeTokenizer, settings: WindowSettings,
+                   training: bool) -> list[SquadFeature]:
+    """Every window of every example."""
+    features = []
+    for index, example in enumerate(examples):
+        features += _example_features(index, example, tokenizer, settings, training)
+    return features
+
+
+def _example_features(index, example, tokenizer, settings, training) -> list[SquadFeature]:
+    question = tokenizer.tokenize(example.question, _char_spans(example.question_entities))
+    query_ids = question.ids[: settings.max_query_length]
+    context = tokenizer.tokenize(example.context, _char_spans(example.entities))
+    answer = _answer_tokens(example, context.offsets) if training and example.answers else None
+    room = settings.max_seq_length - len(query_ids) - 4
+    if room <= 0:
+        raise ValueError(f"max_seq_length {settings.max_seq_length} leaves no room for the context")
+    windows = _windows(len(context.ids), room, settings.doc_stride)
+    context_start = len(query_ids) + 3
+    features = []
+    for w, (start, length) in enumerate(windows):
+        ids = [tokenizer.cls_id, *query_ids, tokenizer.sep_id, tokenizer.sep_id,
+               *context.ids[start:start + length], tokenizer.sep_id]
+        max_context = [_is_max_context(windows, w, start + j) for j in range(length)]
+        feature = SquadFeature(index, ids, context_start, context.offsets[start:start + length], max_context, start)
+        if answer is not None and start <= answer[0] and answer[1] < start + length:
+            feature.start = context_start + answer[0] - start
+            feature.end = context_start + answer[1] - start
+            feature.answer_in_window = True
+        if settings.max_entity_length:
+            _add_entities(feature, example, question, context, (start, length), len(query_ids), tokenizer, settings)
+        features.append(feature)
+    return features
+
+
+def _windows(total: int, room: int, stride: int) -> list[tuple[int, int]]:
+    windows, start = [], 0
+    while True:
+        length = min(room, total - start)
+        windows.append((start, length))
+        if start + length >= total:
+            return windows
+        start += min(length, stride)
+
+
+def _is_max_context(windows: list[tuple[int, int]], current: int, position: int) -> bool:
+    best, best_score = None, None
+    for i, (start, length) in enumerate(windows):
+        end = start + length - 1
+        if start <= position <= end:
+            score = min(position - start, end - position) + 0.01 * length
+            if best_score is None or score > best_score:
+                best, best_score = i, score
+    return best == current
+
+
+def _answer_tokens(example: SquadExample, offsets) -> tuple[int, int] | None:
+    """First and last context token overlapping the first answer's characters."""
+    text, char_start = example.answers[0]
+    char_end = char_start + len(text)
+    inside = [i for i, (a, b) in enumerate(offsets) if b > char_start and a < char_end]
+    return (inside[0], inside[-1]) if inside else None
+
+
+def _char_spans(entities: list[EntitySpan]):
+    return [(e.start, e.end) for e in entities] or None
+
+
+def _add_entities(feature, example, question, context, window, query_length, tokenizer, settings) -> None:
+    start, length = window
+    mentions = []
+    for entity, (a, b) in zip(example.question_entities, question.spans or []):
+        if b <= query_length:
+            mentions.append((entity, a + 1, b + 1))
+    for entity, (a, b) in zip(example.entities, context.spans or []):
+        if start <= a and b <= start + length:
+            shift = feature.context_start - start
+            mentions.append((entity, a + shift, b + shift))
+    for entity, a, b in mentions[: settings.max_entity_length]:
+        title_id = tokenizer.entity_vocab.get(entity.title, tokenizer.entity_unk_id) if entity.title else None
+        feature.entity_ids.append(tokenizer.entity_mask_id if title_id is None else title_id)
+        positions = list(range(a, b))[: settings.max_mention_length]
+        feature.entity_positions.append(positions + [-1] * (settings.max_mention_length - len(positions)))
+
+
+def feature_arrays(features: list[SquadFeature], settings: WindowSettings, pad_id: int,
+                   entity_pad_id: int) -> dict[str, np.ndarray]:
+    """Model inputs for a list of features, padded to `max_seq_length` (and `max_entity_length`)."""
+    n, S = len(features), settings.max_seq_length
+    arrays = {"input_ids": np.full((n, S), pad_id, np.int64), "attention_mask": np.zeros((n, S), np.int64),
+              "token_type_ids": np.zeros((n, S), np.int64), "start_positions": np.zeros(n, np.int64),
+              "end_positions": np.zeros(n, np.int64)}
+    if settings.max_entity_length:
+        N, M = settings.max_entity_length, settings.max_mention_length
+        arrays.update({"entity_ids": np.full((n, N), entity_pad_id, np.int64),
+                       "entity_attention_mask": np.zeros((n, N), np.int64),
+                       "entity_token_type_ids": np.zeros((n, N), np.int64),
+                       "entity_position_ids": np.full((n, N, M), -1, np.int64)})
+    for i, f in enumerate(features):
+        arrays["input_ids"][i, : len(f.input_ids)] = f.input_ids
+        arrays["attention_mask"][i, : len(f.input_ids)] = 1
+        arrays["start_positions"][i], arrays["end_positions"][i] = f.start, f.end
+        if settings.max_entity_length and f.entity_ids:
+            k = len(f.entity_ids)
+            arrays["entity_ids"][i, :k] = f.entity_ids
+            arrays["entity_attention_mask"][i, :k] = 1
+            arrays["entity_position_ids"][i, :k] = f.entity_positions
+    return arrays
+
+
+def save_settings(directory: str | Path, settings: WindowSettings, n_best: int, max_answer_length: int) -> None:
+    """Writes what a predictor needs to cut windows and pick answers as training did."""
+    Path(directory, SETTINGS_FILE).write_text(json.dumps({**dataclasses.asdict(settings), "n_best": n_best,
+                                                           "max_answer_length": max_answer_length}))
+
+
+def load_settings(directory: str | Path) -> tuple[WindowSettings, int, int]:
+    """(window settings, n_best, max_answer_length) saved beside an exported model."""
+    saved = json.loads(Path(directory, SETTINGS_FILE).read_text())
+    n_best, max_answer_length = saved.pop("n_best"), saved.pop("max_answer_length")
+    return WindowSettings(**saved), n_best, max_answer_length
+
+
+def gold_articles(examples: list[SquadExample]) -> list[dict]:
+    """The examples' gold answers in the official file's `data` layout (what `evaluate` reads)."""
+    return [{"paragraphs": [{"qas": [{"id": e.qid, "answers": [{"text": t} for t, _ in e.answers]}
+                                     for e in examples]}]}]

@@ -1,9 +1,14 @@
-"""The bilm-tf / AllenNLP ELMo format, and its mapping to our variables.
+"""The biLM's file formats: our model directories, and bilm-tf / AllenNLP's.
 
-A bilm-tf model is `options.json` + `weights.hdf5` (TF variable names), its
-tokens encoded either by the character CNN in `weights.hdf5` (the published
-models) or by a token-embedding HDF5 (dataset `embedding`, one row per
-vocabulary line). Its LSTM cell is TF's `LSTMCell` with a projection:
+**A model directory** holds `model.json` (the `BiLMConfig`), `vocab.txt`,
+and one tensor file per biLM variable under its fluid name. Checkpoints are
+model directories too (with optimizer state on top), so any tool that takes
+`--model DIR` accepts either.
+
+**A bilm-tf model** is `options.json` + `weights.hdf5` (TF variable names),
+its tokens encoded either by the character CNN in `weights.hdf5` (the
+published models) or by a token-embedding HDF5 (dataset `embedding`, one row
+per vocabulary line). Its LSTM cell is TF's `LSTMCell` with a projection:
 
     z = [x, h_prev] · W_0 + B          gate blocks [i | j | f | o], j the candidate
     c = σ(f + 1.0)·c_prev + σ(i)·tanh(j)   (forget_bias 1.0 is not stored in B)
@@ -12,24 +17,106 @@ Ours splits W_0 into the input projection (first `in_dim` rows) and the
 recurrent weight (the rest), orders the gate blocks [j | i | f | o], and keeps
 TF's forget-gate constant in `BiLMConfig.forget_bias` instead of folding it
 into the bias, so converting back and forth is exact. The character encoder's
-variables keep their names (`/` written `_`) and shapes.
+variables keep their names (`/` written `_`) and shapes. bilm-tf does not
+publish its softmax, so imported models can embed but not compute perplexities.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import h5py
 import numpy as np
 
-from bilm.char_cnn import char_tf_names, char_variable_shapes
 from bilm.config import BiLMConfig, CharCNNConfig
-from bilm.params import EMBEDDING, layer_names
-from reader.chars import NUM_CHARS
+from bilm.model import (
+    CHAR_EMBED,
+    EMBEDDING,
+    SOFTMAX_WEIGHT,
+    char_projected,
+    char_variable_shapes,
+    layer_names,
+    variable_shapes,
+)
+from engine.atomic import atomic_directory
+from engine.config import from_dict, read_json, write_json
 from engine.errors import CheckpointError, ConfigError
+from engine.variables import check_directory, get_value, load_variables, read_tensor, write_tensor
+from reader.chars import NUM_CHARS
+from reader.vocab import SPECIAL_TOKENS, Vocabulary
+
+MODEL_FILE, VOCAB_FILE = "model.json", "vocab.txt"
+OPTIONS, WEIGHTS, TOKEN_EMBEDDINGS = "options.json", "weights.hdf5", "token_embeddings.hdf5"
+
+
+# -- model directories ------------------------------------------------------------------
+
+
+def save_model_config(cfg: BiLMConfig, directory: str | Path) -> None:
+    """Writes `model.json` into a model directory."""
+    write_json(Path(directory, MODEL_FILE), cfg)
+
+
+def load_model_config(directory: str | Path) -> BiLMConfig:
+    """Reads `model.json` from a model or checkpoint directory."""
+    path = Path(directory, MODEL_FILE)
+    data = read_json(path, f"{directory} is not a biLM model directory (no {MODEL_FILE})")
+    return from_dict(BiLMConfig, data, source=str(path), prefix="model.")
+
+
+def write_model_files(directory: Path, cfg: BiLMConfig, vocab: Vocabulary) -> None:
+    """The files that make a directory of variables a self-describing model."""
+    save_model_config(cfg, directory)
+    vocab.save(Path(directory, VOCAB_FILE))
+
+
+def write_model_dir(directory: Path, cfg: BiLMConfig, vocab: Vocabulary, scope=None) -> Path:
+    """Writes the biLM variables of the scope + config + vocabulary, atomically."""
+    arrays = {name: get_value(name, scope) for name in variable_shapes(cfg, with_softmax=True)}
+    return write_model_arrays(directory, cfg, vocab, arrays)
+
+
+def write_model_arrays(directory: Path, cfg: BiLMConfig, vocab: Vocabulary,
+                       arrays: dict[str, np.ndarray]) -> Path:
+    """Writes a model directory from arrays (a model without a softmax omits its two variables)."""
+    expected = variable_shapes(cfg, with_softmax=SOFTMAX_WEIGHT in arrays)
+    for name, shape in expected.items():
+        if tuple(arrays[name].shape) != shape:
+            raise CheckpointError(f"variable '{name}' has shape {list(arrays[name].shape)}, "
+                                  f"the model needs {list(shape)}")
+    with atomic_directory(directory) as tmp:
+        for name in expected:
+            write_tensor(tmp / name, np.asarray(arrays[name], np.float32))
+        write_model_files(tmp, cfg, vocab)
+    return Path(directory)
+
+
+def read_model_arrays(directory: str | Path, cfg: BiLMConfig) -> dict[str, np.ndarray]:
+    """The biLM variables of a model directory (with the softmax if it has one)."""
+    with_softmax = Path(directory, SOFTMAX_WEIGHT).is_file()
+    files = check_directory(directory, variable_shapes(cfg, with_softmax))
+    return {name: read_tensor(path) for name, path in files.items()}
+
+
+def read_model_dir(directory: str | Path) -> tuple[BiLMConfig, Vocabulary]:
+    """The config and vocabulary of a model (or checkpoint) directory."""
+    cfg = load_model_config(directory)
+    vocab = Vocabulary.load(Path(directory, VOCAB_FILE))
+    try:
+        return cfg.with_vocab_size(len(vocab)), vocab
+    except ConfigError as exc:
+        raise ConfigError(f"{directory}: {exc}") from None
+
+
+def load_model_variables(directory: str | Path, cfg: BiLMConfig, place, with_softmax: bool = True) -> list[str]:
+    """Loads the biLM variables of a model directory into the global scope."""
+    return load_variables(directory, variable_shapes(cfg, with_softmax), place)
+
+
+# -- bilm-tf ------------------------------------------------------------------------
 
 DIRECTION_INDEX = {"fw": 0, "bw": 1}
 # Datasets of the character encoder: reported as unused by a word-level import.
@@ -40,6 +127,19 @@ TF_FORGET_BIAS = 1.0
 def lstm_dataset(direction: str, layer: int, what: str) -> str:
     """`RNN_{d}/RNN/MultiRNNCell/Cell{l}/LSTMCell/{W_0|B|W_P_0}`."""
     return f"RNN_{DIRECTION_INDEX[direction]}/RNN/MultiRNNCell/Cell{layer}/LSTMCell/{what}"
+
+
+def char_tf_names(cfg: BiLMConfig) -> dict[str, str]:
+    """Our character-encoder variable name → bilm-tf dataset name, in creation order."""
+    c = cfg.char_cnn
+    tf = [CHAR_EMBED]
+    for i in range(len(c.filters)):
+        tf += [f"CNN/W_cnn_{i}", f"CNN/b_cnn_{i}"]
+    for k in range(c.n_highway):
+        tf += [f"CNN_high_{k}/{p}_{g}" for g in ("carry", "transform") for p in ("W", "b")]
+    if char_projected(cfg):
+        tf += ["CNN_proj/W_proj", "CNN_proj/b_proj"]
+    return dict(zip(char_variable_shapes(cfg), tf))
 
 
 def tf_shapes(cfg: BiLMConfig) -> dict[str, tuple[int, ...]]:
@@ -277,3 +377,46 @@ def to_tf(ours: dict[str, np.ndarray], cfg: BiLMConfig) -> tuple[dict[str, np.nd
             tf[lstm_dataset(d, layer, "B")] = _swap_first_blocks(bias)
             tf[lstm_dataset(d, layer, "W_P_0")] = ours[names["proj"]]
     return tf, ours.get(EMBEDDING)
+
+
+# -- conversions ----------------------------------------------------------------------
+
+
+def import_bilm_tf(options: str | Path, weights: str | Path, output: str | Path,
+                   token_embeddings: str | Path | None = None,
+                   vocab: str | Path | None = None) -> tuple[BiLMConfig, list[str]]:
+    """Writes a bilm-tf model as a model directory; returns its config and the datasets left unused.
+
+    Without `token_embeddings` the character encoder in `weights` is imported
+    (the published AllenNLP models: any word gets a vector) and `vocab` is
+    optional; with it the import is word-level (the table replaces the
+    character encoder, whose datasets are returned as unused).
+    """
+    char_input = token_embeddings is None
+    vocabulary = Vocabulary.load(vocab) if vocab else Vocabulary(list(SPECIAL_TOKENS))
+    cfg = read_options(options, len(vocabulary), char_input=char_input)
+    tf_arrays, unused = read_weights(weights, cfg)
+    embedding = None if char_input else read_token_embeddings(token_embeddings, cfg)
+    write_model_arrays(Path(output), cfg, vocabulary, to_ours(tf_arrays, embedding, cfg))
+    return cfg, unused
+
+
+def export_bilm_tf(model_dir: str | Path, output: str | Path) -> list[str]:
+    """Writes a model directory in the bilm-tf format (atomically); returns the file names.
+
+    A word model also gets `token_embeddings.hdf5` (what bilm-tf's
+    `BidirectionalLanguageModel(..., use_character_inputs=False,
+    embedding_weight_file=...)` loads); a character model's encoder goes into
+    `weights.hdf5` with its `char_cnn` options, as the published models.
+    """
+    cfg, vocab = read_model_dir(model_dir)
+    tf_arrays, embedding = to_tf(read_model_arrays(model_dir, cfg), cfg)
+    written = [OPTIONS, WEIGHTS, VOCAB_FILE]
+    with atomic_directory(output) as tmp:
+        write_options(tmp / OPTIONS, cfg)
+        write_weights(tmp / WEIGHTS, tf_arrays)
+        if embedding is not None:
+            write_token_embeddings(tmp / TOKEN_EMBEDDINGS, embedding)
+            written.insert(2, TOKEN_EMBEDDINGS)
+        vocab.save(tmp / VOCAB_FILE)
+    return written

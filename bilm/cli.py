@@ -1,0 +1,220 @@
+"""The biLM's command lines: each parses its flags and calls the library.
+
+    python -m bilm.train --config configs/elmo.yaml [-o key=value] [--resume]   (= python -m engine)
+    python -m bilm.evaluate --model DIR --input 'data/dev/*' [--batch-size 32] [--num-steps 20] [--json]
+    python -m bilm.export --model DIR --output OUT_DIR [--max-length T]
+    python -m bilm.dump --model DIR --input SENTENCES.txt --output OUT.hdf5 [--batch-size 64]
+                        [--stateful] [--layers all|top|mix]
+    python -m bilm.import_bilm_tf --options options.json --weights weights.hdf5 --output DIR
+                                  [--token-embeddings vocab_embedding.hdf5 --vocab vocab.txt]
+    python -m bilm.export_bilm_tf --model DIR --output OUT_DIR
+    python -m bilm.cache_token_embeddings --model DIR --vocab VOCAB.txt --output EMB.hdf5
+
+DIR is a model directory (`output/elmo/model`, an import) or any checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def _parser(description: str, model_help: str = "model or checkpoint directory",
+            threads: bool = True) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    if model_help:
+        parser.add_argument("--model", required=True, help=model_help)
+    if threads:
+        parser.add_argument("--threads", type=int, default=2, help="CPU threads (0: all cores)")
+    return parser
+
+
+def _place(threads: int = 2):
+    from engine.runtime import DistEnv, RuntimeConfig, setup
+
+    return setup(RuntimeConfig(threads=threads), DistEnv())
+
+
+def train(argv: list[str] | None = None) -> dict:
+    """Pretrain the biLM: the engine's training command, with `configs/elmo.yaml` by default."""
+    from engine.cli import train as train_job
+
+    return train_job(argv, default_config="configs/elmo.yaml")
+
+
+def evaluate(argv: list[str] | None = None) -> dict:
+    """Perplexity of a biLM on a corpus (full softmax), beside the unigram perplexity of the same tokens."""
+    parser = _parser(evaluate.__doc__)
+    parser.add_argument("--input", required=True, help="glob of tokenized files, one sentence per line")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--num-steps", type=int, default=20)
+    parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+    args = parser.parse_args(argv)
+
+    import paddle
+
+    from bilm.formats import load_model_variables, read_model_dir
+    from bilm.lm import PerplexityEvaluator
+    from bilm.model import SOFTMAX_WEIGHT
+    from engine.errors import CheckpointError
+    from reader.shards import resolve_shards
+
+    place = _place(args.threads)
+    cfg, vocab = read_model_dir(args.model)
+    if not (Path(args.model) / SOFTMAX_WEIGHT).is_file():
+        raise CheckpointError(f"{args.model} has no softmax (models imported from bilm-tf have none), "
+                              "so it cannot compute perplexities")
+    evaluator = PerplexityEvaluator(cfg, resolve_shards(args.input, "input"), vocab, args.batch_size,
+                                    args.num_steps)
+    load_model_variables(args.model, cfg, place)
+    metrics = evaluator.run(paddle.static.Executor(place))
+    if args.json:
+        print(json.dumps(metrics))
+    else:
+        print(f"perplexity {metrics['ppl']:.2f} (forward {metrics['ppl_fw']:.2f}, backward "
+              f"{metrics['ppl_bw']:.2f}) over {int(metrics['tokens']):,} tokens; "
+              f"unigram perplexity of the same tokens {metrics['unigram_ppl']:.2f}")
+    return metrics
+
+
+def export(argv: list[str] | None = None) -> str:
+    """Export a biLM as an inference program (OUT_DIR/elmo.json + .pdiparams, with its config and
+    vocabulary): inputs `word_ids` [B,T] (`char_ids` [B,T,C] for a character model) and `lengths` [B],
+    output `elmo_layers` [B, L+1, T, 2·P]. Pretraining already exports at the end of a run."""
+    parser = _parser(export.__doc__, threads=False)
+    parser.add_argument("--output", required=True, help="directory for the inference program")
+    parser.add_argument("--max-length", type=int, default=None,
+                        help="fixed number of words per input row (padded); unrolled, faster")
+    args = parser.parse_args(argv)
+
+    import paddle
+
+    from bilm.formats import load_model_variables, read_model_dir
+    from bilm.vectors import export_inference_model
+
+    place = _place()
+    cfg, vocab = read_model_dir(args.model)
+    load_model_variables(args.model, cfg, place, with_softmax=False)
+    prefix = export_inference_model(paddle.static.Executor(place), args.output, cfg, vocab, args.max_length)
+    print(f"exported {prefix}.json and {prefix}.pdiparams")
+    return prefix
+
+
+def dump(argv: list[str] | None = None) -> dict:
+    """Write ELMo vectors of a text file to HDF5, as bilm-tf's `dump_bilm_embeddings`.
+
+One whitespace-tokenized sentence per input line (a character model spells
+every word; a word model maps unknown words to `<UNK>`); one dataset per line,
+named by the line's 0-based index ("0", "1", …):
+  all  (L+1, n_tokens, 2·P): the token layer [e ; e], then each LSTM layer
+       as [forward ; backward] (bilm-tf's layout)
+  top  (n_tokens, 2·P): the last LSTM layer
+  mix  (n_tokens, 2·P): the average of all layers (ELMo's scalar mix before
+       any task has trained its weights)
+Every sentence starts from a zero state unless --stateful, which reproduces
+bilm-tf: consecutive lines in fixed batch rows, each row continuing from its
+state after the previous batch. Input is streamed: memory stays bounded."""
+    parser = _parser(dump.__doc__, "model directory (trained here or imported)")
+    parser.add_argument("--input", required=True, help="text file, one tokenized sentence per line")
+    parser.add_argument("--output", required=True, help="HDF5 file to write")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--stateful", action="store_true", help="carry LSTM states across batches (bilm-tf)")
+    parser.add_argument("--layers", choices=("all", "top", "mix"), default="all")
+    args = parser.parse_args(argv)
+    if args.batch_size <= 0:
+        parser.error("--batch-size must be positive")
+
+    from tqdm import tqdm
+
+    from bilm.vectors import ElmoEmbedder, dump_file
+    from reader.sentences import read_batches
+
+    embedder = ElmoEmbedder(args.model, _place(args.threads), stateful=args.stateful, max_batch_size=args.batch_size)
+    total = sum(1 for _ in open(args.input, "rb")) if Path(args.input).is_file() else None
+    with tqdm(total=total, unit="sent", disable=None) as bar:
+        done = dump_file(embedder, read_batches(args.input, args.batch_size), args.output, args.layers, bar.update)
+    print(f"wrote {done['sentences']:,} sentences ({done['tokens']:,} tokens) to {args.output} in "
+          f"{done['seconds']:.1f} s ({done['tokens'] / max(done['seconds'], 1e-9):,.0f} tokens/s)")
+    return done
+
+
+def import_bilm_tf(argv: list[str] | None = None) -> str:
+    """Import a bilm-tf / AllenNLP ELMo model into a model directory.
+
+Without --token-embeddings the character encoder in weights.hdf5 is imported
+(the published AllenNLP models): any word gets a vector, exactly as AllenNLP
+computes it. With it, the import is word-level: the table replaces the
+character encoder (whose weights are listed as not used) and unknown words
+become <UNK>. The directory has no softmax (bilm-tf does not publish it)."""
+    parser = _parser(import_bilm_tf.__doc__, model_help="", threads=False)
+    parser.add_argument("--options", required=True, help="bilm-tf options.json")
+    parser.add_argument("--weights", required=True, help="bilm-tf weights.hdf5")
+    parser.add_argument("--token-embeddings",
+                        help="HDF5 with dataset 'embedding', one row per vocabulary line (word-level import)")
+    parser.add_argument("--vocab", help="vocabulary, one token per line (required with --token-embeddings)")
+    parser.add_argument("--output", required=True, help="model directory to create")
+    args = parser.parse_args(argv)
+    if args.token_embeddings and not args.vocab:
+        parser.error("--token-embeddings needs --vocab (its rows are the vocabulary's lines)")
+
+    from bilm.formats import import_bilm_tf as convert
+
+    cfg, unused = convert(args.options, args.weights, args.output, args.token_embeddings, args.vocab)
+    tokens = (f"character encoder ({cfg.char_cnn.num_features} filters, {cfg.char_cnn.n_highway} highway)"
+              if cfg.input == "char" else f"vocabulary {cfg.vocab_size:,}")
+    print(f"imported a {cfg.num_layers}-layer biLM (cell {cfg.hidden_size}, projection {cfg.embed_size}, "
+          f"{tokens}) into {args.output}")
+    if unused:
+        print(f"not used (word-level import): {len(unused)} character-encoder datasets "
+              f"({', '.join(sorted(unused)[:4])}{', …' if len(unused) > 4 else ''})")
+    return args.output
+
+
+def export_bilm_tf(argv: list[str] | None = None) -> Path:
+    """Export a model directory to the bilm-tf / AllenNLP format: options.json, weights.hdf5, vocab.txt
+    (and token_embeddings.hdf5 for a word model). TF's cell adds 1.0 to the forget gate; models trained
+    here have none, so it is taken out of the stored bias."""
+    parser = _parser(export_bilm_tf.__doc__, threads=False)
+    parser.add_argument("--output", required=True, help="directory for the bilm-tf files")
+    args = parser.parse_args(argv)
+
+    from bilm.formats import export_bilm_tf as convert
+
+    written = convert(args.model, args.output)
+    print(f"wrote {', '.join(written)} to {args.output}")
+    return Path(args.output)
+
+
+def cache_token_embeddings(argv: list[str] | None = None) -> dict:
+    """Precompute a word-level token table from a character model (bilm-tf's `dump_token_embeddings`):
+    dataset `embedding`, one row per vocabulary line. With the model's LSTM weights (export_bilm_tf, then
+    import_bilm_tf --token-embeddings) it makes a faster word-level model with the same vectors for
+    vocabulary words."""
+    parser = _parser(cache_token_embeddings.__doc__, "character model directory")
+    parser.add_argument("--vocab", required=True, help="vocabulary, one token per line (with <S>, </S>, <UNK>)")
+    parser.add_argument("--output", required=True, help="HDF5 file to write")
+    parser.add_argument("--batch-size", type=int, default=1024, help="words per run of the encoder")
+    args = parser.parse_args(argv)
+    if args.batch_size <= 0:
+        parser.error("--batch-size must be positive")
+
+    import paddle
+
+    from bilm.formats import load_model_variables, read_model_dir, write_token_embeddings
+    from bilm.vectors import token_table
+    from engine.atomic import atomic_file
+    from engine.errors import ConfigError
+    from reader.vocab import Vocabulary
+
+    cfg, _ = read_model_dir(args.model)
+    if cfg.input != "char":
+        raise ConfigError(f"{args.model} is a word model: its token table is already the variable embedding_para")
+    words = Vocabulary.load(args.vocab).tokens
+    place = _place(args.threads)
+    load_model_variables(args.model, cfg, place, with_softmax=False)
+    table = token_table(paddle.static.Executor(place), cfg, words, args.batch_size)
+    with atomic_file(args.output) as partial:
+        write_token_embeddings(partial, table)
+    print(f"wrote {len(words):,} token vectors of width {cfg.embed_size} to {args.output}")
+    return {"rows": len(words), "width": cfg.embed_size}

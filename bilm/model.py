@@ -1,0 +1,533 @@
+"""The biLM network: parameters, token encoders, the LSTMP cell, the stacked encoder.
+
+Read top to bottom:
+
+1. **Parameters** under the fluid release's names and creation order
+   (`embedding_para`, `fw_layer1_gate_w`, `lstmp_0.w_0`, …, `softmax_weight`,
+   `softmax_bias`), so its checkpoints load by name and ours load into users'
+   programs with `paddle.static.load_vars`. lstmp_0..L-1 are the forward
+   layers, lstmp_L..2L-1 the backward ones. A character model has the
+   character encoder's variables (bilm-tf's names, `/` written `_`) in place
+   of `embedding_para`.
+2. **Token encoders** (the biLM's layer 0): a word table, or bilm-tf's
+   character CNN.
+3. **The LSTMP cell**, the fluid `lstmp` op rebuilt from primitives (Paddle 3
+   dropped `dynamic_lstmp`; `paddle.nn.LSTM(proj_size=...)` cannot clip):
+
+       z   = x_t·W_x + b + r_{t-1}·W          gate blocks along 4H: [c̃ | i | f | o]
+       c_t = clip(tanh(z_c)·σ(z_i) + c_{t-1}·σ(z_f + forget_bias), ±cell_clip)
+       h_t = σ(z_o)·tanh(c_t)
+       r_t = clip(h_t·W_rh, ±proj_clip)                   (identity projection activation)
+
+   No peepholes; `forget_bias` is 0 for the fluid release and TF's constant
+   1.0 for bilm-tf imports (kept apart from the stored bias, so exporting them
+   back is exact).
+4. **One direction's stack** (dropout, residuals) and **the encoder**: all
+   ELMo layers for padded sentences in bilm-tf's layout, every sentence from a
+   zero state.
+
+The language-model loss over these layers is `bilm.lm`; the API users embed
+is `bilm.vectors`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import paddle
+import paddle.nn.functional as F
+from paddle.nn.initializer import Constant, Normal, Uniform, XavierUniform
+
+from bilm.config import BiLMConfig
+from engine.ops import WeightProducts, affine
+from reader.chars import NUM_CHARS, boundary_char_ids
+
+DIRECTIONS = ("fw", "bw")
+EMBEDDING = "embedding_para"
+SOFTMAX_WEIGHT = "softmax_weight"
+SOFTMAX_BIAS = "softmax_bias"
+CHAR_EMBED = "char_embed"
+# The carried LSTM state, [2L, B, P] and [2L, B, H]: slots 0..L-1 forward, L..2L-1 backward.
+INIT_HIDDEN, INIT_CELL = "init_hidden", "init_cell"
+LENGTHS = "lengths"
+
+
+# -- 1. parameters -------------------------------------------------------------------
+
+
+def layer_names(cfg: BiLMConfig, direction: str, layer: int) -> dict[str, str]:
+    """Variable names of one LSTMP layer (0-based `layer`)."""
+    k = layer + (cfg.num_layers if direction == "bw" else 0)
+    return {"gate_w": f"{direction}_layer{layer + 1}_gate_w", "weight": f"lstmp_{k}.w_0",
+            "proj": f"lstmp_{k}.w_1", "bias": f"lstmp_{k}.b_0"}
+
+
+def char_variable_shapes(cfg: BiLMConfig) -> dict[str, tuple[int, ...]]:
+    """The character encoder's variable names → shapes (bilm-tf's), in bilm-tf's order."""
+    c, n = cfg.char_cnn, cfg.char_cnn.num_features
+    shapes: dict[str, tuple[int, ...]] = {CHAR_EMBED: (NUM_CHARS, c.embed_size)}
+    for i, (width, count) in enumerate(c.filters):
+        shapes[f"CNN_W_cnn_{i}"] = (1, width, c.embed_size, count)
+        shapes[f"CNN_b_cnn_{i}"] = (count,)
+    for k in range(c.n_highway):
+        for gate in ("carry", "transform"):
+            shapes[f"CNN_high_{k}_W_{gate}"] = (n, n)
+            shapes[f"CNN_high_{k}_b_{gate}"] = (n,)
+    if char_projected(cfg):
+        shapes["CNN_proj_W_proj"] = (n, cfg.embed_size)
+        shapes["CNN_proj_b_proj"] = (cfg.embed_size,)
+    return shapes
+
+
+def char_projected(cfg: BiLMConfig) -> bool:
+    """Whether the filter bank is projected to the LSTM input size."""
+    return cfg.char_cnn.num_features != cfg.embed_size
+
+
+def variable_shapes(cfg: BiLMConfig, with_softmax: bool = True) -> dict[str, tuple[int, ...]]:
+    """Every biLM variable's name → shape, in the fluid creation order."""
+    E, H, V = cfg.embed_size, cfg.hidden_size, cfg.vocab_size
+    shapes = char_variable_shapes(cfg) if cfg.input == "char" else {EMBEDDING: (V, E)}
+
+    def add_direction(direction):
+        for layer in range(cfg.num_layers):
+            names = layer_names(cfg, direction, layer)
+            shapes.update({names["gate_w"]: (E, 4 * H), names["weight"]: (E, 4 * H),
+                           names["proj"]: (H, E), names["bias"]: (1, 4 * H)})
+
+    add_direction("fw")
+    if with_softmax:
+        shapes[SOFTMAX_WEIGHT] = (V, E)
+        shapes[SOFTMAX_BIAS] = (V,)
+    add_direction("bw")
+    return shapes
+
+
+@dataclass(frozen=True)
+class LSTMPWeights:
+    """Parameters of one LSTMP layer (names as in the fluid release)."""
+
+    gate_w: paddle.Tensor  # [in, 4H]  input projection (`fw_layer1_gate_w`, ...)
+    weight: paddle.Tensor  # [P, 4H]   recurrent weight (`lstmp_k.w_0`)
+    proj: paddle.Tensor  # [H, P]    projection (`lstmp_k.w_1`)
+    bias: paddle.Tensor  # [1, 4H]   gate bias (`lstmp_k.b_0`)
+
+
+@dataclass
+class BiLMParams:
+    """Handles to the biLM parameters inside the current static program."""
+
+    variables: dict  # name → parameter
+    layers: dict[str, list[LSTMPWeights]]  # per direction, bottom layer first
+
+    def __getitem__(self, name: str):
+        return self.variables[name]
+
+    def get(self, name: str):
+        return self.variables.get(name)
+
+
+def create_params(cfg: BiLMConfig, with_softmax: bool = True, trainable: bool = True) -> BiLMParams:
+    """Creates (or, in a second program, refers to) the biLM parameters by name.
+
+    Programs built in the same scope share parameters through these names: the
+    evaluation and export programs read what the training program trained.
+    """
+    if cfg.vocab_size <= 0:
+        raise ValueError("BiLMConfig.vocab_size must be set before building a program")
+    created = {name: _parameter(name, shape, trainable, _initializer(cfg, name))
+               for name, shape in variable_shapes(cfg, with_softmax).items()}
+    layers = {d: [LSTMPWeights(**{k: created[n] for k, n in layer_names(cfg, d, i).items()})
+                  for i in range(cfg.num_layers)] for d in DIRECTIONS}
+    return BiLMParams(created, layers)
+
+
+def _initializer(cfg: BiLMConfig, name: str):
+    if cfg.input == "char" and name in char_variable_shapes(cfg):
+        return _char_initializer(cfg, name)
+    # The fluid release used Xavier everywhere except the LSTMP bias (zeros);
+    # softmax_bias was created with is_bias=False, so it got Xavier as well.
+    return Constant(0.0) if name.startswith("lstmp_") and name.endswith(".b_0") else XavierUniform()
+
+
+def _char_initializer(cfg: BiLMConfig, name: str):
+    """bilm-tf's training initialisation of each character-encoder variable."""
+    c, n = cfg.char_cnn, cfg.char_cnn.num_features
+    if name == CHAR_EMBED:
+        return Uniform(-1.0, 1.0)
+    if name.startswith("CNN_W_cnn_"):
+        if c.activation == "relu":
+            return Uniform(-0.05, 0.05)
+        width = c.filters[int(name.rsplit("_", 1)[1])][0]
+        return Normal(0.0, math.sqrt(1.0 / (width * c.embed_size)))
+    if name.endswith("_b_carry"):
+        return Constant(-2.0)  # start by carrying the input through
+    if "_b_" in name:
+        return Constant(0.0)
+    return Normal(0.0, math.sqrt(1.0 / n))
+
+
+def _parameter(name: str, shape: tuple[int, ...], trainable: bool, init):
+    block = paddle.static.default_main_program().global_block()
+    existing = next((p for p in block.all_parameters() if p.name == name), None)
+    if existing is not None:  # e.g. `bilm.emb` made the table, `bilm.elmo_encoder` needs it too
+        if tuple(existing.shape) != tuple(shape):
+            raise ValueError(f"parameter '{name}' already exists with shape {list(existing.shape)}, "
+                             f"not {list(shape)}")
+        return existing
+    attr = paddle.ParamAttr(name=name, initializer=init, trainable=trainable)
+    return paddle.static.create_parameter(list(shape), "float32", attr=attr)
+
+
+# -- 2. token encoders ---------------------------------------------------------------
+
+
+def token_input(name: str, cfg: BiLMConfig, batch: int = -1, steps: int = -1):
+    """A feed for the biLM's tokens: word ids [B,T] or character ids [B,T,max_characters] (int64)."""
+    shape = [batch, steps] + ([cfg.char_cnn.max_characters] if cfg.input == "char" else [])
+    return paddle.static.data(name, shape, "int64")
+
+
+def embed_tokens(params: BiLMParams, cfg: BiLMConfig, tokens):
+    """[B,T,E] token vectors for word ids [B,T] or character ids [B,T,C] (by `cfg.input`)."""
+    if cfg.input == "char":
+        return char_token_embedding(params, cfg, tokens)
+    return F.embedding(tokens, params[EMBEDDING])
+
+
+def boundary_embeddings(params: BiLMParams, cfg: BiLMConfig, bos_id: int, eos_id: int):
+    """The `<S>` and `</S>` vectors, [1,E] each (from their word ids, or their spellings)."""
+    if cfg.input == "char":
+        tokens = np.stack(boundary_char_ids(cfg.char_cnn.max_characters))[:, None, :]  # [2,1,C]
+    else:
+        tokens = np.array([[bos_id], [eos_id]], np.int64)  # [2,1]
+    both = embed_tokens(params, cfg, paddle.assign(tokens))  # [2,1,E]
+    return both[0], both[1]
+
+
+def char_token_embedding(params: BiLMParams, cfg: BiLMConfig, char_ids):
+    """bilm-tf's character encoder: token vectors [..., E] for character ids [..., C] (`reader.chars`).
+
+    A 16-wide embedding per character (a fixed zero row first, read by padded
+    token positions, whose vectors are therefore not zero: callers mask them),
+    a bank of valid convolutions each max-pooled over the token's positions
+    and activated, highway layers, and a projection when the bank is wider
+    than the LSTM input.
+    """
+    c = cfg.char_cnn
+    table = paddle.concat([paddle.zeros([1, c.embed_size], "float32"), params[CHAR_EMBED]], axis=0)
+    chars = F.embedding(char_ids, table)  # [..., C, D]
+    flat = len(chars.shape) == 3  # [N, C, D]: treat as one row of N tokens
+    if flat:
+        chars = chars.unsqueeze(0)
+    # bilm-tf's conv2d over [B, T, C, D] with (1, w, D, n) kernels, in NCHW:
+    # no reshape of the batch (paddle.inference mis-sizes tensors reshaped
+    # back from a flattened batch) and no NHWC (its layout pass then reduces
+    # over the wrong axis).
+    chars = paddle.transpose(chars, [0, 3, 1, 2])  # [B, D, T, C]
+    pooled, biases = [], []
+    for i, (width, _) in enumerate(c.filters):
+        kernel = paddle.transpose(params[f"CNN_W_cnn_{i}"], [3, 2, 0, 1])  # [n, D, 1, w]: no flip
+        conv = F.conv2d(chars, kernel)  # [B, n, T, C - w + 1]
+        # Max over positions as a pooling op: Paddle's reduce-max gradient is
+        # about 20x slower on CPU and made the filter bank dominate training.
+        pooled.append(F.max_pool2d(conv, kernel_size=[1, c.max_characters - width + 1]))
+        # The bias is constant over positions: adding it after the max is exact and cheaper.
+        biases.append(params[f"CNN_b_cnn_{i}"])
+    h = paddle.transpose(paddle.concat(pooled, axis=1).squeeze(3), [0, 2, 1])  # [B, T, features]
+    h = paddle.concat(biases) + h
+    h = F.relu(h) if c.activation == "relu" else paddle.tanh(h)
+    for k in range(c.n_highway):
+        gate = F.sigmoid(_char_linear(params, h, f"CNN_high_{k}", "carry"))
+        transformed = F.relu(_char_linear(params, h, f"CNN_high_{k}", "transform"))
+        h = gate * transformed + (1.0 - gate) * h
+    if char_projected(cfg):
+        h = _char_linear(params, h, "CNN_proj", "proj")
+    return h.squeeze(0) if flat else h
+
+
+def _char_linear(params: BiLMParams, x, scope: str, what: str):
+    return paddle.matmul(x, params[f"{scope}_W_{what}"]) + params[f"{scope}_b_{what}"]
+
+
+# -- 3. the LSTMP cell ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LSTMP:
+    """One layer: its weights, clipping thresholds (0 disables a clip) and forget-gate offset."""
+
+    weights: LSTMPWeights
+    cell_clip: float
+    proj_clip: float
+    forget_bias: float = 0.0  # fluid: none; TF's LSTMCell (bilm-tf models): 1.0
+    # Training: the recurrent and projection products go through the engine's
+    # `WeightProducts`, which forms their weight gradients in one product each.
+    products: WeightProducts | None = None
+
+
+def lstmp_step(layer: LSTMP, gates_x, r_prev, c_prev):
+    """One step. `gates_x` [B,4H] already holds x·W_x + b; returns (r_t [B,P], c_t [B,H])."""
+    w, mm = layer.weights, layer.products
+    z = mm.addmm(gates_x, r_prev, w.weight) if mm else paddle.addmm(gates_x, r_prev, w.weight)
+    # `split` rather than slicing: its gradient is one concat, where every
+    # slice's gradient would write a zero-filled copy of the whole input.
+    z_c, z_i, z_f, z_o = paddle.split(z, 4, axis=-1)
+    if layer.forget_bias:
+        z_f = z_f + layer.forget_bias
+    c = paddle.tanh(z_c) * F.sigmoid(z_i) + c_prev * F.sigmoid(z_f)
+    if layer.cell_clip > 0:
+        c = paddle.clip(c, -layer.cell_clip, layer.cell_clip)
+    h = F.sigmoid(z_o) * paddle.tanh(c)
+    r = mm.matmul(h, w.proj) if mm else paddle.matmul(h, w.proj)
+    if layer.proj_clip > 0:
+        r = paddle.clip(r, -layer.proj_clip, layer.proj_clip)
+    return r, c
+
+
+def lstmp_sequence(layer: LSTMP, x, r0, c0, mask=None, reset=None):
+    """Runs the layer over `x` [B,T,in] from state (r0 [B,P], c0 [B,H]).
+
+    Returns (r [B,T,P], r_last [B,P], c_last [B,H]).
+    - `mask` [B,T] (1 = real token, 0 = padding): padding steps leave the state
+      unchanged and output zeros, so a row's final state is the state after
+      its last real token.
+    - `reset` [B,T] (0 = start from a zero state at this step, 1 = carry on):
+      lets a stream of sentences start every sentence afresh.
+
+    The input projection x·W_x + b runs for all steps at once. A static T
+    (training, fixed `num_steps`) is unrolled in Python, which runs fastest; a
+    dynamic T (inference on sentences of any length) becomes a `while_loop`.
+    """
+    gates = affine(x, layer.weights.gate_w, layer.weights.bias)
+    steps = x.shape[1]
+    if steps is not None and steps > 0:
+        return _unrolled(layer, gates, r0, c0, mask, reset, steps)
+    return _while_loop(layer, gates, r0, c0, mask, reset)
+
+
+def _step(layer, g, r, c, m, keep):
+    if keep is not None:
+        r, c = r * keep, c * keep
+    r_new, c_new = lstmp_step(layer, g, r, c)
+    if m is None:
+        return r_new, c_new, r_new
+    # m is [B,1]: padding rows keep their state and emit zeros.
+    r = m * r_new + (1.0 - m) * r
+    c = m * c_new + (1.0 - m) * c
+    return r, c, m * r_new
+
+
+def _unrolled(layer, gates, r, c, mask, reset, steps):
+    per_step = paddle.unbind(gates, axis=1)  # one op; its gradient is one stack
+    masks = [None] * steps if mask is None else paddle.split(mask, steps, axis=1)
+    keeps = [None] * steps if reset is None else paddle.split(reset, steps, axis=1)
+    outputs = []
+    for t in range(steps):
+        r, c, out = _step(layer, per_step[t], r, c, masks[t], keeps[t])
+        outputs.append(out)
+    return paddle.stack(outputs, axis=1), r, c
+
+
+def _while_loop(layer, gates, r0, c0, mask, reset):
+    if layer.products is not None:
+        raise ValueError("recorded weight products need a fixed number of steps (unrolled)")
+
+    def time_major(v):
+        return None if v is None else paddle.transpose(v, [1, 0]).unsqueeze(-1)
+
+    gates_t, mask_t, reset_t = paddle.transpose(gates, [1, 0, 2]), time_major(mask), time_major(reset)
+    steps = paddle.shape(gates_t)[0]
+    outputs = paddle.tensor.create_array("float32")
+    i0 = paddle.full([], 0, "int64")
+
+    def cond(i, r, c, outputs):
+        return i < steps
+
+    def body(i, r, c, outputs):
+        m = None if mask_t is None else mask_t[i]
+        keep = None if reset_t is None else reset_t[i]
+        r, c, out = _step(layer, gates_t[i], r, c, m, keep)
+        paddle.tensor.array_write(out, i, outputs)
+        return i + 1, r, c, outputs
+
+    _, r, c, outputs = paddle.static.nn.while_loop(cond, body, [i0, r0, c0, outputs])
+    stacked, _ = paddle.tensor.manipulation.tensor_array_to_tensor(outputs, axis=1, use_stack=True)
+    return stacked, r, c
+
+
+# -- 4. the stack and the encoder ------------------------------------------------------
+
+
+@dataclass
+class DirectionOutput:
+    """What one direction's LSTMP stack produces."""
+
+    layers: list  # per layer [B,T,P]: LSTMP output plus residual, before output dropout
+    top: object  # [B,T,P]: what the softmax sees (last layer after dropout)
+    last_hidden: list  # per layer [B,P]: raw LSTMP output r at the last step
+    last_cell: list  # per layer [B,H]
+
+
+def run_direction(x, layers: list[LSTMPWeights], cfg: BiLMConfig, init_hidden, init_cell,
+                  dropout=None, mask=None, reset=None, products=None) -> DirectionOutput:
+    """Runs one direction's LSTMP stack over embedded tokens `x` [B,T,E].
+
+    `init_hidden`/`init_cell` are per-layer lists of [B,P]/[B,H] start states;
+    `mask` and `reset` are passed to every layer (see `lstmp_sequence`).
+    As in the fluid release, each layer's input a = drop(x) is dropped once
+    more before the LSTMP, the residual (from the second layer on) adds a, and
+    the layer output is dropped again before it feeds the next layer or the
+    softmax. The carried state is the raw projection r before the residual and
+    the cell c itself (the fluid release carried a dropped-out copy of c).
+    `dropout` is an `engine.ops.StepDropout` (training) or None;
+    `products` (an `engine.ops.WeightProducts`, training only) records the
+    recurrent products for one-product weight gradients.
+    """
+    dropout = dropout or (lambda v: v)
+    inp = x
+    outputs, last_r, last_c = [], [], []
+    for i, weights in enumerate(layers):
+        a = dropout(inp)
+        layer = LSTMP(weights, cfg.cell_clip, cfg.proj_clip, cfg.forget_bias, products)
+        r, r_last, c_last = lstmp_sequence(layer, dropout(a), init_hidden[i], init_cell[i], mask, reset)
+        out = r + a if cfg.use_skip_connections and i > 0 else r
+        if mask is not None and cfg.use_skip_connections and i > 0:
+            out = out * mask.unsqueeze(-1)
+        outputs.append(out)
+        last_r.append(r_last)
+        last_c.append(c_last)
+        inp = dropout(out)
+    return DirectionOutput(outputs, inp, last_r, last_c)
+
+
+@dataclass
+class EncoderOutput:
+    """ELMo layers plus each row's final LSTM state (for stateful use)."""
+
+    layers: object  # [B, L+1, T, 2P]
+    final_hidden: object  # [2L, B, P]: slots 0..L-1 forward, L..2L-1 backward
+    final_cell: object  # [2L, B, H]
+
+
+@dataclass
+class EncoderGraph:
+    """A built encoder program: its feeds by name and its outputs."""
+
+    feeds: dict  # token ids (`token_feed_name`), `lengths`, and with state `init_hidden`/`init_cell`
+    output: EncoderOutput
+
+
+def build_encoder(cfg: BiLMConfig, bos_id: int, eos_id: int, stateful: bool = False,
+                  max_length: int | None = None) -> EncoderGraph:
+    """The ELMo encoder over fed sentences (what `ElmoEmbedder`, `bilm.dump` and the export run).
+
+    Feeds: word ids [B,T] (`word_ids`) or character ids [B,T,C] (`char_ids`),
+    without boundaries, and `lengths` [B]; `stateful` adds `init_hidden`
+    [2L,B,P] / `init_cell` [2L,B,H] to start each row from. Any T, with a
+    while loop over the steps; with `max_length` the inputs are padded to
+    that T and the recurrence is unrolled, which runs faster.
+    """
+    tokens = token_input(token_feed_name(cfg), cfg, steps=max_length or -1)
+    feeds = {tokens.name: tokens, LENGTHS: paddle.static.data(LENGTHS, [-1], "int64")}
+    if stateful:
+        L = cfg.num_layers
+        feeds[INIT_HIDDEN] = paddle.static.data(INIT_HIDDEN, [2 * L, -1, cfg.embed_size], "float32")
+        feeds[INIT_CELL] = paddle.static.data(INIT_CELL, [2 * L, -1, cfg.hidden_size], "float32")
+    params = create_params(cfg, with_softmax=False)
+    output = encode(params, cfg, tokens, feeds[LENGTHS], bos_id, eos_id, feeds.get(INIT_HIDDEN),
+                    feeds.get(INIT_CELL))
+    return EncoderGraph(feeds, output)
+
+
+def token_feed_name(cfg: BiLMConfig) -> str:
+    """The encoder's token input: `word_ids`, or `char_ids` for a character model."""
+    return "char_ids" if cfg.input == "char" else "word_ids"
+
+
+def encode(params: BiLMParams, cfg: BiLMConfig, tokens, lengths, bos_id: int | None = None,
+           eos_id: int | None = None, init_hidden=None, init_cell=None) -> EncoderOutput:
+    """All ELMo layers for tokens and lengths [B] (int64), bilm-tf's layout.
+
+    `tokens` are word ids [B,T] or, for a character model, character ids
+    [B,T,C]. Layer 0 is the token embedding duplicated to [e ; e], layer k the
+    k-th LSTM layer as [forward ; backward] (residual included), each 2·P
+    wide. With `bos_id`/`eos_id` given, sentences are wrapped in `<S>` …
+    `</S>` inside the program and the output covers the words only; without
+    them, `tokens` are used as they are. Rows start from `init_hidden`
+    [2L,B,P] / `init_cell` [2L,B,H] when given, else from zeros, so a
+    sentence's vectors never depend on its batch neighbours; the final states
+    are those after each row's last real step (forward: `</S>`; backward:
+    `<S>`), padding never changing them.
+    """
+    emb = embed_tokens(params, cfg, tokens)
+    if bos_id is None:
+        return encode_embedded(params, cfg, emb, lengths, None, init_hidden, init_cell)
+    bos, eos = boundary_embeddings(params, cfg, bos_id, eos_id)
+    return encode_embedded(params, cfg, wrap_embedded(emb, lengths, bos, eos), lengths + 2, lengths,
+                           init_hidden, init_cell)
+
+
+def encode_embedded(params: BiLMParams, cfg: BiLMConfig, emb, lengths, word_lengths=None,
+                    init_hidden=None, init_cell=None) -> EncoderOutput:
+    """`encode` from token vectors [B,T,E]; `word_lengths` given: strip the boundary positions."""
+    steps = paddle.shape(emb)[1]
+    mask = sentence_mask(lengths, steps)
+    emb = emb * mask.unsqueeze(-1)
+    fw = _encode_direction(params, cfg, "fw", emb, mask, init_hidden, init_cell)
+    bw = _encode_direction(params, cfg, "bw", reverse_padded(emb, lengths), mask, init_hidden, init_cell)
+    layers = [paddle.concat([emb, emb], axis=-1)]
+    layers += [paddle.concat([f, reverse_padded(b, lengths)], axis=-1) for f, b in zip(fw.layers, bw.layers)]
+    out = paddle.stack(layers, axis=1)
+    if word_lengths is not None:
+        # Drop the boundary positions; `</S>` of shorter sentences sits inside
+        # the window, so zero everything past each sentence's last word.
+        out = out[:, :, 1 : steps - 1] * sentence_mask(word_lengths, steps - 2).unsqueeze(1).unsqueeze(-1)
+    return EncoderOutput(out, paddle.stack(fw.last_hidden + bw.last_hidden),
+                         paddle.stack(fw.last_cell + bw.last_cell))
+
+
+def _encode_direction(params, cfg, direction, x, mask, init_hidden, init_cell):
+    L, slot = cfg.num_layers, DIRECTIONS.index(direction) * cfg.num_layers
+    if init_hidden is None:
+        h0 = [zero_state(x, cfg.embed_size) for _ in range(L)]
+        c0 = [zero_state(x, cfg.hidden_size) for _ in range(L)]
+    else:
+        h0 = [init_hidden[slot + i] for i in range(L)]
+        c0 = [init_cell[slot + i] for i in range(L)]
+    return run_direction(x, params.layers[direction], cfg, h0, c0, mask=mask)
+
+
+def wrap_embedded(x_emb, lengths, bos, eos):
+    """[B,T,E] token vectors → [B,T+2,E] with `bos` [1,E] first and `eos` [1,E] after each sentence."""
+    rows = paddle.shape(x_emb)[0]
+    bos = paddle.expand(bos.unsqueeze(0), [rows, 1, -1])
+    x = paddle.concat([bos, x_emb, paddle.zeros_like(bos)], axis=1)
+    t = paddle.arange(paddle.shape(x)[1], dtype="int64").unsqueeze(0)
+    at_end = (t == lengths.unsqueeze(1) + 1).unsqueeze(-1)
+    return paddle.where(at_end, paddle.expand_as(eos.unsqueeze(0), x), x)
+
+
+def sentence_mask(lengths, steps):
+    """[B,T] float32: 1 for positions < length."""
+    t = paddle.arange(steps, dtype="int64").unsqueeze(0)
+    return paddle.cast(t < lengths.unsqueeze(1), "float32")
+
+
+def reverse_padded(x, lengths):
+    """Reverses each row's first `length` positions of x [B,T,...]; padding stays in place."""
+    steps = paddle.shape(x)[1]
+    t = paddle.arange(steps, dtype="int64").unsqueeze(0)
+    length = lengths.unsqueeze(1)
+    index = paddle.where(t < length, length - 1 - t, t)
+    if len(x.shape) == 2:
+        return paddle.take_along_axis(x, index, axis=1)
+    index = paddle.expand(index.unsqueeze(-1), [-1, -1, x.shape[-1]])
+    return paddle.take_along_axis(x, index, axis=1)
+
+
+def zero_state(batch_like, size: int):
+    """A [B,size] float32 zero state whose batch size follows `batch_like` [B,...]."""
+    return paddle.zeros([paddle.shape(batch_like)[0], size], "float32")

@@ -1,0 +1,318 @@
+"""ELMo vectors for users: inside your own network, from Python, in HDF5 files, as an inference program.
+
+In your own static network (bilm-tf's `weight_layers`, the fluid release's `bilm.py`):
+
+    model = bilm.ElmoModel.from_dir("output/elmo/model")   # model.json + vocab.txt
+    with paddle.static.program_guard(main, startup):
+        word_ids = paddle.static.data("word_ids", model.input_shape, "int64")   # ids in model.vocab
+        lengths = paddle.static.data("lengths", [-1], "int64")
+        vectors = bilm.elmo_encoder(bilm.emb(word_ids, model), lengths, model)   # [B, T, 2P]
+        ...                                                  # your layers on top
+    exe.run(startup)
+    bilm.load_pretrained(exe, model.directory, main)        # after the startup program
+
+The biLM variables keep the fluid release's names and are frozen (not
+trainable, so no optimizer touches them); only the scalar mix (`ELMo_w`,
+`ELMo_gamma`) trains with your task. Every sentence starts from a zero LSTM
+state, so a sentence's vectors never depend on its batch neighbours. A
+character model (`model.json` says `"input": "char"`) takes character ids
+[B, T, C] instead of word ids (`reader.chars.padded_char_ids`).
+
+Outside a network: `ElmoEmbedder` (lists of tokens → layers), `dump_file`
+(a text file → HDF5, bilm-tf's `dump_bilm_embeddings`), `export_inference_model`
+(a program for `paddle.inference`), `token_table` (a character model's
+vectors for a word list, bilm-tf's `dump_token_embeddings`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import paddle
+
+from bilm.config import BiLMConfig
+from bilm.formats import load_model_variables, read_model_dir, write_model_files
+from bilm.lm import zero_states
+from bilm.model import (
+    INIT_CELL,
+    INIT_HIDDEN,
+    LENGTHS,
+    boundary_embeddings,
+    build_encoder,
+    create_params,
+    embed_tokens,
+    encode_embedded,
+    token_feed_name,
+    variable_shapes,
+    wrap_embedded,
+)
+from engine.errors import CheckpointError
+from engine.inference import save_inference_program
+from engine.ops import StepDropout
+from engine.variables import check_directory
+from reader.chars import char_ids, padded_char_ids
+from reader.vocab import Vocabulary
+
+MIX_WEIGHTS, MIX_SCALE = "ELMo_w", "ELMo_gamma"
+INFERENCE_PREFIX, LAYERS_OUTPUT = "elmo", "elmo_layers"
+
+
+@dataclass(frozen=True)
+class ElmoModel:
+    """A pretrained biLM to embed in a program: its architecture, vocabulary and directory."""
+
+    cfg: BiLMConfig
+    vocab: Vocabulary
+    directory: Path
+
+    @classmethod
+    def from_dir(cls, directory: str | Path) -> "ElmoModel":
+        """Reads `model.json` and `vocab.txt` of a model (or checkpoint) directory."""
+        cfg, vocab = read_model_dir(directory)
+        return cls(cfg, vocab, Path(directory))
+
+    @property
+    def input_shape(self) -> list[int]:
+        """Shape of the token feed `emb` takes: [-1, -1] word ids or [-1, -1, C] character ids."""
+        return [-1, -1] + ([self.cfg.char_cnn.max_characters] if self.cfg.input == "char" else [])
+
+    @property
+    def dim(self) -> int:
+        """Width of the ELMo vectors (2 · projection size)."""
+        return 2 * self.cfg.embed_size
+
+
+# -- in your own network -------------------------------------------------------------
+
+
+def emb(tokens, model: ElmoModel):
+    """The biLM's token vectors [B,T,E] (layer 0), frozen.
+
+    `tokens`: word ids [B,T] (ids in `model.vocab`), or for a character model
+    (`model.cfg.input == "char"`) character ids [B,T,C] from
+    `reader.chars.padded_char_ids` (int64; `model.input_shape` says which).
+    """
+    params = create_params(model.cfg, with_softmax=False, trainable=False)
+    return embed_tokens(params, model.cfg, tokens)
+
+
+def elmo_encoder(x_emb, lengths, model: ElmoModel, l2_coef: float = 0.001, dropout: float = 0.0,
+                 dropout_seed=None, all_layers: bool = False):
+    """ELMo vectors [B,T,2P]: γ · Σ_k softmax(w)_k · layer_k over the biLM's L+1 layers.
+
+    `x_emb` [B,T,E] comes from `emb`; `lengths` [B] int64 counts each
+    sentence's words (no boundary tokens: `<S>`/`</S>` are added here, as the
+    biLM saw them in training, and dropped from the output). `w` (`ELMo_w`,
+    zeros, L2 decay `l2_coef`) and `γ` (`ELMo_gamma`, 1.0) are the task's
+    trainable parameters. `dropout` applies to the mix in training programs:
+    masks from `dropout_seed` (an int32 [1] feed, see `engine.ops`) when
+    given, else from Paddle's generator. Padding positions are zero.
+    With `all_layers=True`, returns the layers [B, L+1, T, 2P] instead.
+    """
+    cfg = model.cfg
+    params = create_params(cfg, with_softmax=False, trainable=False)
+    bos, eos = boundary_embeddings(params, cfg, model.vocab.bos_id, model.vocab.eos_id)
+    wrapped = wrap_embedded(x_emb, lengths, bos, eos)
+    layers = encode_embedded(params, cfg, wrapped, lengths + 2, word_lengths=lengths).layers
+    layers.stop_gradient = True
+    if all_layers:
+        return layers
+    mixed = scalar_mix(layers, l2_coef)
+    if dropout > 0:
+        if dropout_seed is not None:
+            mixed = StepDropout(dropout, dropout_seed)(mixed)
+        else:
+            mixed = paddle.nn.functional.dropout(mixed, dropout, training=True)
+    return mixed
+
+
+def elmo(tokens, lengths, model: ElmoModel, **kwargs):
+    """`elmo_encoder(emb(tokens, model), lengths, model, **kwargs)` in one call."""
+    return elmo_encoder(emb(tokens, model), lengths, model, **kwargs)
+
+
+def scalar_mix(layers, l2_coef: float = 0.001):
+    """γ · Σ_k softmax(w)_k · layers[:, k] for layers [B, K, T, D] → [B, T, D] (original names)."""
+    k = layers.shape[1]
+    w = paddle.static.create_parameter(
+        [k], "float32", attr=paddle.ParamAttr(name=MIX_WEIGHTS, initializer=paddle.nn.initializer.Constant(0.0),
+                                              regularizer=paddle.regularizer.L2Decay(l2_coef)))
+    gamma = paddle.static.create_parameter(
+        [1], "float32", attr=paddle.ParamAttr(name=MIX_SCALE, initializer=paddle.nn.initializer.Constant(1.0)))
+    weights = paddle.nn.functional.softmax(w).reshape([1, k, 1, 1])
+    return gamma * (layers * weights).sum(axis=1)
+
+
+@dataclass
+class LoadReport:
+    """What `load_pretrained` found: loaded biLM variables and those it did not find."""
+
+    loaded: list[str]
+    missing: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        text = f"loaded {len(self.loaded)} biLM variables"
+        return text + (f"; missing: {', '.join(self.missing)}" if self.missing else "")
+
+
+def load_pretrained(exe, dirname: str | Path, program=None, allow_missing: bool = False) -> LoadReport:
+    """Loads the biLM variables of `program` from a model or checkpoint directory, by name.
+
+    Run it after the startup program. Every file is checked first (a missing
+    variable is an error unless `allow_missing`; a wrong shape names the
+    variable and both shapes), then `paddle.static.load_vars` reads them.
+    Other files in the directory — a pretraining checkpoint's softmax or
+    optimizer state, say — are ignored, and so is everything in the program
+    that is not a biLM variable (your own parameters, learning rates).
+    """
+    program = program or paddle.static.default_main_program()
+    cfg, _ = read_model_dir(dirname)
+    bilm_names = set(variable_shapes(cfg, with_softmax=True))
+    in_program = {p.name: tuple(p.shape) for p in program.global_block().all_parameters() if p.name in bilm_names}
+    if not in_program:
+        raise CheckpointError("the program has no biLM variables (build it with bilm.emb / bilm.elmo_encoder)")
+    found = check_directory(dirname, in_program, allow_missing=allow_missing)
+    params = [p for p in program.global_block().all_parameters() if p.name in found]
+    paddle.static.load_vars(exe, str(dirname), program, vars=params)
+    return LoadReport(sorted(found), sorted(set(in_program) - set(found)))
+
+
+# -- outside a network ---------------------------------------------------------------
+
+
+class ElmoEmbedder:
+    """All ELMo layers [n, L+1, T, 2P] for lists of tokens, from a model directory.
+
+    Word models look words up in the model's vocabulary (unknown words become
+    `<UNK>`); character models spell every word, so none is unknown. The
+    program is built once and run batch after batch. Stateless (the default)
+    starts every sentence from a zero LSTM state, so a sentence always gets
+    the same vectors. Stateful reproduces bilm-tf: row i of each batch starts
+    from the final state of row i of the previous batch (rows beyond a
+    smaller batch keep theirs).
+    """
+
+    def __init__(self, model_dir: str | Path, place, stateful: bool = False, max_batch_size: int = 64):
+        self.cfg, self.vocab = read_model_dir(model_dir)
+        self.stateful = stateful
+        self.program = paddle.static.Program()
+        with paddle.static.program_guard(self.program, paddle.static.Program()):
+            self.graph = build_encoder(self.cfg, self.vocab.bos_id, self.vocab.eos_id, stateful)
+        self.exe = paddle.static.Executor(place)
+        load_model_variables(model_dir, self.cfg, place, with_softmax=False)
+        self.state = zero_states(self.cfg, max_batch_size) if stateful else None
+
+    def embed(self, sentences: list[list[str]]) -> np.ndarray:
+        """Layers for each sentence, padded to the longest: [n, L+1, T, 2P] float32."""
+        n = len(sentences)
+        if n == 0:
+            return np.zeros((0, self.cfg.num_layers + 1, 0, 2 * self.cfg.embed_size), np.float32)
+        lengths = np.array([len(s) for s in sentences], np.int64)
+        feed = {token_feed_name(self.cfg): self.token_ids(sentences), LENGTHS: lengths}
+        out = self.graph.output
+        if not self.stateful:
+            (layers,) = self.exe.run(self.program, feed=feed, fetch_list=[out.layers])
+            return layers
+        self._grow_state(n)
+        feed.update({name: value[:, :n] for name, value in self.state.items()})
+        layers, hidden, cell = self.exe.run(self.program, feed=feed,
+                                            fetch_list=[out.layers, out.final_hidden, out.final_cell])
+        self.state[INIT_HIDDEN][:, :n] = hidden
+        self.state[INIT_CELL][:, :n] = cell
+        return layers
+
+    def token_ids(self, sentences: list[list[str]]) -> np.ndarray:
+        """The token feed for padded sentences: word ids [n,T], or character ids [n,T,C]."""
+        return token_ids(sentences, self.cfg, self.vocab)
+
+    def _grow_state(self, rows: int) -> None:
+        have = self.state[INIT_HIDDEN].shape[1]
+        if rows > have:
+            extra = zero_states(self.cfg, rows - have)
+            self.state = {k: np.concatenate([v, extra[k]], axis=1) for k, v in self.state.items()}
+
+
+def token_ids(sentences: list[list[str]], cfg: BiLMConfig, vocab: Vocabulary) -> np.ndarray:
+    """What a biLM takes for padded sentences: word ids [n,T] in `vocab`, or character ids [n,T,C]."""
+    if cfg.input == "char":
+        return padded_char_ids(sentences, cfg.char_cnn.max_characters)
+    ids = np.zeros((len(sentences), max([1, *map(len, sentences)])), np.int64)
+    for i, words in enumerate(sentences):
+        ids[i, : len(words)] = vocab.encode(words, boundaries=False)
+    return ids
+
+
+def select_layers(layers: np.ndarray, mode: str) -> np.ndarray:
+    """One sentence's (L+1, n, 2P) layers → `all` of them, the `top` one, or their average (`mix`)."""
+    if mode == "top":
+        return layers[-1]
+    if mode == "mix":
+        return layers.mean(axis=0)
+    return layers
+
+
+def dump_file(embedder: ElmoEmbedder, sentences, output: str | Path, layers: str = "all",
+              progress=None) -> dict:
+    """Writes one HDF5 dataset per sentence (named by its index) from `(first index, batch)` pairs.
+
+    The file is written under a temporary name and renamed at the end, so a
+    failed run leaves no half file. Returns counts and seconds.
+    """
+    import h5py
+
+    from engine.atomic import atomic_file
+
+    count = tokens = 0
+    start = time.perf_counter()
+    with atomic_file(Path(output)) as partial, h5py.File(partial, "w") as out:
+        for first, batch in sentences:
+            vectors = embedder.embed(batch)
+            for i, words in enumerate(batch):
+                out.create_dataset(str(first + i), data=select_layers(vectors[i, :, : len(words)], layers))
+            count += len(batch)
+            tokens += sum(map(len, batch))
+            if progress is not None:
+                progress(len(batch))
+    return {"sentences": count, "tokens": tokens, "seconds": time.perf_counter() - start}
+
+
+def export_inference_model(exe, directory: str | Path, cfg: BiLMConfig, vocab: Vocabulary,
+                           max_length: int | None = None) -> str:
+    """Saves the biLM forward (tokens + lengths → all ELMo layers) for `paddle.inference`.
+
+    Inputs: `word_ids` [B,T] int64 (vocabulary ids, no boundaries) — for a
+    character model `char_ids` [B,T,C] int64 (`reader.chars.padded_char_ids`)
+    — and `lengths` [B] int64. Output `elmo_layers`: [B, L+1, T, 2·P] float32
+    (see `bilm.model.encode`). Any T by default (the recurrence is a while
+    loop); with `max_length` the inputs are always padded to that T and the
+    recurrence is unrolled, which runs faster (`bilm.model.build_encoder`). The
+    variables come from the scope. Writes the model files beside the program;
+    returns the path prefix.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    program = paddle.static.Program()
+    with paddle.static.program_guard(program, paddle.static.Program()):
+        graph = build_encoder(cfg, vocab.bos_id, vocab.eos_id, max_length=max_length)
+    prefix = save_inference_program(directory / INFERENCE_PREFIX, list(graph.feeds.values()),
+                                    {LAYERS_OUTPUT: graph.output.layers}, exe, program)
+    write_model_files(directory, cfg, vocab)
+    return prefix
+
+
+def token_table(exe, cfg: BiLMConfig, words: list[str], batch_size: int = 1024) -> np.ndarray:
+    """A character model's token vectors [len(words), E] for a word list (its variables in the scope).
+
+    With the model's LSTM weights this makes a word-level model that gives the
+    same vectors for these words and is faster (bilm-tf's `dump_token_embeddings`).
+    """
+    program = paddle.static.Program()
+    with paddle.static.program_guard(program, paddle.static.Program()):
+        chars = paddle.static.data("char_ids", [-1, cfg.char_cnn.max_characters], "int64")
+        vectors = embed_tokens(create_params(cfg, with_softmax=False), cfg, chars)
+    rows = [exe.run(program, feed={"char_ids": char_ids(words[i:i + batch_size], cfg.char_cnn.max_characters)},
+                    fetch_list=[vectors])[0] for i in range(0, len(words), batch_size)]
+    return np.concatenate(rows) if rows else np.zeros((0, cfg.embed_size), np.float32)

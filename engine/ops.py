@@ -1,0 +1,218 @@
+"""Graph-building ops the models share, and the hooks the engine's step uses.
+
+- `affine`: x·W + b as one product (the CPU-efficient form of every dense layer here).
+- `StepDropout`: dropout whose masks are a function of a per-step seed feed,
+  so a resumed run draws the masks an uninterrupted one would.
+- `WeightProducts` and `gather_rows`: *gradient sources*. A graph that
+  reads a weight through many small products, or a large table by row,
+  hands these to the engine (`TrainGraph.gradient_sources`); the engine then
+  asks autodiff for the gradients of the products' outputs or of the
+  gathered rows and forms the parameters' gradients itself: one large product
+  per weight, and updates of only the rows a step read (`engine.optim`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import paddle
+from paddle import _C_ops
+
+# -- affine ---------------------------------------------------------------------
+
+
+def affine(x, weight, bias):
+    """x [..., K] · weight [K, N] + bias [N] → [..., N], as [x, 1]·[W; b].
+
+    Paddle 3.3.1's gradient of a broadcast bias add reduces slowly on CPU;
+    folded into the product it costs about half (measured: 172 → 92 ms for a
+    [640, 8192] output of the ELMo softmax, forward and backward; 70 → 53 ms
+    for a LUKE feed-forward [512, 768]·[768, 3072]).
+    """
+    ones = paddle.ones_like(x[..., :1])
+    return paddle.matmul(paddle.concat([x, ones], axis=-1), paddle.concat([weight, bias.reshape([1, -1])], axis=0))
+
+
+# -- dropout --------------------------------------------------------------------
+# Paddle's static dropout draws from a generator whose state lives in the
+# process, so a resumed run would see other masks than an uninterrupted one.
+# The engine feeds `dropout_seed` every step instead, a hash of (run seed,
+# step, rank) rather than a counter: with `seed + op index` on consecutive
+# integers, op k+1 at step s would draw the mask of op k at step s+1.
+
+SEED_FEED = "dropout_seed"
+# Fed seeds stay below this so `seed + op index` never overflows int32.
+_MAX_SEED = 2**31 - 2**16
+
+
+def step_seed(seed: int, step: int, rank: int) -> np.ndarray:
+    """The value fed as `dropout_seed` at `step` on `rank` (int32 [1])."""
+    value = np.random.SeedSequence([seed, step, rank]).generate_state(1, np.uint64)[0] % _MAX_SEED
+    return np.array([value], dtype=np.int32)
+
+
+def seed_input():
+    """The int32 [1] feed that carries the step's dropout seed."""
+    return paddle.static.data(SEED_FEED, [1], "int32")
+
+
+class StepDropout:
+    """Inverted dropout (`upscale_in_train`) with masks seeded by `seed + op index`.
+
+    With `seed=None` or `p == 0` it is the identity, which is how evaluation and
+    inference programs are built from the same code. Build one per program and
+    use it for every dropout op: each op takes the next index, so no two ops
+    share a mask.
+    """
+
+    def __init__(self, p: float, seed=None):
+        self.p = float(p)
+        self.seed = seed
+        self._count = 0
+
+    def __call__(self, x, p: float | None = None):
+        """Drops `x` with the default rate, or with `p`."""
+        p = self.p if p is None else float(p)
+        if self.seed is None or p == 0.0:
+            return x
+        self._count += 1
+        # The public `paddle.nn.functional.dropout` cannot take a seed tensor in
+        # PIR; the op itself can (checked on Paddle 3.3.1, CPU).
+        return _C_ops.dropout(x, self.seed + self._count, p, False, "upscale_in_train", 0, False)
+
+
+# -- gradient sources -------------------------------------------------------------
+
+
+class GradientSource(Protocol):
+    """Parameters whose gradients the engine forms from the gradients of `values()`.
+
+    `parameters()` are kept out of autodiff's own parameter gradients;
+    `gradients(value_grads)` returns (target, gradient) pairs, where a target
+    is a parameter (a dense gradient) or a `RowGather` (the gradient of its rows).
+    """
+
+    def parameters(self) -> list: ...
+
+    def values(self) -> list: ...
+
+    def gradients(self, value_grads: list) -> list[tuple]: ...
+
+
+@dataclass
+class _Uses:
+    weight: object  # the parameter
+    constant: object  # the same values taking no gradient, used by every product
+    inputs: list = field(default_factory=list)  # x of each product
+    outputs: list = field(default_factory=list)  # x·W of each product
+
+
+class WeightProducts:
+    """Records x·W products so that W's gradient is one product (a `GradientSource`).
+
+    An unrolled recurrence multiplies the same weight at every step, and
+    autodiff would build one small weight-gradient product per step and sum
+    them: 20 × [256, 32]·[32, 4096] for an ELMo layer, which MKL runs at a
+    fraction of its large-matrix rate. Here each step multiplies a detached
+    view of the weight, and the gradient is Σ xₜᵀ·dyₜ = [x₁; …; x_T]ᵀ·[dy₁; …; dy_T]
+    from the gradients of the steps' outputs, which backward computes anyway:
+    the same values up to summation order.
+    """
+
+    def __init__(self):
+        self._uses: dict[str, _Uses] = {}
+
+    def matmul(self, x, weight):
+        """x [N, K] · weight [K, M]."""
+        out = paddle.matmul(x, self._record(weight).constant)
+        return self._add(weight, x, out)
+
+    def addmm(self, base, x, weight):
+        """base [N, M] + x [N, K] · weight [K, M] (the weight's gradient is that of x·W alone)."""
+        out = paddle.addmm(base, x, self._record(weight).constant)
+        return self._add(weight, x, out)
+
+    def parameters(self) -> list:
+        return [u.weight for u in self._uses.values()]
+
+    def values(self) -> list:
+        return [o for u in self._uses.values() for o in u.outputs]
+
+    def gradients(self, value_grads: list) -> list[tuple]:
+        pairs, start = [], 0
+        for use in self._uses.values():
+            grads = value_grads[start:start + len(use.outputs)]
+            start += len(use.outputs)
+            if any(g is None for g in grads):
+                raise RuntimeError(f"a product of {use.weight.name} does not reach the objective")
+            pairs.append((use.weight, paddle.matmul(_rows(use.inputs), _rows(grads), transpose_x=True)))
+        return pairs
+
+    def _record(self, weight) -> _Uses:
+        if weight.name not in self._uses:
+            # `detach` shares the weight's memory: no copy per step.
+            self._uses[weight.name] = _Uses(weight, weight.detach())
+        return self._uses[weight.name]
+
+    def _add(self, weight, x, out):
+        use = self._uses[weight.name]
+        use.inputs.append(x)
+        use.outputs.append(out)
+        return out
+
+
+def _rows(parts: list):
+    return paddle.concat(parts) if len(parts) > 1 else parts[0]
+
+
+@dataclass
+class RowGather:
+    """A table read through `rows = table[ids]` for distinct `ids` (a `GradientSource`).
+
+    A 50k-row table gets a dense gradient in Paddle 3.3.1's PIR even with
+    `sparse=True`, so every step would zero-fill, clip and update the whole
+    table although a batch reads a few thousand rows. A model that reads a
+    table only through `gather_rows` lets the engine take the gradient of the
+    rows instead; `engine.optim` updates just those rows where that is exact
+    and scatters them into a dense gradient where it is not.
+    """
+
+    table: object  # the parameter [V, ...]
+    ids: object  # distinct row ids [U] int64
+    rows: object  # table[ids] [U, ...]
+
+    def parameters(self) -> list:
+        return [self.table]
+
+    def values(self) -> list:
+        return [self.rows]
+
+    def gradients(self, value_grads: list) -> list[tuple]:
+        if value_grads[0] is None:
+            raise RuntimeError(f"the rows gathered from {self.table.name} do not reach the objective")
+        return [(self, value_grads[0])]
+
+
+def gather_rows(table, ids) -> tuple[RowGather, object]:
+    """Reads the rows of `table` that `ids` (int64, any shape) name, each once.
+
+    Returns the gather and the position of each id in `rows` (shape of `ids`):
+    `gather.rows[position]` is `table[id]`.
+    """
+    distinct, inverse = _distinct(ids.flatten())
+    return RowGather(table, distinct, paddle.gather(table, distinct)), inverse.reshape(ids.shape)
+
+
+def _distinct(ids):
+    """Sorted distinct values of int64 `ids` [N] and each id's index among them.
+
+    By sorting: `paddle.unique` declares float32 outputs for int64 input in
+    PIR (Paddle 3.3.1), and ops downstream then pick float kernels.
+    """
+    order = paddle.argsort(ids)
+    ordered = paddle.gather(ids, order)
+    first = paddle.concat([paddle.ones([1], "bool"), ordered[1:] != ordered[:-1]])
+    group = paddle.cumsum(paddle.cast(first, "int64")) - 1
+    return paddle.masked_select(ordered, first), paddle.scatter(paddle.zeros_like(ids), order, group)

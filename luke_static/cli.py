@@ -1,0 +1,180 @@
+"""LUKE's command lines: each parses its flags and calls the library.
+
+    python -m luke_static.convert --from hf|paddlenlp SRC_DIR --output DIR
+    python -m luke_static.export --model DIR --output PREFIX [--word-only]
+    python -m luke_static.squad_check DATA.json --model DIR [--max-seq-length 512] [--doc-stride 128]
+                                      [--max-query-length 64]
+    python -m luke_static.squad_eval DATA.json PREDICTIONS.json
+    python -m luke_static.squad_predict --model output/squad/inference --input questions.json --output answers.json
+    python -m luke_static.open_entity_predict --model output/open_entity/inference --input records.json
+                                              [--output labels.json]
+
+Fine-tuning itself is `sh run.sh squad` / `sh run.sh open_entity` (the engine's training command).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+from pathlib import Path
+
+
+def _parser(description: str) -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def convert(argv: list[str] | None = None) -> Path:
+    """Convert a public LUKE checkpoint (HF or PaddleNLP) into a model directory: `luke_config.json`, the
+    tokenizer files, one file per encoder variable under HF's names. Task heads are listed as not used."""
+    parser = _parser(convert.__doc__)
+    parser.add_argument("--from", dest="kind", choices=("hf", "paddlenlp"), required=True)
+    parser.add_argument("src", help="directory of the checkpoint to convert")
+    parser.add_argument("--output", required=True, help="model directory to create")
+    args = parser.parse_args(argv)
+
+    from engine.errors import listing
+    from luke_static.formats import convert as convert_checkpoint
+
+    cfg, unused = convert_checkpoint(args.kind, args.src, args.output)
+    print(f"converted a {cfg.num_hidden_layers}-layer LUKE (hidden {cfg.hidden_size}, "
+          f"{cfg.entity_vocab_size:,} entities) into {args.output}")
+    if unused:
+        print(f"not used (task heads): {listing(sorted(unused), 6)}")
+    return Path(args.output)
+
+
+def export(argv: list[str] | None = None) -> str:
+    """Export a LUKE model directory as an inference program (PREFIX.json + PREFIX.pdiparams): feeds
+    `input_ids`, `attention_mask`, `token_type_ids`, `entity_ids`, `entity_attention_mask`,
+    `entity_token_type_ids`, `entity_position_ids` (int64; the last [B, N, M] padded with -1); outputs
+    `word_last_hidden_state`, `entity_last_hidden_state`, `pooler_output`."""
+    parser = _parser(export.__doc__)
+    parser.add_argument("--model", required=True, help="LUKE model directory (from luke_static.convert)")
+    parser.add_argument("--output", required=True, help="path prefix of the program files")
+    parser.add_argument("--word-only", action="store_true", help="export without the entity inputs")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+
+    import paddle
+
+    from engine.runtime import DistEnv, RuntimeConfig, setup
+    from luke_static.formats import export_encoder
+
+    place = setup(RuntimeConfig(threads=args.threads), DistEnv())
+    prefix = export_encoder(paddle.static.Executor(place), place, args.model, args.output,
+                            with_entities=not args.word_only)
+    print(f"exported {prefix}.json and {prefix}.pdiparams")
+    return prefix
+
+
+def squad_eval(argv: list[str] | None = None) -> dict[str, float]:
+    """The official SQuAD v1.1 evaluation: prints {"exact_match": …, "f1": …}."""
+    parser = argparse.ArgumentParser(description="Evaluation for SQuAD 1.1")
+    parser.add_argument("dataset_file")
+    parser.add_argument("prediction_file")
+    args = parser.parse_args(argv)
+
+    from luke_static.squad.answers import evaluate
+
+    with open(args.dataset_file, encoding="utf-8") as f:
+        dataset = json.load(f)
+    if dataset.get("version") != "1.1":
+        print(f"Evaluation expects v-1.1, but got dataset with v-{dataset.get('version')}", file=sys.stderr)
+    with open(args.prediction_file, encoding="utf-8") as f:
+        predictions = json.load(f)
+    scores = evaluate(dataset["data"], predictions)
+    print(json.dumps(scores))
+    return scores
+
+
+def squad_check(argv: list[str] | None = None) -> dict:
+    """Check SQuAD preprocessing before training: tokenize like training, cut the doc-stride windows, and
+    score an oracle that answers with exactly the gold token span, mapped back to text the way predictions
+    are. Anything below 100 is lost before training."""
+    parser = _parser(squad_check.__doc__)
+    parser.add_argument("data", help="SQuAD 1.1 JSON")
+    parser.add_argument("--model", required=True, help="LUKE model directory (for its tokenizer)")
+    parser.add_argument("--max-seq-length", type=int, default=512)
+    parser.add_argument("--doc-stride", type=int, default=128)
+    parser.add_argument("--max-query-length", type=int, default=64)
+    args = parser.parse_args(argv)
+
+    from luke_static.squad.answers import evaluate, oracle
+    from luke_static.squad.data import WindowSettings, build_features, gold_articles, read_squad
+    from luke_static.tokenizer import LukeTokenizer
+
+    examples = read_squad(args.data)
+    tokenizer = LukeTokenizer.from_dir(args.model, add_prefix_space=True)
+    settings = WindowSettings(args.max_seq_length, args.doc_stride, args.max_query_length)
+    features = build_features(examples, tokenizer, settings, training=True)
+    answered = [e for e in examples if e.answers]
+    reachable, predictions = oracle(examples, features)
+    # Unreachable answers are what this reports; no need for one warning each.
+    scores = (evaluate(gold_articles(answered), predictions, warn=io.StringIO()) if answered
+              else {"exact_match": 0.0, "f1": 0.0})
+    report = {"questions": len(examples), "with_answers": len(answered), "reachable": reachable,
+              "windows": len(features), "oracle_exact_match": scores["exact_match"], "oracle_f1": scores["f1"]}
+    print(f"{reachable:,} of {len(answered):,} gold answers fit a window ({len(features):,} windows); "
+          f"oracle EM {scores['exact_match']:.2f}, F1 {scores['f1']:.2f}")
+    print(json.dumps(report))
+    return report
+
+
+def squad_predict(argv: list[str] | None = None) -> dict[str, str]:
+    """Answer SQuAD-format questions with an exported model, through `paddle.inference`; writes
+    {question id: answer}, the official script's prediction format."""
+    parser = _parser(squad_predict.__doc__)
+    parser.add_argument("--model", required=True, help="the job's inference directory")
+    parser.add_argument("--input", required=True, help="SQuAD 1.1 JSON (answers not needed)")
+    parser.add_argument("--output", required=True, help="predictions JSON to write")
+    parser.add_argument("--batch-size", type=int, default=8)
+    args = parser.parse_args(argv)
+
+    from engine.inference import InferenceProgram, run_in_batches
+    from luke_static.squad.answers import best_answers
+    from luke_static.squad.data import INFERENCE_PREFIX, build_features, feature_arrays, load_settings, read_squad
+    from luke_static.tokenizer import LukeTokenizer
+
+    settings, n_best, max_answer = load_settings(args.model)
+    tokenizer = LukeTokenizer.from_dir(args.model, add_prefix_space=True)
+    examples = read_squad(args.input)
+    features = build_features(examples, tokenizer, settings, training=False)
+    arrays = feature_arrays(features, settings, tokenizer.pad_id, tokenizer.entity_pad_id)
+    outputs = run_in_batches(InferenceProgram(Path(args.model) / INFERENCE_PREFIX).run, arrays, args.batch_size)
+    predictions, _ = best_answers(examples, features, outputs["start_logits"], outputs["end_logits"], n_best,
+                                  max_answer)
+    Path(args.output).write_text(json.dumps(predictions, ensure_ascii=False, indent=1))
+    print(f"answered {len(predictions):,} questions → {args.output}")
+    return predictions
+
+
+def open_entity_predict(argv: list[str] | None = None) -> list[list[str]]:
+    """Type entity mentions with an exported Open Entity model, through `paddle.inference`. Input records
+    need `sent`, `start`, `end` (labels are ignored); the output lists, per record, the labels whose logit
+    is above 0."""
+    parser = _parser(open_entity_predict.__doc__)
+    parser.add_argument("--model", required=True, help="the job's inference directory")
+    parser.add_argument("--input", required=True, help="Open Entity JSON")
+    parser.add_argument("--output", help="JSON file for the predicted labels (default: print)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--max-seq-length", type=int, default=256)
+    args = parser.parse_args(argv)
+
+    from engine.inference import InferenceProgram, run_in_batches
+    from luke_static.open_entity.data import INFERENCE_PREFIX, encode_records, load_labels, read_records
+    from luke_static.tokenizer import LukeTokenizer
+
+    labels = load_labels(args.model)
+    tokenizer = LukeTokenizer.from_dir(args.model, add_prefix_space=True, task="entity_classification")
+    arrays = encode_records(read_records(args.input), tokenizer, labels, args.max_seq_length)
+    program = InferenceProgram(Path(args.model) / INFERENCE_PREFIX)
+    logits = run_in_batches(program.run, arrays, args.batch_size)["logits"]
+    predicted = [[label for label, logit in zip(labels, row) if logit > 0] for row in logits]
+    text = json.dumps(predicted, ensure_ascii=False)
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        print(text)
+    return predicted
