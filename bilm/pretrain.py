@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -16,6 +16,7 @@ from bilm.formats import load_model_config, write_model_dir, write_model_files
 from bilm.lm import PerplexityEvaluator, build_lm, zero_states
 from bilm.model import INIT_CELL, INIT_HIDDEN
 from bilm.vectors import export_inference_model
+from engine.config import section
 from engine.errors import ConfigError, DataError
 from engine.job import Carry, Job, TrainGraph
 from engine.optim import OptimConfig
@@ -54,13 +55,13 @@ class LMDataConfig:
 class ElmoConfig:
     """A whole pretraining run; the defaults are the fluid release's recipe."""
 
-    data: LMDataConfig = field(default_factory=LMDataConfig)
-    model: BiLMConfig = field(default_factory=BiLMConfig)
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        output_dir="output/elmo", batch_size=128, max_steps=140000, eval_every=10000, save_every=10000))
-    optim: OptimConfig = field(default_factory=lambda: OptimConfig(
-        name="adagrad", learning_rate=0.2, initial_accumulator_value=1.0, epsilon=0.0, grad_clip=10.0))
-    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    data: LMDataConfig = section(LMDataConfig)
+    model: BiLMConfig = section(BiLMConfig)
+    train: TrainConfig = section(TrainConfig, output_dir="output/elmo", batch_size=128, max_steps=140000,
+                                 eval_every=10000, save_every=10000)
+    optim: OptimConfig = section(OptimConfig, name="adagrad", learning_rate=0.2, initial_accumulator_value=1.0,
+                                 epsilon=0.0, grad_clip=10.0)
+    runtime: RuntimeConfig = section(RuntimeConfig)
 
 
 @dataclass(frozen=True)

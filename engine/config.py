@@ -49,6 +49,11 @@ def load_config(cls: type[T], path: str | Path | None, overrides: list[str] = ()
 JOB_KEY, BASE_KEY = "job", "base"
 
 
+def section(cls: type, **values: Any) -> Any:
+    """A dataclass field holding a config section whose default is `cls(**values)` (a job's recipe)."""
+    return dataclasses.field(default_factory=lambda: cls(**values))
+
+
 def read_recipe(path: str | Path) -> dict[str, Any]:
     """A recipe's raw mapping, with the recipes it extends (`base:`) merged under it."""
     path = Path(path)

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import paddle
 
 import bilm
+from engine.config import section
 from engine.errors import ConfigError
 from engine.inference import save_inference_program
 from engine.job import Job, TrainGraph
@@ -51,12 +52,12 @@ class TaggingDataConfig:
 class TaggerRunConfig:
     """A whole tagger run: the fluid LAC demo's recipe (Adam 1e-3, clip 5)."""
 
-    data: TaggingDataConfig = field(default_factory=TaggingDataConfig)
-    model: TaggerConfig = field(default_factory=TaggerConfig)
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        output_dir="output/lac", batch_size=32, max_steps=2000, eval_every=500, save_every=500))
-    optim: OptimConfig = field(default_factory=lambda: OptimConfig(name="adam", learning_rate=1e-3, grad_clip=5.0))
-    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    data: TaggingDataConfig = section(TaggingDataConfig)
+    model: TaggerConfig = section(TaggerConfig)
+    train: TrainConfig = section(TrainConfig, output_dir="output/lac", batch_size=32, max_steps=2000,
+                                 eval_every=500, save_every=500)
+    optim: OptimConfig = section(OptimConfig, name="adam", learning_rate=1e-3, grad_clip=5.0)
+    runtime: RuntimeConfig = section(RuntimeConfig)
 
 
 class TaggerTraining(Job):

@@ -7,12 +7,13 @@ runs it; the defaults are the release's recipe.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from engine.atomic import atomic_directory
+from engine.config import section
 from engine.optim import OptimConfig
 from engine.runtime import DistEnv, RuntimeConfig
 from engine.trainer import TrainConfig
@@ -41,15 +42,13 @@ class OpenEntityRunConfig:
     AdamW lr 1e-5, β2 0.98, eps 1e-6, decay 0.01, 6 % warm-up; 3 epochs ≈ 3,000 updates on 1,998
     training records, an evaluation per epoch)."""
 
-    data: OpenEntityDataConfig = field(default_factory=OpenEntityDataConfig)
-    model: FineTuneModelConfig = field(default_factory=FineTuneModelConfig)
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        output_dir="output/open_entity", batch_size=2, max_steps=3000, log_every=50, eval_every=1000,
-        save_every=1000, keep_checkpoints=2, seed=12))
-    optim: OptimConfig = field(default_factory=lambda: OptimConfig(
-        name="adamw", learning_rate=1e-5, beta2=0.98, epsilon=1e-6, weight_decay=0.01, schedule="linear",
-        warmup_ratio=0.06, accumulate_steps=2))
-    runtime: RuntimeConfig = field(default_factory=lambda: RuntimeConfig(threads=0))
+    data: OpenEntityDataConfig = section(OpenEntityDataConfig)
+    model: FineTuneModelConfig = section(FineTuneModelConfig)
+    train: TrainConfig = section(TrainConfig, output_dir="output/open_entity", batch_size=2, max_steps=3000,
+                                 log_every=50, eval_every=1000, save_every=1000, keep_checkpoints=2, seed=12)
+    optim: OptimConfig = section(OptimConfig, name="adamw", learning_rate=1e-5, beta2=0.98, epsilon=1e-6,
+                                 weight_decay=0.01, schedule="linear", warmup_ratio=0.06, accumulate_steps=2)
+    runtime: RuntimeConfig = section(RuntimeConfig, threads=0)
 
 
 def micro_prf(logits: np.ndarray, gold: np.ndarray) -> dict[str, float]:

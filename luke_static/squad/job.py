@@ -6,9 +6,10 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+from engine.config import section
 from engine.optim import OptimConfig
 from engine.runtime import DistEnv, RuntimeConfig
 from engine.trainer import TrainConfig
@@ -47,15 +48,14 @@ class SquadRunConfig:
     accumulated × 8 cards = 48; AdamW lr 15e-6, β2 0.98, eps 1e-6, decay 0.01 except biases and
     LayerNorm; 6 % linear warm-up then linear decay; 2 epochs ≈ 3,700 updates; frozen entity embeddings)."""
 
-    data: SquadDataConfig = field(default_factory=SquadDataConfig)
-    model: FineTuneModelConfig = field(default_factory=FineTuneModelConfig)
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        output_dir="output/squad", batch_size=2, max_steps=3700, log_every=50, eval_every=0, save_every=500,
-        keep_checkpoints=2, seed=42))
-    optim: OptimConfig = field(default_factory=lambda: OptimConfig(
-        name="adamw", learning_rate=15e-6, beta2=0.98, epsilon=1e-6, weight_decay=0.01, schedule="linear",
-        warmup_ratio=0.06, accumulate_steps=3, freeze=["entity_embeddings.entity_embeddings.weight"]))
-    runtime: RuntimeConfig = field(default_factory=lambda: RuntimeConfig(threads=0))
+    data: SquadDataConfig = section(SquadDataConfig)
+    model: FineTuneModelConfig = section(FineTuneModelConfig)
+    train: TrainConfig = section(TrainConfig, output_dir="output/squad", batch_size=2, max_steps=3700, log_every=50,
+                                 eval_every=0, save_every=500, keep_checkpoints=2, seed=42)
+    optim: OptimConfig = section(OptimConfig, name="adamw", learning_rate=15e-6, beta2=0.98, epsilon=1e-6,
+                                 weight_decay=0.01, schedule="linear", warmup_ratio=0.06, accumulate_steps=3,
+                                 freeze=["entity_embeddings.entity_embeddings.weight"])
+    runtime: RuntimeConfig = section(RuntimeConfig, threads=0)
 
 
 class SquadTraining(LukeTask):
