@@ -243,6 +243,7 @@ def _read_char_cnn(path, options: dict) -> CharCNNConfig:
 
 
 def write_options(path: str | Path, cfg: BiLMConfig) -> None:
+    """Writes the architecture as a bilm-tf `options.json` (with `char_cnn` for a character model)."""
     options = {
         "lstm": {"dim": cfg.hidden_size, "projection_dim": cfg.embed_size, "n_layers": cfg.num_layers,
                  "cell_clip": cfg.cell_clip, "proj_clip": cfg.proj_clip,
@@ -293,6 +294,7 @@ def _dims(cfg: BiLMConfig, name: str) -> str:
 
 
 def write_weights(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
+    """Writes bilm-tf datasets (TF names → arrays) to a `weights.hdf5`."""
     with h5py.File(path, "w") as f:
         for name, value in arrays.items():
             f.create_dataset(name, data=value)
@@ -313,6 +315,7 @@ def read_token_embeddings(path: str | Path, cfg: BiLMConfig) -> np.ndarray:
 
 
 def write_token_embeddings(path: str | Path, embedding: np.ndarray) -> None:
+    """Writes a token table as bilm-tf's embedding HDF5 (dataset `embedding`, one row per vocabulary line)."""
     with h5py.File(path, "w") as f:
         f.create_dataset("embedding", data=embedding)
 

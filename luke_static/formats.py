@@ -42,10 +42,12 @@ _HEADS = ("lm_head.", "entity_predictions.", "qa_outputs.", "classifier.", "cls.
 
 
 def save_luke_config(cfg: LukeConfig, directory: str | Path) -> None:
+    """Writes `luke_config.json` into a model directory."""
     write_json(Path(directory, MODEL_FILE), cfg)
 
 
 def load_luke_config(directory: str | Path) -> LukeConfig:
+    """Reads `luke_config.json` from a model directory (or an export)."""
     path = Path(directory, MODEL_FILE)
     data = read_json(path, f"{directory} is not a LUKE model directory (no {MODEL_FILE})")
     return from_dict(LukeConfig, data, source=str(path))
@@ -59,6 +61,7 @@ def copy_tokenizer(source: str | Path, directory: str | Path) -> None:
 
 
 def has_pooler(directory: str | Path) -> bool:
+    """Whether a model directory holds the pooler (HF's task checkpoints often do not)."""
     return Path(directory, "pooler.dense.weight").is_file()
 
 
@@ -100,6 +103,7 @@ def is_dense_weight(name: str, shape: tuple[int, ...]) -> bool:
 
 
 def read_source(kind: str, src: Path) -> tuple[LukeConfig, dict[str, np.ndarray]]:
+    """The config and the raw named arrays of an `hf` or `paddlenlp` checkpoint directory."""
     from luke_static.weights_io import read_pdparams, read_safetensors, read_torch_bin
 
     if kind == "hf":

@@ -47,6 +47,7 @@ _MASKED = float(np.finfo(np.float32).min)
 
 
 def linear(prefix: str, n_in: int, n_out: int, bias: bool = True) -> dict[str, tuple[int, ...]]:
+    """The shapes of a dense layer's weight [in, out] (and bias) under `prefix`."""
     shapes = {f"{prefix}.weight": (n_in, n_out)}
     if bias:
         shapes[f"{prefix}.bias"] = (n_out,)
@@ -54,6 +55,7 @@ def linear(prefix: str, n_in: int, n_out: int, bias: bool = True) -> dict[str, t
 
 
 def layer_norm(prefix: str, size: int) -> dict[str, tuple[int, ...]]:
+    """The shapes of a LayerNorm's weight and bias under `prefix`."""
     return {f"{prefix}.weight": (size,), f"{prefix}.bias": (size,)}
 
 

@@ -33,6 +33,7 @@ _TORCH_STORAGES = {"DoubleStorage": np.float64, "FloatStorage": np.float32, "Hal
 
 
 def read_safetensors(path: str | Path) -> dict[str, np.ndarray]:
+    """Every tensor of a `.safetensors` file, by name (bfloat16 widened to float32)."""
     data = Path(path).read_bytes()
     try:
         (size,) = struct.unpack("<Q", data[:8])

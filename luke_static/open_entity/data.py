@@ -108,4 +108,5 @@ def save_labels(directory: str | Path, labels: list[str]) -> None:
 
 
 def load_labels(directory: str | Path) -> list[str]:
+    """The label list `save_labels` wrote, in the classifier's order."""
     return Path(directory, LABELS_FILE).read_text(encoding="utf-8").split()

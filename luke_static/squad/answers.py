@@ -80,15 +80,18 @@ _PUNCTUATION = set(string.punctuation)
 
 
 def normalize_answer(text: str) -> str:
+    """Lower case, no punctuation, no articles, single spaces (the official normalisation)."""
     text = "".join(ch for ch in text.lower() if ch not in _PUNCTUATION)
     return " ".join(_ARTICLES.sub(" ", text).split())
 
 
 def exact_match(prediction: str, gold: str) -> float:
+    """1.0 when the normalised strings are equal."""
     return float(normalize_answer(prediction) == normalize_answer(gold))
 
 
 def f1(prediction: str, gold: str) -> float:
+    """F1 of the bags of normalised tokens."""
     predicted, expected = normalize_answer(prediction).split(), normalize_answer(gold).split()
     same = sum((Counter(predicted) & Counter(expected)).values())
     if same == 0:
