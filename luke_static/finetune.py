@@ -1,14 +1,22 @@
 """What the LUKE fine-tuning jobs share, so that a task is its data, its head and its metric.
 
 `LukeTask` holds the converted encoder (config, weights, tokenizer), caches
-the training features once as arrays that a worker process batches, builds
-the training graph and the decoding program from the task's builder
-(`luke_static.heads`), runs a split through the decoder in batches, and
-writes the model files (config, tokenizer) into checkpoints and exports.
+the encoded training set once as arrays that a worker process batches,
+builds the training graph and the decoding program from the task's builder
+(`luke_static.heads`), runs a split through the decoder in batches, keeps
+the parameters of the best dev evaluation and restores them for the end,
+scores the test split, and exports the decoder with named outputs beside the
+model files (config, tokenizer, the task's own files).
+
+A task subclass supplies: `config_class`, `inference_prefix`,
+`task_graph(training)`, `score(exe, split)` over the splits it encoded into
+`self.splits` (with `save_train_features` for the training set), and,
+where it has them, `describe_metrics`, `write_task_files` and `write_outputs`.
 """
 
 from __future__ import annotations
 
+import json
 from abc import abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,16 +24,19 @@ from pathlib import Path
 import numpy as np
 import paddle
 
+from engine.atomic import atomic_directory
 from engine.inference import run_in_batches, save_inference_program
 from engine.job import Job, TrainGraph
 from engine.runtime import DistEnv
-from engine.variables import load_variables
+from engine.variables import load_variables, save_variables
 from luke_static.formats import copy_tokenizer, load_luke_config, save_luke_config
 from luke_static.heads import TaskGraph
 from luke_static.model import variable_shapes
 from luke_static.tokenizer import LukeTokenizer
 from reader.arrays import ArrayStream, save_arrays
 from reader.prefetch import Prefetcher
+
+BEST_DIR, TEST_METRICS = "best", "test_metrics.json"
 
 
 @dataclass
@@ -36,12 +47,12 @@ class FineTuneModelConfig:
 
 
 class LukeTask(Job):
-    """Base of a fine-tuning job on a converted model directory (`cfg.model.luke`).
+    """Base of a fine-tuning job on a converted model directory (`cfg.model.luke`)."""
 
-    A task implements `task_graph(training)` (its builder from
-    `luke_static.heads`), `evaluate`, and `export`; it calls
-    `save_train_features` once with its encoded training set.
-    """
+    inference_prefix: str  # the exported program's file name
+    # The dev metric whose best evaluation's parameters are kept and exported
+    # (None: the parameters of the last step).
+    best_metric: str | None = "f1"
 
     def __init__(self, cfg, dist: DistEnv = DistEnv(), **tokenizer_settings):
         self.cfg = cfg
@@ -52,15 +63,28 @@ class LukeTask(Job):
         self.work_dir = Path(cfg.train.output_dir)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.train_file = self.work_dir / "train_features.npz"
+        self.splits: dict = {}  # "dev" (and "test") → what `score` reads
+        self.best: float | None = None
         self._decoder: tuple | None = None
 
     @abstractmethod
     def task_graph(self, training: bool) -> TaskGraph:
         """The task model built into the current program (loss and labels in training)."""
 
+    @abstractmethod
+    def score(self, exe, split: str) -> dict[str, float]:
+        """The task's metrics on `split` with the current parameters."""
+
     def save_train_features(self, arrays: dict[str, np.ndarray]) -> None:
         """Keeps the encoded training set where the reader process loads it from."""
         save_arrays(self.train_file, arrays)
+
+    def write_task_files(self, directory: Path) -> None:
+        """What a predictor needs beside the program and the tokenizer (labels, settings)."""
+
+    def write_outputs(self, exe, output_dir: Path) -> dict[str, str]:
+        """Files the run leaves besides the export (e.g. dev predictions); returns {what: path}."""
+        return {}
 
     # -- engine interface ----------------------------------------------------------
 
@@ -80,9 +104,35 @@ class LukeTask(Job):
                              seed=self.cfg.train.seed, loop=True, drop_last=True)
         return Prefetcher(stream, reader_state, capacity=self.cfg.data.prefetch)
 
+    def evaluate(self, exe) -> dict[str, float]:
+        metrics = self.score(exe, "dev")
+        if self.best_metric is None:
+            return metrics
+        if self.best is None or metrics[self.best_metric] > self.best:  # keep the best parameters so far
+            self.best = metrics[self.best_metric]
+            with atomic_directory(self.work_dir / BEST_DIR) as tmp:
+                save_variables(tmp, self._parameter_shapes())
+        return {**metrics, f"best_{self.best_metric}": self.best}
+
     def write_model_files(self, directory: Path) -> None:
         save_luke_config(self.luke, directory)
         copy_tokenizer(self.model_dir, directory)
+        self.write_task_files(directory)
+
+    def export(self, exe, output_dir: Path) -> dict[str, str]:
+        """Restores the best dev parameters, scores the test split with them, writes outputs, exports."""
+        written = {}
+        if self.best_metric is not None and (self.work_dir / BEST_DIR).is_dir():
+            load_variables(self.work_dir / BEST_DIR, self._parameter_shapes(), exe.place)
+            written[f"restored the parameters of the best dev {self.best_metric}"] = f"{self.best:.4f}"
+        if "test" in self.splits:
+            test = self.score(exe, "test")
+            path = Path(output_dir, TEST_METRICS)
+            path.write_text(json.dumps(test, indent=1))
+            written["test"] = f"{self.describe_metrics(test)} ({path})"
+        written.update(self.write_outputs(exe, output_dir))
+        written["exported program"] = self.export_program(exe, output_dir)
+        return written
 
     # -- decoding -------------------------------------------------------------------------
 
@@ -104,11 +154,15 @@ class LukeTask(Job):
 
         return run_in_batches(run, arrays, self.cfg.train.batch_size)
 
-    def export_program(self, exe, output_dir: Path, prefix_name: str) -> str:
+    def export_program(self, exe, output_dir: Path) -> str:
         """Saves the decoder with named outputs into `output_dir/inference/`, with the model files."""
         program, graph = self.decoding_program()
         directory = Path(output_dir, "inference")
-        prefix = save_inference_program(directory / prefix_name, list(graph.feeds.values()), graph.outputs,
+        prefix = save_inference_program(directory / self.inference_prefix, list(graph.feeds.values()), graph.outputs,
                                         exe, program)
         self.write_model_files(directory)
         return f"{prefix}.json"
+
+    def _parameter_shapes(self) -> dict[str, tuple[int, ...]]:
+        program, _ = self.decoding_program()
+        return {p.name: tuple(p.shape) for p in program.global_block().all_parameters()}

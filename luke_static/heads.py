@@ -65,10 +65,62 @@ def entity_typing(cfg: LukeConfig, num_labels: int, training: bool) -> TaskGraph
     return graph
 
 
-def dense(name: str, x, n_out: int):
-    """x · W + b with HF's initialisation; W is `{name}.weight` [in, out], b `{name}.bias`."""
+def entity_pair_classification(cfg: LukeConfig, num_labels: int, training: bool) -> TaskGraph:
+    """`LukeForEntityPairClassification`: the head and tail entities' states concatenated → dropout →
+    `classifier` (no bias, as HF's), logits [B, num_labels] (TACRED's relations).
+
+    Training adds `labels` [B] int64 and cross-entropy.
+    """
+    feeds = luke_feeds(with_entities=True)
+    dropout = _dropout(cfg, feeds, training)
+    entity = luke_encoder(cfg, feeds, dropout, with_pooler=False).entity
+    logits = dense("classifier", dropout(paddle.concat([entity[:, 0], entity[:, 1]], axis=-1)), num_labels,
+                   bias=False)
+    graph = TaskGraph(feeds, {"logits": logits})
+    if training:
+        feeds["labels"] = paddle.static.data("labels", [-1], "int64")
+        graph.loss = F.cross_entropy(logits, feeds["labels"].unsqueeze(-1))
+    return graph
+
+
+def entity_span_classification(cfg: LukeConfig, num_labels: int, training: bool) -> TaskGraph:
+    """`LukeForEntitySpanClassification`: per candidate span, the word states at its first and last
+    token and its entity state concatenated → dropout → `classifier`, logits [B, N, num_labels] (NER).
+
+    Feeds `entity_start_positions` / `entity_end_positions` [B, N] besides the
+    encoder's. Training adds `labels` [B, N] int64 (-100 for padded spans, which
+    take no part) and the mean cross-entropy over the real ones.
+    """
+    feeds = luke_feeds(with_entities=True)
+    for name in ("entity_start_positions", "entity_end_positions"):
+        feeds[name] = paddle.static.data(name, [-1, -1], "int64")
+    dropout = _dropout(cfg, feeds, training)
+    out = luke_encoder(cfg, feeds, dropout, with_pooler=False)
+    start, end = (paddle.take_along_axis(out.word, feeds[n].unsqueeze(-1), axis=1)  # [B, N, H]: broadcast
+                  for n in ("entity_start_positions", "entity_end_positions"))
+    logits = dense("classifier", dropout(paddle.concat([start, end, out.entity], axis=-1)), num_labels)
+    graph = TaskGraph(feeds, {"logits": logits})
+    if training:
+        feeds["labels"] = paddle.static.data("labels", [-1, -1], "int64")
+        labels = feeds["labels"].reshape([-1, 1])
+        real = paddle.cast(labels != IGNORED_LABEL, "float32")
+        # The mean over real spans: Paddle 3.3.1's `ignore_index` with reduction="mean"
+        # divides by every span, padding included.
+        nll = F.cross_entropy(logits.reshape([-1, num_labels]), paddle.clip(labels, min=0), reduction="none")
+        graph.loss = (nll * real).sum() / paddle.clip(real.sum(), min=1.0)
+    return graph
+
+
+# A span label that takes no part in the loss (padding), as torch's and HF's default.
+IGNORED_LABEL = -100
+
+
+def dense(name: str, x, n_out: int, bias: bool = True):
+    """x · W (+ b) with HF's initialisation; W is `{name}.weight` [in, out], b `{name}.bias`."""
     w = paddle.static.create_parameter([x.shape[-1], n_out], "float32",
                                        attr=paddle.ParamAttr(name=f"{name}.weight", initializer=Normal(0.0, 0.02)))
+    if not bias:
+        return paddle.matmul(x, w)
     b = paddle.static.create_parameter([n_out], "float32",
                                        attr=paddle.ParamAttr(name=f"{name}.bias", initializer=Constant(0.0)))
     return paddle.matmul(x, w) + b

@@ -13,6 +13,12 @@ into every input of the model, following transformers' `LukeTokenizer`:
   padded with -1.
 - `task="entity_classification"`: `<ent>` before and after the single span,
   whose positions then cover both markers.
+- `task="entity_pair_classification"`: `<ent>` around the head span and
+  `<ent2>` around the tail span, entities `[MASK]` and `[MASK2]`, positions
+  covering the markers.
+- `task="entity_span_classification"`: every span is a `[MASK]` entity, and
+  the encoding adds each one's first and last token position
+  (`entity_start_positions`, `entity_end_positions`).
 - Truncation removes tokens from the end (`longest_first` between a pair);
   entities whose span no longer fits are dropped.
 """
@@ -30,6 +36,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from engine.errors import DataError
 
 ENTITY_VOCAB_FILES = ("entity_vocab.json", "entity_vocab.tsv", "entity_vocab.jsonl")
+TASKS = (None, "entity_classification", "entity_pair_classification", "entity_span_classification")
 
 
 @dataclass
@@ -50,6 +57,8 @@ class Encoding:
     entity_ids: list[int] = field(default_factory=list)
     entity_position_ids: list[list[int]] = field(default_factory=list)
     entity_token_type_ids: list[int] = field(default_factory=list)
+    entity_start_positions: list[int] = field(default_factory=list)  # entity_span_classification
+    entity_end_positions: list[int] = field(default_factory=list)
 
 
 class LukeTokenizer:
@@ -58,8 +67,8 @@ class LukeTokenizer:
     def __init__(self, vocab: dict[str, int], merges: list[tuple[str, str]], entity_vocab: dict[str, int],
                  add_prefix_space: bool = False, task: str | None = None, max_entity_length: int = 32,
                  max_mention_length: int = 30, added_tokens: dict[str, int] | None = None):
-        if task not in (None, "entity_classification"):
-            raise ValueError(f"task {task!r} is not supported (None or 'entity_classification')")
+        if task not in TASKS:
+            raise ValueError(f"task {task!r} is not supported (one of {', '.join(map(str, TASKS))})")
         self.vocab = dict(vocab)
         for token, index in (added_tokens or {}).items():
             self.vocab.setdefault(token, index)
@@ -71,13 +80,17 @@ class LukeTokenizer:
         self.bpe.decoder = decoders.ByteLevel()
         self.entity_vocab = entity_vocab
         self.task = task
-        self.max_entity_length = 1 if task == "entity_classification" else max_entity_length
+        self.max_entity_length = {"entity_classification": 1, "entity_pair_classification": 2}.get(
+            task, max_entity_length)
         self.max_mention_length = max_mention_length
-        ids = {t: self._special(t) for t in ("<s>", "</s>", "<pad>", "<ent>")}
-        self.cls_id, self.sep_id, self.pad_id, self.ent_id = ids["<s>"], ids["</s>"], ids["<pad>"], ids["<ent>"]
+        ids = {t: self._special(t) for t in ("<s>", "</s>", "<pad>", "<ent>", "<ent2>")}
+        self.cls_id, self.sep_id, self.pad_id = ids["<s>"], ids["</s>"], ids["<pad>"]
+        self.ent_id, self.ent2_id = ids["<ent>"], ids["<ent2>"]
         self.entity_unk_id = self._entity_special("[UNK]")
         self.entity_pad_id = self._entity_special("[PAD]")
         self.entity_mask_id = self._entity_special("[MASK]")
+        # Only the pair task needs it; older entity vocabularies lack it.
+        self.entity_mask2_id = self._entity_special("[MASK2]") if task == "entity_pair_classification" else None
 
     @classmethod
     def from_dir(cls, directory: str | Path, **overrides) -> "LukeTokenizer":
@@ -111,9 +124,18 @@ class LukeTokenizer:
         if self.task == "entity_classification":
             if not entity_spans or len(entity_spans) != 1:
                 raise ValueError("task='entity_classification' takes exactly one entity span")
-            (start, end), = spans
-            ids = ids[:start] + [self.ent_id] + ids[start:end] + [self.ent_id] + ids[end:]
-            spans, entity_ids = [(start, end + 2)], [self.entity_mask_id]
+            ids, spans = _marked(ids, spans, [self.ent_id])
+            entity_ids = [self.entity_mask_id]
+        elif self.task == "entity_pair_classification":
+            if not entity_spans or len(entity_spans) != 2:
+                raise ValueError("task='entity_pair_classification' takes two entity spans (head, tail)")
+            (a, b), (c, d) = entity_spans
+            if a < d and c < b:
+                raise ValueError(f"the head span ({a}, {b}) and the tail span ({c}, {d}) overlap")
+            ids, spans = _marked(ids, spans, [self.ent_id, self.ent2_id])
+            entity_ids = [self.entity_mask_id, self.entity_mask2_id]
+        elif self.task == "entity_span_classification" and not entity_spans:
+            raise ValueError("task='entity_span_classification' takes at least one entity span")
         pair_ids, pair_spans = self._pieces(text_pair, entity_spans_pair) if text_pair is not None else (None, None)
         pair_entity_ids = self._entity_ids(entity_spans_pair, entities_pair) if text_pair is not None else None
         if max_length is not None:
@@ -127,13 +149,20 @@ class LukeTokenizer:
         keep = [(e, s) for e, s in zip(entity_ids or [], spans or []) if s[1] <= len(ids)]
         keep_pair = [(e, s) for e, s in zip(pair_entity_ids or [], pair_spans or []) if s[1] <= len(pair_ids or [])]
         keep, keep_pair = _truncate_pair(keep, keep_pair or None, self.max_entity_length)
-        positions = [self._positions(s, 1) for _, s in keep]
-        positions += [self._positions(s, len(ids) + 3) for _, s in keep_pair or []]
+        spans = [(s + 1, e + 1) for _, (s, e) in keep]
+        spans += [(s + len(ids) + 3, e + len(ids) + 3) for _, (s, e) in keep_pair or []]
         entity = [e for e, _ in keep] + [e for e, _ in keep_pair or []]
-        return Encoding(words, [0] * len(words), entity, positions, [0] * len(entity))
+        encoding = Encoding(words, [0] * len(words), entity, [self._positions(s) for s in spans], [0] * len(entity))
+        if self.task == "entity_span_classification":
+            encoding.entity_start_positions = [s for s, _ in spans]
+            encoding.entity_end_positions = [e - 1 for _, e in spans]
+        return encoding
 
     def tokenize(self, text: str, spans=None) -> "Tokens":
         """Token ids and character offsets of `text` cut at the span boundaries, and the spans in tokens."""
+        for start, end in spans or []:
+            if not 0 <= start < end <= len(text):
+                raise ValueError(f"span ({start}, {end}) is not inside the text ({len(text)} characters)")
         ids, offsets, cur, token_at = [], [], 0, {}
         for position in sorted(set(itertools.chain(*(spans or [])))):
             cut = position - 1 if position > 0 and text[position - 1] == " " else position
@@ -164,9 +193,8 @@ class LukeTokenizer:
             raise ValueError(f"{len(titles)} entity titles for {len(spans)} spans")
         return [self.entity_vocab.get(t, self.entity_unk_id) for t in titles]
 
-    def _positions(self, span: tuple[int, int], offset: int) -> list[int]:
-        start, end = span[0] + offset, span[1] + offset
-        positions = list(range(start, end))[: self.max_mention_length]
+    def _positions(self, span: tuple[int, int]) -> list[int]:
+        positions = list(range(*span))[: self.max_mention_length]
         return positions + [-1] * (self.max_mention_length - len(positions))
 
     def _truncate(self, ids, pair_ids, max_length: int):
@@ -195,6 +223,11 @@ class LukeTokenizer:
             out["entity_attention_mask"][i, :m] = 1
             if m:
                 out["entity_position_ids"][i, :m] = e.entity_position_ids
+        if self.task == "entity_span_classification":
+            for name in ("entity_start_positions", "entity_end_positions"):
+                out[name] = np.zeros((len(encodings), entity_length), np.int64)
+                for i, e in enumerate(encodings):
+                    out[name][i, :len(e.entity_ids)] = getattr(e, name)
         return out
 
     # -- helpers -------------------------------------------------------------------
@@ -208,6 +241,21 @@ class LukeTokenizer:
         if token not in self.entity_vocab:
             raise DataError(f"the entity vocabulary has no {token}")
         return self.entity_vocab[token]
+
+
+def _marked(ids: list[int], spans: list[tuple[int, int]], markers: list[int]):
+    """`ids` with each span wrapped in its marker token, and the spans moved to cover their markers.
+
+    Markers go in from the last span to the first, so inserting one never
+    moves a span still to be marked (transformers' order).
+    """
+    ids, moved = list(ids), list(spans)
+    for k in sorted(range(len(spans)), key=lambda k: spans[k][0], reverse=True):
+        start, end = spans[k]
+        ids[start:end] = [markers[k], *ids[start:end], markers[k]]
+        earlier = sum(2 for j in range(len(spans)) if spans[j][0] < start)
+        moved[k] = (start + earlier, end + earlier + 2)
+    return ids, moved
 
 
 def _truncate_pair(first: list, second: list | None, budget: int):

@@ -104,3 +104,63 @@ def test_entity_vocabulary_formats(tmp_path):
         '{"id": 0, "entities": [["[PAD]", null]], "count": 0}\n'
         '{"id": 5, "entities": [["Tokyo", "en"], ["東京", "ja"]], "count": 3}\n')
     assert read_entity_vocab(tmp_path) == {"[PAD]": 0, "Tokyo": 5, "東京": 5}
+
+
+PAIR_CASES = [
+    dict(text="Beyoncé lives in Los Angeles.", entity_spans=[(0, 7), (17, 28)]),  # head first, span at the start
+    dict(text="Beyoncé lives in Los Angeles", entity_spans=[(17, 28), (0, 7)]),  # tail first, span at the end
+    dict(text="Ünïcödé wörds 🙂 naïve(café) résumé", entity_spans=[(22, 26), (8, 13)]),
+    dict(text="  Top seed Ana Ivanovic said on Thursday", entity_spans=[(11, 23), (32, 40)]),
+]
+SPAN_CASES = [
+    dict(text="Beyoncé lives in Los Angeles.", entity_spans=[(0, 7), (17, 28), (8, 13), (0, 13), (17, 20)]),
+    dict(text="Ünïcödé wörds 🙂 naïve(café) résumé", entity_spans=[(0, 7), (22, 26), (28, 34), (8, 15)]),
+]
+
+
+@pytest.mark.parametrize("prefix_space", [True, False])
+@pytest.mark.parametrize("case", range(len(PAIR_CASES)))
+def test_entity_pair_classification_markers(files, case, prefix_space):
+    kwargs = PAIR_CASES[case]
+    task = dict(add_prefix_space=prefix_space, task="entity_pair_classification")
+    ours = LukeTokenizer.from_dir(files, **task).encode(**kwargs)
+    theirs = hf_tokenizer(files, **task)(**kwargs)
+    assert ours.input_ids == theirs["input_ids"]
+    assert ours.entity_ids == theirs["entity_ids"] == [ENTITIES["[MASK]"], ENTITIES["[MASK2]"]]
+    assert ours.entity_position_ids == theirs["entity_position_ids"]
+
+
+def test_entity_pair_spans_must_not_overlap_or_leave_the_text(files):
+    tokenizer = LukeTokenizer.from_dir(files, add_prefix_space=True, task="entity_pair_classification")
+    with pytest.raises(ValueError, match="overlap"):
+        tokenizer.encode("Beyoncé lives in Los Angeles.", entity_spans=[(0, 13), (8, 28)])
+    with pytest.raises(ValueError, match=r"span \(17, 40\) is not inside the text \(29 characters\)"):
+        tokenizer.encode("Beyoncé lives in Los Angeles.", entity_spans=[(0, 7), (17, 40)])
+
+
+@pytest.mark.parametrize("case", range(len(SPAN_CASES)))
+def test_entity_span_classification_positions(files, case):
+    kwargs = SPAN_CASES[case]
+    task = dict(add_prefix_space=True, task="entity_span_classification")
+    tokenizer = LukeTokenizer.from_dir(files, **task)
+    ours = tokenizer.encode(**kwargs)
+    theirs = hf_tokenizer(files, **task)(**kwargs)
+    for name in ("input_ids", "entity_ids", "entity_position_ids", "entity_start_positions", "entity_end_positions"):
+        assert getattr(ours, name) == theirs[name], name
+    batch = tokenizer.pad([ours, tokenizer.encode(**SPAN_CASES[1 - case])])  # to the longest
+    padded = hf_tokenizer(files, **task)([kwargs["text"], SPAN_CASES[1 - case]["text"]],
+                                         entity_spans=[kwargs["entity_spans"], SPAN_CASES[1 - case]["entity_spans"]],
+                                         padding=True)
+    for name in ("entity_start_positions", "entity_end_positions", "entity_attention_mask", "entity_position_ids"):
+        np.testing.assert_array_equal(batch[name], np.array(padded[name]), err_msg=name)
+
+
+def test_span_classification_truncation_drops_spans_past_the_end(files):
+    kwargs = SPAN_CASES[0]
+    tokenizer = LukeTokenizer.from_dir(files, add_prefix_space=True, task="entity_span_classification")
+    full, cut = tokenizer.encode(**kwargs), tokenizer.encode(**kwargs, max_length=6)
+    kept = [k for k, end in enumerate(full.entity_end_positions) if end < 5]  # tokens 1..4 survive
+    assert cut.input_ids == full.input_ids[:5] + [tokenizer.sep_id]
+    assert cut.entity_start_positions == [full.entity_start_positions[k] for k in kept]
+    assert cut.entity_end_positions == [full.entity_end_positions[k] for k in kept]
+    assert 0 < len(kept) < len(full.entity_ids)

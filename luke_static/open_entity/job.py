@@ -6,23 +6,18 @@ runs it; the defaults are the release's recipe.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from engine.atomic import atomic_directory
 from engine.config import section
 from engine.optim import OptimConfig
 from engine.runtime import DistEnv, RuntimeConfig
 from engine.trainer import TrainConfig
-from engine.variables import load_variables, save_variables
 from luke_static.finetune import FineTuneModelConfig, LukeTask
 from luke_static.heads import entity_typing
 from luke_static.open_entity.data import INFERENCE_PREFIX, encode_records, label_set, read_records, save_labels
-
-BEST_DIR = "best"
 
 
 @dataclass
@@ -68,16 +63,16 @@ class OpenEntityTraining(LukeTask):
     """Multi-label typing of the marked mention: classifier on the first entity, BCE with logits."""
 
     config_class = OpenEntityRunConfig
+    inference_prefix = INFERENCE_PREFIX
 
     def __init__(self, cfg: OpenEntityRunConfig, dist: DistEnv = DistEnv()):
         super().__init__(cfg, dist, task="entity_classification")
         train = read_records(cfg.data.train)
         self.labels = label_set(train)
         self.save_train_features(self._encode(train))
-        self.splits = {"dev": self._encode(read_records(cfg.data.dev))}
+        self.splits["dev"] = self._encode(read_records(cfg.data.dev))
         if cfg.data.test:
             self.splits["test"] = self._encode(read_records(cfg.data.test))
-        self.best_f1 = -1.0
 
     def _encode(self, records) -> dict[str, np.ndarray]:
         return encode_records(records, self.tokenizer, self.labels, self.cfg.data.max_seq_length)
@@ -91,40 +86,12 @@ class OpenEntityTraining(LukeTask):
     def task_graph(self, training: bool):
         return entity_typing(self.luke, len(self.labels), training)
 
-    def evaluate(self, exe) -> dict[str, float]:
-        metrics = self._score(exe, "dev")
-        if metrics["f1"] > self.best_f1:  # keep the parameters of the best evaluation so far
-            self.best_f1 = metrics["f1"]
-            with atomic_directory(self._best_dir()) as tmp:
-                save_variables(tmp, self._parameter_shapes())
-        return {**metrics, "best_f1": self.best_f1}
-
-    def describe_metrics(self, m: dict[str, float]) -> str:
-        return f"dev P {m['precision']:.4f} R {m['recall']:.4f} F1 {m['f1']:.4f} (best {m['best_f1']:.4f})"
-
-    def write_model_files(self, directory: Path) -> None:
-        super().write_model_files(directory)
-        save_labels(directory, self.labels)
-
-    def export(self, exe, output_dir: Path) -> dict[str, str]:
-        """Restores the best dev parameters, scores the test set with them, exports them."""
-        if self._best_dir().is_dir():
-            load_variables(self._best_dir(), self._parameter_shapes(), exe.place)
-        written = {}
-        if "test" in self.splits:
-            test = self._score(exe, "test")
-            (Path(output_dir) / "test_metrics.json").write_text(json.dumps(test, indent=1))
-            written[f"test with the best dev parameters (F1 {self.best_f1:.4f})"] = (
-                f"P {test['precision']:.4f} R {test['recall']:.4f} F1 {test['f1']:.4f} "
-                f"({Path(output_dir) / 'test_metrics.json'})")
-        return {**written, "exported open entity program": self.export_program(exe, output_dir, INFERENCE_PREFIX)}
-
-    def _score(self, exe, split: str) -> dict[str, float]:
+    def score(self, exe, split: str) -> dict[str, float]:
         return micro_prf(self.decode(exe, self.splits[split])["logits"], self.splits[split]["labels"])
 
-    def _best_dir(self) -> Path:
-        return self.work_dir / BEST_DIR
+    def describe_metrics(self, m: dict[str, float]) -> str:
+        best = f" (best {m['best_f1']:.4f})" if "best_f1" in m else ""
+        return f"P {m['precision']:.4f} R {m['recall']:.4f} F1 {m['f1']:.4f}{best}"
 
-    def _parameter_shapes(self) -> dict[str, tuple[int, ...]]:
-        program, _ = self.decoding_program()
-        return {p.name: tuple(p.shape) for p in program.global_block().all_parameters()}
+    def write_task_files(self, directory: Path) -> None:
+        save_labels(directory, self.labels)

@@ -62,6 +62,8 @@ class SquadTraining(LukeTask):
     """Span extraction: `qa_outputs` over the word states, the mean of start and end cross-entropies."""
 
     config_class = SquadRunConfig
+    inference_prefix = INFERENCE_PREFIX
+    best_metric = None  # the release evaluates once, at the end
 
     def __init__(self, cfg: SquadRunConfig, dist: DistEnv = DistEnv()):
         super().__init__(cfg, dist)
@@ -69,42 +71,41 @@ class SquadTraining(LukeTask):
         self.settings = WindowSettings(d.max_seq_length, d.doc_stride, d.max_query_length, d.max_entity_length)
         self.save_train_features(self._arrays(build_features(read_squad(d.train), self.tokenizer, self.settings,
                                                               training=True)))
-        self.dev_examples = read_squad(d.dev)
-        self.dev_features = build_features(self.dev_examples, self.tokenizer, self.settings, training=False)
+        examples = read_squad(d.dev)
+        self.splits["dev"] = (examples, build_features(examples, self.tokenizer, self.settings, training=False))
 
     def _arrays(self, features):
         return feature_arrays(features, self.settings, self.tokenizer.pad_id, self.tokenizer.entity_pad_id)
 
     def summary(self) -> str:
         cfg = self.cfg
-        return (f"SQuAD: {len(self.dev_examples):,} dev questions, {self.luke.num_hidden_layers}-layer LUKE from "
-                f"{cfg.model.luke} | max_seq {cfg.data.max_seq_length}, stride {cfg.data.doc_stride}, "
+        return (f"SQuAD: {len(self.splits['dev'][0]):,} dev questions, {self.luke.num_hidden_layers}-layer LUKE "
+                f"from {cfg.model.luke} | max_seq {cfg.data.max_seq_length}, stride {cfg.data.doc_stride}, "
                 f"entities {cfg.data.max_entity_length or 'none'} | batch {cfg.train.batch_size}×{self.dist.world} "
                 f"ranks×{cfg.optim.accumulate_steps} accumulated")
 
     def task_graph(self, training: bool):
         return question_answering(self.luke, self.settings.max_entity_length > 0, training)
 
-    def evaluate(self, exe) -> dict[str, float]:
-        predictions, _ = self.predict(exe)
-        return evaluate(gold_articles(self.dev_examples), predictions)
+    def score(self, exe, split: str) -> dict[str, float]:
+        predictions, _ = self.predict(exe, split)
+        return evaluate(gold_articles(self.splits[split][0]), predictions)
 
     def describe_metrics(self, m: dict[str, float]) -> str:
-        return f"dev EM {m['exact_match']:.2f} | F1 {m['f1']:.2f}"
+        return f"EM {m['exact_match']:.2f} | F1 {m['f1']:.2f}"
 
-    def write_model_files(self, directory: Path) -> None:
-        super().write_model_files(directory)
+    def write_task_files(self, directory: Path) -> None:
         save_settings(directory, self.settings, self.cfg.data.n_best, self.cfg.data.max_answer_length)
 
-    def export(self, exe, output_dir: Path) -> dict[str, str]:
-        predictions, nbest = self.predict(exe)
+    def write_outputs(self, exe, output_dir: Path) -> dict[str, str]:
+        predictions, nbest = self.predict(exe, "dev")
         (Path(output_dir) / "predictions.json").write_text(json.dumps(predictions, ensure_ascii=False, indent=1))
         (Path(output_dir) / "nbest_predictions.json").write_text(json.dumps(nbest, ensure_ascii=False, indent=1))
-        return {"dev predictions": str(Path(output_dir) / "predictions.json"),
-                "exported squad program": self.export_program(exe, output_dir, INFERENCE_PREFIX)}
+        return {"dev predictions": str(Path(output_dir) / "predictions.json")}
 
-    def predict(self, exe):
-        """(predictions, n-best) for the dev set with the current parameters."""
-        out = self.decode(exe, self._arrays(self.dev_features))
-        return best_answers(self.dev_examples, self.dev_features, out["start_logits"], out["end_logits"],
+    def predict(self, exe, split: str = "dev"):
+        """(predictions, n-best) for a split with the current parameters."""
+        examples, features = self.splits[split]
+        out = self.decode(exe, self._arrays(features))
+        return best_answers(examples, features, out["start_logits"], out["end_logits"],
                             self.cfg.data.n_best, self.cfg.data.max_answer_length)
