@@ -8,8 +8,10 @@
     python -m luke_static.squad_predict --model output/squad/inference --input questions.json --output answers.json
     python -m luke_static.open_entity_predict --model output/open_entity/inference --input records.json
                                               [--output labels.json]
+    python -m luke_static.relation_predict --model output/relation/inference --input records.json
+                                           [--output relations.json]
 
-Fine-tuning itself is `sh run.sh squad` / `sh run.sh open_entity` (the engine's training command).
+Fine-tuning itself is `sh run.sh squad|open_entity|relation|ner` (the engine's training command).
 """
 
 from __future__ import annotations
@@ -163,7 +165,8 @@ def open_entity_predict(argv: list[str] | None = None) -> list[list[str]]:
     args = parser.parse_args(argv)
 
     from engine.inference import InferenceProgram, run_in_batches
-    from luke_static.open_entity.data import INFERENCE_PREFIX, encode_records, load_labels, read_records
+    from luke_static.formats import load_labels
+    from luke_static.open_entity.data import INFERENCE_PREFIX, encode_records, read_records
     from luke_static.tokenizer import LukeTokenizer
 
     labels = load_labels(args.model)
@@ -172,9 +175,43 @@ def open_entity_predict(argv: list[str] | None = None) -> list[list[str]]:
     program = InferenceProgram(Path(args.model) / INFERENCE_PREFIX)
     logits = run_in_batches(program.run, arrays, args.batch_size)["logits"]
     predicted = [[label for label, logit in zip(labels, row) if logit > 0] for row in logits]
-    text = json.dumps(predicted, ensure_ascii=False)
-    if args.output:
-        Path(args.output).write_text(text)
+    _write_or_print(predicted, args.output)
+    return predicted
+
+
+def relation_predict(argv: list[str] | None = None) -> list[str]:
+    """Classify the relation between each record's subject and object with an exported relation model,
+    through `paddle.inference`. Input: TACRED-format records (`token`, `subj_start`, `subj_end`,
+    `obj_start`, `obj_end`; `relation` is ignored); output: one relation per record."""
+    parser = _parser(relation_predict.__doc__)
+    parser.add_argument("--model", required=True, help="the job's inference directory")
+    parser.add_argument("--input", required=True, help="TACRED-format JSON list or JSONL")
+    parser.add_argument("--output", help="JSON file for the predicted relations (default: print)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--max-seq-length", type=int, default=256)
+    args = parser.parse_args(argv)
+
+    import numpy as np
+
+    from engine.inference import InferenceProgram, run_in_batches
+    from luke_static.formats import load_labels
+    from luke_static.relation.data import INFERENCE_PREFIX, encode_relations, read_relations
+    from luke_static.tokenizer import LukeTokenizer
+
+    labels = load_labels(args.model)
+    tokenizer = LukeTokenizer.from_dir(args.model, add_prefix_space=True, task="entity_pair_classification")
+    records = read_relations(args.input, need_relation=False)
+    arrays = encode_relations(records, tokenizer, None, args.max_seq_length, args.input)
+    program = InferenceProgram(Path(args.model) / INFERENCE_PREFIX)
+    logits = run_in_batches(program.run, arrays, args.batch_size)["logits"]
+    predicted = [labels[i] for i in np.argmax(logits, axis=-1)]
+    _write_or_print(predicted, args.output)
+    return predicted
+
+
+def _write_or_print(predictions, output: str | None) -> None:
+    text = json.dumps(predictions, ensure_ascii=False)
+    if output:
+        Path(output).write_text(text)
     else:
         print(text)
-    return predicted

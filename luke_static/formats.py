@@ -31,7 +31,7 @@ from luke_static.model import OUTPUTS, QUERIES, luke_encoder, luke_feeds, variab
 MODEL_FILE = "luke_config.json"
 TOKENIZER_FILES = ("vocab.json", "merges.txt", "entity_vocab.json", "entity_vocab.tsv", "entity_vocab.jsonl",
                    "special_tokens_map.json", "tokenizer_config.json", "added_tokens.json")
-INFERENCE_PREFIX = "luke"
+INFERENCE_PREFIX, LABELS_FILE = "luke", "labels.txt"
 # Buffers some files carry that are not parameters.
 _STALE = ("embeddings.position_ids",)
 # Prefixes of task heads: not part of the encoder.
@@ -58,6 +58,19 @@ def copy_tokenizer(source: str | Path, directory: str | Path) -> None:
     for name in TOKENIZER_FILES:
         if Path(source, name).is_file() and Path(source) != Path(directory):
             shutil.copy(Path(source, name), Path(directory, name))
+
+
+def save_labels(directory: str | Path, labels: list[str]) -> None:
+    """A task's label list, one per line in the classifier's order (what a predictor reads back)."""
+    Path(directory, LABELS_FILE).write_text("".join(label + "\n" for label in labels), encoding="utf-8")
+
+
+def load_labels(directory: str | Path) -> list[str]:
+    """The label list `save_labels` wrote, in the classifier's order."""
+    path = Path(directory, LABELS_FILE)
+    if not path.is_file():
+        raise CheckpointError(f"{directory}: no {LABELS_FILE} (is it a task's inference directory?)")
+    return [line for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
 def has_pooler(directory: str | Path) -> bool:

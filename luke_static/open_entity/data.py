@@ -19,7 +19,7 @@ import numpy as np
 from engine.errors import DataError
 from luke_static.tokenizer import LukeTokenizer
 
-INFERENCE_PREFIX, LABELS_FILE = "open_entity", "labels.txt"
+INFERENCE_PREFIX = "open_entity"
 _BRACKETS = {"-LRB-": "(", "-LSB-": "(", "-LCB-": "(", "-RRB-": ")", "-RSB-": ")", "-RCB-": ")"}
 _BRACKET_RE = re.compile("|".join(map(re.escape, _BRACKETS)))
 
@@ -101,12 +101,3 @@ def label_set(records: list[EntityRecord]) -> list[str]:
     """The sorted labels of the training records (the reference's label order)."""
     return sorted({label for record in records for label in record.labels})
 
-
-def save_labels(directory: str | Path, labels: list[str]) -> None:
-    """The label list, one per line in the classifier's order (what a predictor reads back)."""
-    Path(directory, LABELS_FILE).write_text("".join(label + "\n" for label in labels), encoding="utf-8")
-
-
-def load_labels(directory: str | Path) -> list[str]:
-    """The label list `save_labels` wrote, in the classifier's order."""
-    return Path(directory, LABELS_FILE).read_text(encoding="utf-8").split()

@@ -16,8 +16,9 @@ from engine.optim import OptimConfig
 from engine.runtime import DistEnv, RuntimeConfig
 from engine.trainer import TrainConfig
 from luke_static.finetune import FineTuneModelConfig, LukeTask
+from luke_static.formats import save_labels
 from luke_static.heads import entity_typing
-from luke_static.open_entity.data import INFERENCE_PREFIX, encode_records, label_set, read_records, save_labels
+from luke_static.open_entity.data import INFERENCE_PREFIX, encode_records, label_set, read_records
 
 
 @dataclass

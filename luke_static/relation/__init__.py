@@ -1,0 +1,1 @@
+"""Relation classification with LUKE (TACRED): data and the official scorer (`data`), the job."""

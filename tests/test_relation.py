@@ -1,0 +1,122 @@
+"""TACRED-style relation classification end to end on a tiny random LUKE; the scorer; bad records."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+
+pytest.importorskip("transformers")
+
+from engine.config import load_config  # noqa: E402
+from engine.errors import DataError  # noqa: E402
+from engine.trainer import Trainer  # noqa: E402
+from luke_static.relation.data import read_relations, tacred_scores  # noqa: E402
+from luke_static.relation.job import RelationRunConfig, RelationTraining  # noqa: E402
+
+from luke_fixtures import write_luke_model  # noqa: E402
+
+PEOPLE = ["Ana Ivanovic", "Beyoncé", "the teacher"]
+PLACES = ["Los Angeles", "Wimbledon", "California"]
+# The relation follows from the verb between the two mentions.
+FRAMES = {"per:cities_of_residence": "{s} lives in {o} .", "per:origin": "{s} was born in {o} .",
+          "no_relation": "{s} thought about {o} ."}
+
+
+def records(n: int, seed: int) -> list[dict]:
+    rng, out = random.Random(seed), []
+    for i in range(n):
+        relation = rng.choice(sorted(FRAMES))
+        s, o = rng.choice(PEOPLE), rng.choice(PLACES)
+        words = FRAMES[relation].format(s="\x00", o="\x01").split()
+        tokens, spans = [], {}
+        for w in words:
+            if w in ("\x00", "\x01"):
+                mention = (s if w == "\x00" else o).split()
+                spans[w] = (len(tokens), len(tokens) + len(mention) - 1)  # inclusive, as TACRED
+                tokens += mention
+            else:
+                tokens.append(w)
+        if i % 5 == 0:
+            tokens = ["-LRB-", "news", "-RRB-"] + tokens
+            spans = {k: (a + 3, b + 3) for k, (a, b) in spans.items()}
+        out.append({"id": f"r{i}", "relation": relation, "token": tokens, "subj_start": spans["\x00"][0],
+                    "subj_end": spans["\x00"][1], "obj_start": spans["\x01"][0], "obj_end": spans["\x01"][1],
+                    "subj_type": "PERSON", "obj_type": "LOCATION"})
+    return out
+
+
+def test_the_scorer_is_tacreds():
+    gold = ["no_relation", "no_relation", "a", "a", "b", "b"]
+    predicted = ["no_relation", "a", "a", "no_relation", "b", "a"]
+    # guessed: a ×3, b ×1; gold: a ×2, b ×2; correct: a 1, b 1.
+    scores = tacred_scores(predicted, gold)
+    assert scores["precision"] == pytest.approx(2 / 4) and scores["recall"] == pytest.approx(2 / 4)
+    assert scores["per_relation"]["a"] == pytest.approx({"precision": 1 / 3, "recall": 1 / 2, "f1": 0.4})
+    assert tacred_scores(["no_relation"], ["a"])["precision"] == 1.0  # nothing guessed: the scorer's 1.0
+
+
+def test_jsonl_and_list_files_read_alike(tmp_path):
+    data = records(6, seed=1)
+    (tmp_path / "a.json").write_text(json.dumps(data))
+    (tmp_path / "a.jsonl").write_text("\n".join(json.dumps(r) for r in data) + "\n\n")
+    a, b = read_relations(tmp_path / "a.json"), read_relations(tmp_path / "a.jsonl")
+    assert a == b and a[0].words[0] in ("(", *[w.split()[0] for w in PEOPLE])
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"obj_end": 99}, r"record 0: obj_start/obj_end \(\d+, 99\) are not inside its \d+ tokens"),
+    ({"obj_start": 0, "obj_end": 1, "subj_start": 1, "subj_end": 2}, r"record 0: the subject \(1, 2\) and the object"),
+    ({"subj_start": "x"}, "must be integers"),
+])
+def test_bad_records_are_named(tmp_path, change, message):
+    bad = records(1, seed=2)[0]
+    bad.update(change)
+    (tmp_path / "bad.json").write_text(json.dumps([bad]))
+    with pytest.raises(DataError, match=message):
+        read_relations(tmp_path / "bad.json")
+    del bad["relation"]
+    (tmp_path / "bad.json").write_text(json.dumps([{**records(1, seed=2)[0], "relation": None} | {"token": []}]))
+    with pytest.raises(DataError, match="not inside its 0 tokens"):
+        read_relations(tmp_path / "bad.json")
+
+
+def test_a_tiny_model_learns_the_relations_and_the_export_agrees(tmp_path, static_scope):
+    from luke_static.relation_predict import main as predict_main
+
+    luke = write_luke_model(tmp_path / "luke")
+    train, dev = tmp_path / "train.json", tmp_path / "dev.jsonl"
+    train.write_text(json.dumps(records(60, seed=3), ensure_ascii=False))
+    dev_records = records(24, seed=4)
+    dev.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in dev_records))
+    items = {"data.train": train, "data.dev": dev, "data.test": dev, "data.max_seq_length": 48,
+             "model.luke": luke, "train.output_dir": tmp_path / "run", "train.batch_size": 8, "train.max_steps": 120,
+             "train.eval_every": 40, "train.log_every": 40, "train.save_every": 0, "optim.learning_rate": 3e-3,
+             "optim.accumulate_steps": 1, "optim.warmup_ratio": 0.0}
+    cfg = load_config(RelationRunConfig, "configs/relation.yaml", [f"{k}={v}" for k, v in items.items()])
+    job = RelationTraining(cfg)
+    metrics = Trainer(job, cfg.train, cfg.optim, cfg.runtime).fit()
+    assert metrics["best_f1"] > 0.9, metrics
+    test = json.loads((tmp_path / "run" / "test_metrics.json").read_text())
+    assert test["f1"] == pytest.approx(metrics["best_f1"])  # test = dev, scored with the best parameters
+    assert set(test["per_relation"]) == {"per:cities_of_residence", "per:origin"}
+    predicted = predict_main(["--model", str(tmp_path / "run" / "inference"), "--input", str(dev),
+                              "--max-seq-length", "48"])
+    exported = tacred_scores(predicted, [r["relation"] for r in dev_records])
+    assert exported["f1"] == pytest.approx(test["f1"])  # the export predicts what the test-mode program scored
+
+
+def test_an_unknown_relation_at_test_time_is_named(tmp_path, static_scope):
+    luke = write_luke_model(tmp_path / "luke")
+    (tmp_path / "train.json").write_text(json.dumps(records(6, seed=5)))
+    odd = records(2, seed=6)
+    odd[1]["relation"] = "org:founded_by"
+    (tmp_path / "test.json").write_text(json.dumps(odd))
+    items = {"data.train": tmp_path / "train.json", "data.dev": tmp_path / "train.json",
+             "data.test": tmp_path / "test.json", "model.luke": luke, "train.output_dir": tmp_path / "run"}
+    cfg = load_config(RelationRunConfig, "configs/relation.yaml", [f"{k}={v}" for k, v in items.items()])
+    with pytest.raises(DataError, match=r"test.json: record 1: relation 'org:founded_by' is not one of the"):
+        RelationTraining(cfg)
+    np.testing.assert_array_equal(len(read_relations(tmp_path / "test.json")), 2)
