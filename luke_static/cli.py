@@ -10,6 +10,7 @@
                                               [--output labels.json]
     python -m luke_static.relation_predict --model output/relation/inference --input records.json
                                            [--output relations.json]
+    python -m luke_static.ner_predict --model output/ner/inference --input sentences.txt [--output tagged.txt]
 
 Fine-tuning itself is `sh run.sh squad|open_entity|relation|ner` (the engine's training command).
 """
@@ -215,3 +216,43 @@ def _write_or_print(predictions, output: str | None) -> None:
         Path(output).write_text(text)
     else:
         print(text)
+
+
+def ner_predict(argv: list[str] | None = None) -> list[list[str]]:
+    """Tag named entities in tokenized text with an exported NER model, through `paddle.inference`. Input:
+    one whitespace-tokenized sentence per line, a blank line between documents (a sentence's document gives
+    it context); output: `word/TAG` per line, IOB2 tags."""
+    parser = _parser(ner_predict.__doc__)
+    parser.add_argument("--model", required=True, help="the job's inference directory")
+    parser.add_argument("--input", required=True, help="text file, one tokenized sentence per line")
+    parser.add_argument("--output", help="file for the tagged sentences (default: print)")
+    parser.add_argument("--batch-size", type=int, default=8)
+    args = parser.parse_args(argv)
+
+    from engine.inference import InferenceProgram, run_in_batches
+    from luke_static.formats import load_labels
+    from luke_static.ner.data import INFERENCE_PREFIX, Sentence, decode, encode, feature_arrays, load_settings
+    from luke_static.tokenizer import LukeTokenizer
+    from reader.chunks import iob2_tags
+    from reader.text_file import numbered_lines
+
+    types, settings = load_labels(args.model), load_settings(args.model)
+    tokenizer = LukeTokenizer.from_dir(args.model)
+    sentences, document = [], 0
+    for _, line in numbered_lines(args.input, "input"):
+        if line.split():
+            sentences.append(Sentence(line.split(), set(), document))
+        else:
+            document += 1
+    encoded = encode(sentences, tokenizer, settings, types, args.input)
+    program = InferenceProgram(Path(args.model) / INFERENCE_PREFIX)
+    arrays = feature_arrays(encoded.features, settings, tokenizer)
+    logits = run_in_batches(program.run, arrays, args.batch_size)["logits"] if encoded.features else None
+    spans = decode(encoded, logits, types) if logits is not None else [set() for _ in sentences]
+    tagged = [iob2_tags(found, len(s.words)) for found, s in zip(spans, sentences)]
+    lines = [" ".join(f"{w}/{t}" for w, t in zip(s.words, tags)) for s, tags in zip(sentences, tagged)]
+    if args.output:
+        Path(args.output).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    else:
+        print("\n".join(lines))
+    return tagged

@@ -77,6 +77,7 @@ class LukeTokenizer:
         self.bpe = Tokenizer(models.BPE(vocab=dict(vocab), merges=list(merges), continuing_subword_prefix="",
                                         end_of_word_suffix="", fuse_unk=False))
         self.bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=add_prefix_space)
+        self._as_written = pre_tokenizers.ByteLevel(add_prefix_space=False)
         self.bpe.decoder = decoders.ByteLevel()
         self.entity_vocab = entity_vocab
         self.task = task
@@ -173,6 +174,11 @@ class LukeTokenizer:
         self._bpe(text[cur:], cur, ids, offsets)
         token_spans = [(token_at[s], token_at[e]) for s, e in spans] if spans else None
         return Tokens(ids, offsets, token_spans)
+
+    def bpe_ids(self, text: str) -> list[int]:
+        """Token ids of `text` exactly as written: no space added in front, whatever `add_prefix_space` says."""
+        pieces = self._as_written.pre_tokenize_str(text)
+        return [token.id for piece, _ in pieces for token in self.bpe.model.tokenize(piece)]
 
     def _pieces(self, text: str, spans) -> tuple[list[int], list[tuple[int, int]] | None]:
         tokens = self.tokenize(text, spans)

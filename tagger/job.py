@@ -21,9 +21,9 @@ from engine.job import Job, TrainGraph
 from engine.optim import OptimConfig
 from engine.runtime import DistEnv, RuntimeConfig
 from engine.trainer import TrainConfig
+from reader.chunks import ChunkCounter
 from reader.prefetch import Prefetcher
 from reader.tagging import ELMO_IDS, LENGTHS, TAGS, WORD_IDS, TaggingStream, TagSet, build_word_vocab, read_tagged
-from tagger.chunks import ChunkCounter
 from tagger.model import (
     ELMO_VOCAB_FILE,
     INFERENCE_PREFIX,

@@ -1,6 +1,6 @@
 import pytest
 
-from tagger.chunks import ChunkCounter, chunks, split_tag
+from reader.chunks import ChunkCounter, chunks, split_tag
 
 
 @pytest.mark.parametrize("tag, parsed", [

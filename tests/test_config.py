@@ -97,7 +97,8 @@ def test_a_recipe_extends_its_base_and_names_its_job(tmp_path):
 
 
 JOBS = {"elmo": "ElmoPretraining", "elmo_base": "ElmoPretraining", "elmo_char": "ElmoPretraining",
-        "lac": "TaggerTraining", "squad": "SquadTraining", "open_entity": "OpenEntityTraining"}
+        "lac": "TaggerTraining", "squad": "SquadTraining", "open_entity": "OpenEntityTraining",
+        "relation": "RelationTraining", "ner": "NerTraining"}
 
 
 @pytest.mark.parametrize("name", sorted(JOBS))

@@ -1,0 +1,114 @@
+"""Named entity recognition (CoNLL-2003) fine-tuning of LUKE by span classification: best epoch by dev F1.
+
+`sh run.sh ner` (`configs/ner.yaml`, `job: luke_static.ner.job.NerTraining`) runs it; the defaults are
+the LUKE release's recipe for luke-large.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.config import section
+from engine.optim import OptimConfig
+from engine.runtime import DistEnv, RuntimeConfig
+from engine.trainer import TrainConfig
+from luke_static.finetune import FineTuneModelConfig, LukeTask
+from luke_static.formats import save_labels
+from luke_static.heads import entity_span_classification
+from luke_static.ner.data import (
+    INFERENCE_PREFIX,
+    SpanSettings,
+    decode,
+    encode,
+    entity_types,
+    feature_arrays,
+    read_conll,
+    save_settings,
+    span_scores,
+)
+
+
+@dataclass
+class NerDataConfig:
+    """The `data:` section."""
+
+    train: str = "data/conll2003/eng.train"  # CoNLL format: token first, NER tag last, -DOCSTART- documents
+    dev: str = "data/conll2003/eng.testa"  # picks the best evaluation
+    test: str = "data/conll2003/eng.testb"  # scored with the best dev parameters at the end; "" to skip
+    max_seq_length: int = 512  # subwords per feature: the sentence and its document's context
+    max_entity_length: int = 128  # candidate spans per feature (more make more features)
+    max_mention_length: int = 16  # subwords per candidate span
+    prefetch: int = 16  # batches kept ready ahead of the executor
+
+
+@dataclass
+class NerRunConfig:
+    """A whole CoNLL-2003 run: the LUKE release's recipe for luke-large (batch 2 × 4 accumulated = 8,
+    AdamW lr 1e-5, β2 0.98, eps 1e-6, decay 0.01, 6 % warm-up then linear decay; 5 epochs of the
+    14,041 training sentences ≈ 8,780 updates, an evaluation per epoch, the best dev epoch kept)."""
+
+    data: NerDataConfig = section(NerDataConfig)
+    model: FineTuneModelConfig = section(FineTuneModelConfig)
+    train: TrainConfig = section(TrainConfig, output_dir="output/ner", batch_size=2, max_steps=8780,
+                                 log_every=50, eval_every=1756, save_every=1756, keep_checkpoints=2, seed=35)
+    optim: OptimConfig = section(OptimConfig, name="adamw", learning_rate=1e-5, beta2=0.98, epsilon=1e-6,
+                                 weight_decay=0.01, schedule="linear", warmup_ratio=0.06, accumulate_steps=4)
+    runtime: RuntimeConfig = section(RuntimeConfig, threads=0)
+
+
+class NerTraining(LukeTask):
+    """Every span of a sentence classified as an entity type or `O` (`LukeForEntitySpanClassification`)."""
+
+    config_class = NerRunConfig
+    inference_prefix = INFERENCE_PREFIX
+
+    def __init__(self, cfg: NerRunConfig, dist: DistEnv = DistEnv()):
+        super().__init__(cfg, dist)
+        d = cfg.data
+        self.settings = SpanSettings(d.max_seq_length, d.max_entity_length, d.max_mention_length)
+        train = read_conll(d.train)
+        self.types = entity_types(train)
+        self.encoded = {"train": encode(train, self.tokenizer, self.settings, self.types, d.train)}
+        self.save_train_features(self._arrays(self.encoded["train"]))
+        for split in ("dev", "test"):
+            path = getattr(d, split)
+            if path:
+                self.encoded[split] = encode(read_conll(path), self.tokenizer, self.settings, self.types, path)
+                self.splits[split] = self._arrays(self.encoded[split])
+
+    def _arrays(self, encoded):
+        return feature_arrays(encoded.features, self.settings, self.tokenizer)
+
+    def summary(self) -> str:
+        cfg, notes = self.cfg, []
+        for split, encoded in self.encoded.items():
+            if encoded.cut:
+                notes.append(f"{encoded.cut} {split} sentence(s) longer than {cfg.data.max_seq_length - 2} subwords "
+                             "cut into pieces")
+            if encoded.unreachable:
+                notes.append(f"{encoded.unreachable} {split} entities longer than {cfg.data.max_mention_length} "
+                             "subwords (no candidate covers them)")
+        counts = ", ".join(f"{len(e.sentences):,} {s} sentences ({len(e.features):,} features)"
+                           for s, e in self.encoded.items())
+        line = (f"NER: types {', '.join(self.types[1:])} | {counts} | {self.luke.num_hidden_layers}-layer LUKE from "
+                f"{cfg.model.luke} | batch {cfg.train.batch_size}×{self.dist.world} ranks×{cfg.optim.accumulate_steps}"
+                " accumulated")
+        return "\n".join([line, *(f"note: {n}" for n in notes)])
+
+    def task_graph(self, training: bool):
+        return entity_span_classification(self.luke, len(self.types), training)
+
+    def score(self, exe, split: str) -> dict:
+        logits = self.decode(exe, self.splits[split])["logits"]
+        encoded = self.encoded[split]
+        return span_scores(decode(encoded, logits, self.types), encoded.sentences)
+
+    def describe_metrics(self, m: dict) -> str:
+        best = f" (best {m['best_f1']:.4f})" if "best_f1" in m else ""
+        types = " ".join(f"{t} {s['f1']:.3f}" for t, s in m["per_type"].items())
+        return f"P {m['precision']:.4f} R {m['recall']:.4f} F1 {m['f1']:.4f}{best} | F1 by type: {types}"
+
+    def write_task_files(self, directory: Path) -> None:
+        save_labels(directory, self.types)
+        save_settings(directory, self.settings)
