@@ -157,24 +157,13 @@ def open_entity_predict(argv: list[str] | None = None) -> list[list[str]]:
     """Type entity mentions with an exported Open Entity model, through `paddle.inference`. Input records
     need `sent`, `start`, `end` (labels are ignored); the output lists, per record, the labels whose logit
     is above 0."""
-    parser = _parser(open_entity_predict.__doc__)
-    parser.add_argument("--model", required=True, help="the job's inference directory")
-    parser.add_argument("--input", required=True, help="Open Entity JSON")
-    parser.add_argument("--output", help="JSON file for the predicted labels (default: print)")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--max-seq-length", type=int, default=256)
-    args = parser.parse_args(argv)
+    args = _task_predictor_parser(open_entity_predict.__doc__, "Open Entity JSON").parse_args(argv)
 
-    from engine.inference import InferenceProgram, run_in_batches
-    from luke_static.formats import load_labels
     from luke_static.open_entity.data import INFERENCE_PREFIX, encode_records, read_records
-    from luke_static.tokenizer import LukeTokenizer
 
-    labels = load_labels(args.model)
-    tokenizer = LukeTokenizer.from_dir(args.model, add_prefix_space=True, task="entity_classification")
+    labels, tokenizer = _labels_and_tokenizer(args.model, "entity_classification")
     arrays = encode_records(read_records(args.input), tokenizer, labels, args.max_seq_length)
-    program = InferenceProgram(Path(args.model) / INFERENCE_PREFIX)
-    logits = run_in_batches(program.run, arrays, args.batch_size)["logits"]
+    logits = _run_export(args, INFERENCE_PREFIX, arrays)["logits"]
     predicted = [[label for label, logit in zip(labels, row) if logit > 0] for row in logits]
     _write_or_print(predicted, args.output)
     return predicted
@@ -184,30 +173,40 @@ def relation_predict(argv: list[str] | None = None) -> list[str]:
     """Classify the relation between each record's subject and object with an exported relation model,
     through `paddle.inference`. Input: TACRED-format records (`token`, `subj_start`, `subj_end`,
     `obj_start`, `obj_end`; `relation` is ignored); output: one relation per record."""
-    parser = _parser(relation_predict.__doc__)
-    parser.add_argument("--model", required=True, help="the job's inference directory")
-    parser.add_argument("--input", required=True, help="TACRED-format JSON list or JSONL")
-    parser.add_argument("--output", help="JSON file for the predicted relations (default: print)")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--max-seq-length", type=int, default=256)
-    args = parser.parse_args(argv)
+    args = _task_predictor_parser(relation_predict.__doc__, "TACRED-format JSON list or JSONL").parse_args(argv)
 
-    import numpy as np
-
-    from engine.inference import InferenceProgram, run_in_batches
-    from luke_static.formats import load_labels
     from luke_static.relation.data import INFERENCE_PREFIX, encode_relations, read_relations
-    from luke_static.tokenizer import LukeTokenizer
 
-    labels = load_labels(args.model)
-    tokenizer = LukeTokenizer.from_dir(args.model, add_prefix_space=True, task="entity_pair_classification")
+    labels, tokenizer = _labels_and_tokenizer(args.model, "entity_pair_classification")
     records = read_relations(args.input, need_relation=False)
     arrays = encode_relations(records, tokenizer, None, args.max_seq_length, args.input)
-    program = InferenceProgram(Path(args.model) / INFERENCE_PREFIX)
-    logits = run_in_batches(program.run, arrays, args.batch_size)["logits"]
-    predicted = [labels[i] for i in np.argmax(logits, axis=-1)]
+    predicted = [labels[i] for i in _run_export(args, INFERENCE_PREFIX, arrays)["logits"].argmax(-1)]
     _write_or_print(predicted, args.output)
     return predicted
+
+
+def _task_predictor_parser(description: str, input_help: str) -> argparse.ArgumentParser:
+    parser = _parser(description)
+    parser.add_argument("--model", required=True, help="the job's inference directory")
+    parser.add_argument("--input", required=True, help=input_help)
+    parser.add_argument("--output", help="JSON file for the predictions (default: print)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--max-seq-length", type=int, default=256)
+    return parser
+
+
+def _labels_and_tokenizer(model: str, task: str):
+    from luke_static.formats import load_labels
+    from luke_static.tokenizer import LukeTokenizer
+
+    return load_labels(model), LukeTokenizer.from_dir(model, add_prefix_space=True, task=task)
+
+
+def _run_export(args, prefix: str, arrays: dict) -> dict:
+    """The exported program's outputs over `arrays`, in batches of `--batch-size`."""
+    from engine.inference import InferenceProgram, run_in_batches
+
+    return run_in_batches(InferenceProgram(Path(args.model) / prefix).run, arrays, args.batch_size)
 
 
 def _write_or_print(predictions, output: str | None) -> None:

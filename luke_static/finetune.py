@@ -11,7 +11,8 @@ model files (config, tokenizer, the task's own files).
 A task subclass supplies: `config_class`, `inference_prefix`,
 `task_graph(training)`, `score(exe, split)` over the splits it encoded into
 `self.splits` (with `save_train_features` for the training set), and,
-where it has them, `describe_metrics`, `write_task_files` and `write_outputs`.
+where it has them, `describe_data`, `describe_metrics`, `write_task_files` and
+`write_outputs`.
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ import numpy as np
 import paddle
 
 from engine.atomic import atomic_directory
+from engine.config import section
 from engine.inference import run_in_batches, save_inference_program
 from engine.job import Job, TrainGraph
+from engine.optim import OptimConfig
 from engine.runtime import DistEnv
 from engine.variables import load_variables, save_variables
 from luke_static.formats import copy_tokenizer, load_luke_config, save_luke_config
@@ -37,6 +40,14 @@ from reader.arrays import ArrayStream, save_arrays
 from reader.prefetch import Prefetcher
 
 BEST_DIR, TEST_METRICS = "best", "test_metrics.json"
+
+
+def release_optim(learning_rate: float, accumulate_steps: int, **changes) -> OptimConfig:
+    """An `optim:` section with the LUKE release's AdamW recipe: β2 0.98, eps 1e-6, decay 0.01 (not on
+    biases and LayerNorm weights), 6 % linear warm-up then linear decay."""
+    return section(OptimConfig, name="adamw", learning_rate=learning_rate, beta2=0.98, epsilon=1e-6,
+                   weight_decay=0.01, schedule="linear", warmup_ratio=0.06, accumulate_steps=accumulate_steps,
+                   **changes)
 
 
 @dataclass
@@ -78,6 +89,20 @@ class LukeTask(Job):
     def save_train_features(self, arrays: dict[str, np.ndarray]) -> None:
         """Keeps the encoded training set where the reader process loads it from."""
         save_arrays(self.train_file, arrays)
+
+    def describe_data(self) -> str:
+        """The task's data in a few words, for the line printed before training."""
+        return type(self).__name__
+
+    def data_notes(self) -> list[str]:
+        """What encoding the data had to do that a user should know (long inputs cut, say)."""
+        return []
+
+    def summary(self) -> str:
+        cfg = self.cfg
+        line = (f"{self.describe_data()} | {self.luke.num_hidden_layers}-layer LUKE from {cfg.model.luke} | "
+                f"batch {cfg.train.batch_size}×{self.dist.world} ranks×{cfg.optim.accumulate_steps} accumulated")
+        return "\n".join([line, *(f"note: {note}" for note in self.data_notes())])
 
     def write_task_files(self, directory: Path) -> None:
         """What a predictor needs beside the program and the tokenizer (labels, settings)."""

@@ -13,7 +13,7 @@ from engine.config import section
 from engine.optim import OptimConfig
 from engine.runtime import DistEnv, RuntimeConfig
 from engine.trainer import TrainConfig
-from luke_static.finetune import FineTuneModelConfig, LukeTask
+from luke_static.finetune import FineTuneModelConfig, LukeTask, release_optim
 from luke_static.formats import save_labels
 from luke_static.heads import entity_span_classification
 from luke_static.ner.data import (
@@ -52,8 +52,7 @@ class NerRunConfig:
     model: FineTuneModelConfig = section(FineTuneModelConfig)
     train: TrainConfig = section(TrainConfig, output_dir="output/ner", batch_size=2, max_steps=8780,
                                  log_every=50, eval_every=1756, save_every=1756, keep_checkpoints=2, seed=35)
-    optim: OptimConfig = section(OptimConfig, name="adamw", learning_rate=1e-5, beta2=0.98, epsilon=1e-6,
-                                 weight_decay=0.01, schedule="linear", warmup_ratio=0.06, accumulate_steps=4)
+    optim: OptimConfig = release_optim(1e-5, accumulate_steps=4)
     runtime: RuntimeConfig = section(RuntimeConfig, threads=0)
 
 
@@ -80,21 +79,21 @@ class NerTraining(LukeTask):
     def _arrays(self, encoded):
         return feature_arrays(encoded.features, self.settings, self.tokenizer)
 
-    def summary(self) -> str:
-        cfg, notes = self.cfg, []
-        for split, encoded in self.encoded.items():
-            if encoded.cut:
-                notes.append(f"{encoded.cut} {split} sentence(s) longer than {cfg.data.max_seq_length - 2} subwords "
-                             "cut into pieces")
-            if encoded.unreachable:
-                notes.append(f"{encoded.unreachable} {split} entities longer than {cfg.data.max_mention_length} "
-                             "subwords (no candidate covers them)")
+    def describe_data(self) -> str:
         counts = ", ".join(f"{len(e.sentences):,} {s} sentences ({len(e.features):,} features)"
                            for s, e in self.encoded.items())
-        line = (f"NER: types {', '.join(self.types[1:])} | {counts} | {self.luke.num_hidden_layers}-layer LUKE from "
-                f"{cfg.model.luke} | batch {cfg.train.batch_size}×{self.dist.world} ranks×{cfg.optim.accumulate_steps}"
-                " accumulated")
-        return "\n".join([line, *(f"note: {n}" for n in notes)])
+        return f"NER: types {', '.join(self.types[1:])} | {counts}"
+
+    def data_notes(self) -> list[str]:
+        d, notes = self.cfg.data, []
+        for split, encoded in self.encoded.items():
+            if encoded.cut:
+                notes.append(f"{encoded.cut} {split} sentence(s) longer than {d.max_seq_length - 2} subwords cut "
+                             "into pieces")
+            if encoded.unreachable:
+                notes.append(f"{encoded.unreachable} {split} entities longer than {d.max_mention_length} subwords "
+                             "(no candidate covers them)")
+        return notes
 
     def task_graph(self, training: bool):
         return entity_span_classification(self.luke, len(self.types), training)

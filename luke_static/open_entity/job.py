@@ -15,7 +15,7 @@ from engine.config import section
 from engine.optim import OptimConfig
 from engine.runtime import DistEnv, RuntimeConfig
 from engine.trainer import TrainConfig
-from luke_static.finetune import FineTuneModelConfig, LukeTask
+from luke_static.finetune import FineTuneModelConfig, LukeTask, release_optim
 from luke_static.formats import save_labels
 from luke_static.heads import entity_typing
 from luke_static.open_entity.data import INFERENCE_PREFIX, encode_records, label_set, read_records
@@ -42,8 +42,7 @@ class OpenEntityRunConfig:
     model: FineTuneModelConfig = section(FineTuneModelConfig)
     train: TrainConfig = section(TrainConfig, output_dir="output/open_entity", batch_size=2, max_steps=3000,
                                  log_every=50, eval_every=1000, save_every=1000, keep_checkpoints=2, seed=12)
-    optim: OptimConfig = section(OptimConfig, name="adamw", learning_rate=1e-5, beta2=0.98, epsilon=1e-6,
-                                 weight_decay=0.01, schedule="linear", warmup_ratio=0.06, accumulate_steps=2)
+    optim: OptimConfig = release_optim(1e-5, accumulate_steps=2)
     runtime: RuntimeConfig = section(RuntimeConfig, threads=0)
 
 
@@ -78,11 +77,8 @@ class OpenEntityTraining(LukeTask):
     def _encode(self, records) -> dict[str, np.ndarray]:
         return encode_records(records, self.tokenizer, self.labels, self.cfg.data.max_seq_length)
 
-    def summary(self) -> str:
-        cfg = self.cfg
-        return (f"Open Entity: {len(self.labels)} labels, {len(self.splits['dev']['labels']):,} dev records, "
-                f"{self.luke.num_hidden_layers}-layer LUKE from {cfg.model.luke} | batch {cfg.train.batch_size}"
-                f"×{self.dist.world} ranks×{cfg.optim.accumulate_steps} accumulated")
+    def describe_data(self) -> str:
+        return f"Open Entity: {len(self.labels)} labels, {len(self.splits['dev']['labels']):,} dev records"
 
     def task_graph(self, training: bool):
         return entity_typing(self.luke, len(self.labels), training)

@@ -15,7 +15,7 @@ from engine.config import section
 from engine.optim import OptimConfig
 from engine.runtime import DistEnv, RuntimeConfig
 from engine.trainer import TrainConfig
-from luke_static.finetune import FineTuneModelConfig, LukeTask
+from luke_static.finetune import FineTuneModelConfig, LukeTask, release_optim
 from luke_static.formats import save_labels
 from luke_static.heads import entity_pair_classification
 from luke_static.relation.data import INFERENCE_PREFIX, encode_relations, read_relations, relation_set, tacred_scores
@@ -43,8 +43,7 @@ class RelationRunConfig:
     model: FineTuneModelConfig = section(FineTuneModelConfig)
     train: TrainConfig = section(TrainConfig, output_dir="output/relation", batch_size=4, max_steps=10650,
                                  log_every=50, eval_every=2130, save_every=2130, keep_checkpoints=2, seed=42)
-    optim: OptimConfig = section(OptimConfig, name="adamw", learning_rate=1e-5, beta2=0.98, epsilon=1e-6,
-                                 weight_decay=0.01, schedule="linear", warmup_ratio=0.06, accumulate_steps=8)
+    optim: OptimConfig = release_optim(1e-5, accumulate_steps=8)
     runtime: RuntimeConfig = section(RuntimeConfig, threads=0)
 
 
@@ -66,12 +65,9 @@ class RelationTraining(LukeTask):
                 self.splits[split] = encode_relations(read_relations(path), self.tokenizer, self.labels,
                                                       d.max_seq_length, path)
 
-    def summary(self) -> str:
-        cfg = self.cfg
-        return (f"relations: {len(self.labels)} (with {cfg.data.none_label}), "
-                f"{len(self.splits['dev']['labels']):,} dev sentences, {self.luke.num_hidden_layers}-layer LUKE "
-                f"from {cfg.model.luke} | batch {cfg.train.batch_size}×{self.dist.world} ranks"
-                f"×{cfg.optim.accumulate_steps} accumulated")
+    def describe_data(self) -> str:
+        return (f"relations: {len(self.labels)} (with {self.cfg.data.none_label}), "
+                f"{len(self.splits['dev']['labels']):,} dev sentences")
 
     def task_graph(self, training: bool):
         return entity_pair_classification(self.luke, len(self.labels), training)

@@ -13,7 +13,7 @@ from engine.config import section
 from engine.optim import OptimConfig
 from engine.runtime import DistEnv, RuntimeConfig
 from engine.trainer import TrainConfig
-from luke_static.finetune import FineTuneModelConfig, LukeTask
+from luke_static.finetune import FineTuneModelConfig, LukeTask, release_optim
 from luke_static.heads import question_answering
 from luke_static.squad.answers import best_answers, evaluate
 from luke_static.squad.data import (
@@ -52,9 +52,7 @@ class SquadRunConfig:
     model: FineTuneModelConfig = section(FineTuneModelConfig)
     train: TrainConfig = section(TrainConfig, output_dir="output/squad", batch_size=2, max_steps=3700, log_every=50,
                                  eval_every=0, save_every=500, keep_checkpoints=2, seed=42)
-    optim: OptimConfig = section(OptimConfig, name="adamw", learning_rate=15e-6, beta2=0.98, epsilon=1e-6,
-                                 weight_decay=0.01, schedule="linear", warmup_ratio=0.06, accumulate_steps=3,
-                                 freeze=["entity_embeddings.entity_embeddings.weight"])
+    optim: OptimConfig = release_optim(15e-6, accumulate_steps=3, freeze=["entity_embeddings.entity_embeddings.weight"])
     runtime: RuntimeConfig = section(RuntimeConfig, threads=0)
 
 
@@ -77,12 +75,10 @@ class SquadTraining(LukeTask):
     def _arrays(self, features):
         return feature_arrays(features, self.settings, self.tokenizer.pad_id, self.tokenizer.entity_pad_id)
 
-    def summary(self) -> str:
-        cfg = self.cfg
-        return (f"SQuAD: {len(self.splits['dev'][0]):,} dev questions, {self.luke.num_hidden_layers}-layer LUKE "
-                f"from {cfg.model.luke} | max_seq {cfg.data.max_seq_length}, stride {cfg.data.doc_stride}, "
-                f"entities {cfg.data.max_entity_length or 'none'} | batch {cfg.train.batch_size}×{self.dist.world} "
-                f"ranks×{cfg.optim.accumulate_steps} accumulated")
+    def describe_data(self) -> str:
+        d = self.cfg.data
+        return (f"SQuAD: {len(self.splits['dev'][0]):,} dev questions | max_seq {d.max_seq_length}, stride "
+                f"{d.doc_stride}, entities {d.max_entity_length or 'none'}")
 
     def task_graph(self, training: bool):
         return question_answering(self.luke, self.settings.max_entity_length > 0, training)
