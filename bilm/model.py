@@ -269,9 +269,18 @@ class LSTMP:
 
 
 def lstmp_step(layer: LSTMP, gates_x, r_prev, c_prev):
-    """One step. `gates_x` [B,4H] already holds x·W_x + b; returns (r_t [B,P], c_t [B,H])."""
+    """One step. `gates_x` [B,4H] already holds x·W_x + b; returns (r_t [B,P], c_t [B,H]).
+
+    A layer of stacked weights ([G, P, 4H], …: both directions at once) takes
+    [G, B, …] states and runs as batched products.
+    """
     w, mm = layer.weights, layer.products
-    z = mm.addmm(gates_x, r_prev, w.weight) if mm else paddle.addmm(gates_x, r_prev, w.weight)
+    if mm:
+        z = mm.addmm(gates_x, r_prev, w.weight)
+    elif len(r_prev.shape) == 2:
+        z = paddle.addmm(gates_x, r_prev, w.weight)
+    else:
+        z = gates_x + paddle.matmul(r_prev, w.weight)
     # `split` rather than slicing: its gradient is one concat, where every
     # slice's gradient would write a zero-filled copy of the whole input.
     z_c, z_i, z_f, z_o = paddle.split(z, 4, axis=-1)
@@ -302,7 +311,7 @@ def lstmp_sequence(layer: LSTMP, x, r0, c0, mask=None, reset=None):
     dynamic T (inference on sentences of any length) becomes a `while_loop`.
     """
     gates = affine(x, layer.weights.gate_w, layer.weights.bias)
-    steps = x.shape[1]
+    steps = x.shape[-2]
     if steps is not None and steps > 0:
         return _unrolled(layer, gates, r0, c0, mask, reset, steps)
     return _while_loop(layer, gates, r0, c0, mask, reset)
@@ -321,14 +330,15 @@ def _step(layer, g, r, c, m, keep):
 
 
 def _unrolled(layer, gates, r, c, mask, reset, steps):
-    per_step = paddle.unbind(gates, axis=1)  # one op; its gradient is one stack
+    time = len(gates.shape) - 2  # [B, T, 4H], or [G, B, T, 4H] for stacked weights
+    per_step = paddle.unbind(gates, axis=time)  # one op; its gradient is one stack
     masks = [None] * steps if mask is None else paddle.split(mask, steps, axis=1)
     keeps = [None] * steps if reset is None else paddle.split(reset, steps, axis=1)
     outputs = []
     for t in range(steps):
         r, c, out = _step(layer, per_step[t], r, c, masks[t], keeps[t])
         outputs.append(out)
-    return paddle.stack(outputs, axis=1), r, c
+    return paddle.stack(outputs, axis=time), r, c
 
 
 def _while_loop(layer, gates, r0, c0, mask, reset):
@@ -338,7 +348,9 @@ def _while_loop(layer, gates, r0, c0, mask, reset):
     def time_major(v):
         return None if v is None else paddle.transpose(v, [1, 0]).unsqueeze(-1)
 
-    gates_t, mask_t, reset_t = paddle.transpose(gates, [1, 0, 2]), time_major(mask), time_major(reset)
+    time = len(gates.shape) - 2  # [B, T, 4H], or [G, B, T, 4H] for stacked weights
+    order = [time] + [k for k in range(len(gates.shape)) if k != time]
+    gates_t, mask_t, reset_t = paddle.transpose(gates, order), time_major(mask), time_major(reset)
     steps = paddle.shape(gates_t)[0]
     outputs = paddle.tensor.create_array("float32")
     i0 = paddle.full([], 0, "int64")
@@ -354,7 +366,7 @@ def _while_loop(layer, gates, r0, c0, mask, reset):
         return i + 1, r, c, outputs
 
     _, r, c, outputs = paddle.static.nn.while_loop(cond, body, [i0, r0, c0, outputs])
-    stacked, _ = paddle.tensor.manipulation.tensor_array_to_tensor(outputs, axis=1, use_stack=True)
+    stacked, _ = paddle.tensor.manipulation.tensor_array_to_tensor(outputs, axis=time, use_stack=True)
     return stacked, r, c
 
 
@@ -408,8 +420,8 @@ class EncoderOutput:
     """ELMo layers plus each row's final LSTM state (for stateful use)."""
 
     layers: object  # [B, L+1, T, 2P]
-    final_hidden: object  # [2L, B, P]: slots 0..L-1 forward, L..2L-1 backward
-    final_cell: object  # [2L, B, H]
+    final_hidden: object | None  # [2L, B, P]: slots 0..L-1 forward, L..2L-1 backward (stateful use)
+    final_cell: object | None  # [2L, B, H]
 
 
 @dataclass
@@ -458,9 +470,9 @@ def encode(params: BiLMParams, cfg: BiLMConfig, tokens, lengths, bos_id: int | N
     `</S>` inside the program and the output covers the words only; without
     them, `tokens` are used as they are. Rows start from `init_hidden`
     [2L,B,P] / `init_cell` [2L,B,H] when given, else from zeros, so a
-    sentence's vectors never depend on its batch neighbours; the final states
-    are those after each row's last real step (forward: `</S>`; backward:
-    `<S>`), padding never changing them.
+    sentence's vectors never depend on its batch neighbours. With initial
+    states the output also has the final ones: those after each row's last
+    real step (forward: `</S>`; backward: `<S>`), padding never changing them.
     """
     emb = embed_tokens(params, cfg, tokens)
     if bos_id is None:
@@ -472,21 +484,60 @@ def encode(params: BiLMParams, cfg: BiLMConfig, tokens, lengths, bos_id: int | N
 
 def encode_embedded(params: BiLMParams, cfg: BiLMConfig, emb, lengths, word_lengths=None,
                     init_hidden=None, init_cell=None) -> EncoderOutput:
-    """`encode` from token vectors [B,T,E]; `word_lengths` given: strip the boundary positions."""
-    steps = paddle.shape(emb)[1]
+    """`encode` from token vectors [B,T,E]; `word_lengths` given: strip the boundary positions.
+
+    Each direction reads its sentence from the start (the backward one reversed
+    within its length), so padding comes after every real step and never
+    reaches a real output. The steps therefore need no masking unless the
+    final states are wanted (`init_hidden` given: stateful use); the padding
+    positions' outputs are zeroed once at the end.
+    """
+    steps = _size(emb, 1)
     mask = sentence_mask(lengths, steps)
     emb = emb * mask.unsqueeze(-1)
-    fw = _encode_direction(params, cfg, "fw", emb, mask, init_hidden, init_cell)
-    bw = _encode_direction(params, cfg, "bw", reverse_padded(emb, lengths), mask, init_hidden, init_cell)
+    step_mask = mask if init_hidden is not None else None
+    backward_input = reverse_padded(emb, lengths)
+    if step_mask is None:
+        fw_layers, bw_layers = _both_directions(params, cfg, emb, backward_input)
+    else:
+        fw = _encode_direction(params, cfg, "fw", emb, step_mask, init_hidden, init_cell)
+        bw = _encode_direction(params, cfg, "bw", backward_input, step_mask, init_hidden, init_cell)
+        fw_layers, bw_layers = fw.layers, bw.layers
     layers = [paddle.concat([emb, emb], axis=-1)]
-    layers += [paddle.concat([f, reverse_padded(b, lengths)], axis=-1) for f, b in zip(fw.layers, bw.layers)]
+    layers += [paddle.concat([f, reverse_padded(b, lengths)], axis=-1) for f, b in zip(fw_layers, bw_layers)]
     out = paddle.stack(layers, axis=1)
     if word_lengths is not None:
         # Drop the boundary positions; `</S>` of shorter sentences sits inside
         # the window, so zero everything past each sentence's last word.
         out = out[:, :, 1 : steps - 1] * sentence_mask(word_lengths, steps - 2).unsqueeze(1).unsqueeze(-1)
+    elif step_mask is None:
+        out = out * mask.unsqueeze(1).unsqueeze(-1)
+    if step_mask is None:
+        return EncoderOutput(out, None, None)
     return EncoderOutput(out, paddle.stack(fw.last_hidden + bw.last_hidden),
                          paddle.stack(fw.last_cell + bw.last_cell))
+
+
+def _both_directions(params: BiLMParams, cfg: BiLMConfig, fw_x, bw_x) -> tuple[list, list]:
+    """Each direction's layer outputs [B,T,P] from zero states, both directions run together.
+
+    The directions are independent and alike, so each step is one batched
+    product over their stacked weights ([2, B, P] · [2, P, 4H]) and one set of
+    elementwise ops on [2, B, …], instead of two of each: half the ops.
+    """
+    x = paddle.stack([fw_x, bw_x])  # [2, B, T, E]
+    outputs = []
+    for i, (fw, bw) in enumerate(zip(params.layers["fw"], params.layers["bw"])):
+        weights = LSTMPWeights(*(paddle.stack([getattr(fw, f), getattr(bw, f)])
+                                 for f in ("gate_w", "weight", "proj", "bias")))
+        layer = LSTMP(weights, cfg.cell_clip, cfg.proj_clip, cfg.forget_bias)
+        rows = _size(x, 1)
+        r0 = paddle.zeros([2, rows, cfg.embed_size], "float32")
+        c0 = paddle.zeros([2, rows, cfg.hidden_size], "float32")
+        r, _, _ = lstmp_sequence(layer, x, r0, c0)
+        x = r + x if cfg.use_skip_connections and i > 0 else r
+        outputs.append(x)
+    return [o[0] for o in outputs], [o[1] for o in outputs]
 
 
 def _encode_direction(params, cfg, direction, x, mask, init_hidden, init_cell):
@@ -503,9 +554,9 @@ def _encode_direction(params, cfg, direction, x, mask, init_hidden, init_cell):
 def wrap_embedded(x_emb, lengths, bos, eos):
     """[B,T,E] token vectors → [B,T+2,E] with `bos` [1,E] first and `eos` [1,E] after each sentence."""
     rows = paddle.shape(x_emb)[0]
-    bos = paddle.expand(bos.unsqueeze(0), [rows, 1, -1])
+    bos = paddle.expand(bos.unsqueeze(0), [rows, 1, bos.shape[-1]])
     x = paddle.concat([bos, x_emb, paddle.zeros_like(bos)], axis=1)
-    t = paddle.arange(paddle.shape(x)[1], dtype="int64").unsqueeze(0)
+    t = paddle.arange(_size(x, 1), dtype="int64").unsqueeze(0)
     at_end = (t == lengths.unsqueeze(1) + 1).unsqueeze(-1)
     return paddle.where(at_end, paddle.expand_as(eos.unsqueeze(0), x), x)
 
@@ -518,16 +569,22 @@ def sentence_mask(lengths, steps):
 
 def reverse_padded(x, lengths):
     """Reverses each row's first `length` positions of x [B,T,...]; padding stays in place."""
-    steps = paddle.shape(x)[1]
-    t = paddle.arange(steps, dtype="int64").unsqueeze(0)
+    t = paddle.arange(_size(x, 1), dtype="int64").unsqueeze(0)
     length = lengths.unsqueeze(1)
     index = paddle.where(t < length, length - 1 - t, t)
     if len(x.shape) == 2:
         return paddle.take_along_axis(x, index, axis=1)
-    index = paddle.expand(index.unsqueeze(-1), [-1, -1, x.shape[-1]])
+    index = paddle.expand(index.unsqueeze(-1), [_size(x, 0), _size(x, 1), x.shape[-1]])
     return paddle.take_along_axis(x, index, axis=1)
 
 
 def zero_state(batch_like, size: int):
     """A [B,size] float32 zero state whose batch size follows `batch_like` [B,...]."""
     return paddle.zeros([paddle.shape(batch_like)[0], size], "float32")
+
+
+def _size(x, axis: int):
+    """`x`'s size along `axis`: a Python int where the program fixes it (an unrolled export: its
+    index ranges become constants), else a tensor."""
+    size = x.shape[axis]
+    return size if size is not None and size > 0 else paddle.shape(x)[axis]
