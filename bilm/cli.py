@@ -112,28 +112,40 @@ named by the line's 0-based index ("0", "1", …):
   top  (n_tokens, 2·P): the last LSTM layer
   mix  (n_tokens, 2·P): the average of all layers (ELMo's scalar mix before
        any task has trained its weights)
-Every sentence starts from a zero state unless --stateful, which reproduces
-bilm-tf: consecutive lines in fixed batch rows, each row continuing from its
-state after the previous batch. Input is streamed: memory stays bounded."""
+Every sentence starts from a zero state, so the lines are embedded in batches
+of similar lengths (read --window lines at a time, at most --batch-size
+sentences and --max-tokens padded tokens per batch): little padding. With
+--stateful (bilm-tf's behaviour) consecutive lines go in fixed batch rows of
+--batch-size, each row continuing from its state after the previous batch.
+The file also holds `sentence_to_index` (AllenNLP's: a JSON string mapping
+each sentence to its dataset's name). Input is streamed: memory stays bounded."""
     parser = _parser(dump.__doc__, "model directory (trained here or imported)")
     parser.add_argument("--input", required=True, help="text file, one tokenized sentence per line")
     parser.add_argument("--output", required=True, help="HDF5 file to write")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=256, help="sentences per batch (--stateful: rows)")
+    parser.add_argument("--max-tokens", type=int, default=2048,
+                        help="padded tokens per batch, boundaries included (not with --stateful)")
+    parser.add_argument("--window", type=int, default=8192, help="lines read and sorted at a time")
     parser.add_argument("--stateful", action="store_true", help="carry LSTM states across batches (bilm-tf)")
     parser.add_argument("--layers", choices=("all", "top", "mix"), default="all")
     args = parser.parse_args(argv)
-    if args.batch_size <= 0:
-        parser.error("--batch-size must be positive")
+    for name in ("batch_size", "max_tokens", "window"):
+        if getattr(args, name) <= 0:
+            parser.error(f"--{name.replace('_', '-')} must be positive")
 
     from tqdm import tqdm
 
     from bilm.vectors import ElmoEmbedder, dump_file
-    from reader.sentences import read_batches
+    from reader.sentences import read_batches, sorted_batches
 
     embedder = ElmoEmbedder(args.model, _place(args.threads), stateful=args.stateful, max_batch_size=args.batch_size)
+    if args.stateful:
+        batches = ((list(range(first, first + len(b))), b) for first, b in read_batches(args.input, args.batch_size))
+    else:
+        batches = sorted_batches(args.input, args.max_tokens, args.batch_size, args.window)
     total = sum(1 for _ in open(args.input, "rb")) if Path(args.input).is_file() else None
     with tqdm(total=total, unit="sent", disable=None) as bar:
-        done = dump_file(embedder, read_batches(args.input, args.batch_size), args.output, args.layers, bar.update)
+        done = dump_file(embedder, batches, args.output, args.layers, bar.update)
     print(f"wrote {done['sentences']:,} sentences ({done['tokens']:,} tokens) to {args.output} in "
           f"{done['seconds']:.1f} s ({done['tokens'] / max(done['seconds'], 1e-9):,.0f} tokens/s)")
     return done

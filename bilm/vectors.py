@@ -26,6 +26,7 @@ vectors for a word list, bilm-tf's `dump_token_embeddings`).
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -254,28 +255,33 @@ def select_layers(layers: np.ndarray, mode: str) -> np.ndarray:
     return layers
 
 
-def dump_file(embedder: ElmoEmbedder, sentences, output: str | Path, layers: str = "all",
-              progress=None) -> dict:
-    """Writes one HDF5 dataset per sentence (named by its index) from `(first index, batch)` pairs.
+def dump_file(embedder: ElmoEmbedder, batches, output: str | Path, layers: str = "all", progress=None) -> dict:
+    """Writes one HDF5 dataset per sentence, named by its line index, from `([indices], [sentences])` batches.
 
-    The file is written under a temporary name and renamed at the end, so a
-    failed run leaves no half file. Returns counts and seconds.
+    As AllenNLP's `embed_file`, the file also holds `sentence_to_index`: a JSON
+    string mapping each sentence's text (words joined by spaces) to its
+    dataset's name. It is written under a temporary name and renamed at the
+    end, so a failed run leaves no half file. Returns counts and seconds.
     """
     import h5py
 
     from engine.atomic import atomic_file
 
     count = tokens = 0
+    names: dict[str, str] = {}
     start = time.perf_counter()
     with atomic_file(Path(output)) as partial, h5py.File(partial, "w") as out:
-        for first, batch in sentences:
+        for indices, batch in batches:
             vectors = embedder.embed(batch)
-            for i, words in enumerate(batch):
-                out.create_dataset(str(first + i), data=select_layers(vectors[i, :, : len(words)], layers))
+            for i, (index, words) in enumerate(zip(indices, batch)):
+                out.create_dataset(str(index), data=select_layers(vectors[i, :, : len(words)], layers))
+                names[" ".join(words)] = str(index)
             count += len(batch)
             tokens += sum(map(len, batch))
             if progress is not None:
                 progress(len(batch))
+        out.create_dataset("sentence_to_index", data=[json.dumps(names, ensure_ascii=False)],
+                           dtype=h5py.string_dtype())
     return {"sentences": count, "tokens": tokens, "seconds": time.perf_counter() - start}
 
 

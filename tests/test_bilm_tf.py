@@ -94,17 +94,19 @@ def import_args(root: Path, out: Path) -> list[str]:
 
 
 def dump(model: Path, tmp_path: Path, batch_size: int, stateful=False, layers="all",
-         sentences: list[str] = SENTENCES) -> dict[str, np.ndarray]:
+         sentences: list[str] = SENTENCES, extra: tuple = ()) -> dict[str, np.ndarray]:
     from bilm.dump import main as dump_main
 
     text = tmp_path / "sentences.txt"
     text.write_text("\n".join(sentences) + "\n")
     out = tmp_path / f"dump-{batch_size}-{stateful}-{layers}.hdf5"
     args = ["--model", str(model), "--input", str(text), "--output", str(out), "--batch-size", str(batch_size),
-            "--layers", layers] + (["--stateful"] if stateful else [])
+            "--layers", layers, *extra] + (["--stateful"] if stateful else [])
     dump_main(args)
     with h5py.File(out, "r") as f:
-        return {k: f[k][()] for k in f}
+        names = json.loads(f["sentence_to_index"][0])
+        assert {names[s] for s in sentences} == {str(i) for i in range(len(sentences))}  # AllenNLP's index
+        return {k: f[k][()] for k in f if k != "sentence_to_index"}
 
 
 @pytest.fixture
@@ -116,10 +118,12 @@ def imported(tmp_path, static_scope):
     return reference, tmp_path / "model"
 
 
-@pytest.mark.parametrize("batch_size", [1, 3, 8])
-def test_stateless_dump_matches_numpy_bilm_tf(imported, tmp_path, batch_size):
+@pytest.mark.parametrize("batch_size, extra", [(1, ()), (3, ()), (8, ()),
+                                               (8, ("--max-tokens", "14", "--window", "3"))])
+def test_stateless_dump_matches_numpy_bilm_tf(imported, tmp_path, batch_size, extra):
+    # Stateless batches are sorted by length (within windows of lines, under a token budget).
     reference, model = imported
-    got = dump(model, tmp_path, batch_size)
+    got = dump(model, tmp_path, batch_size, extra=extra)
     assert sorted(got, key=int) == [str(i) for i in range(len(SENTENCES))]
     for i, sentence in enumerate(SENTENCES):
         want = reference.sentence(sentence.split())

@@ -275,3 +275,21 @@ def _state(pid: int) -> str:
             return f.read().rsplit(")", 1)[1].split()[0]
     except OSError:
         return "Z"
+
+
+def test_sorted_batches_cover_every_line_once_within_their_budgets(tmp_path):
+    import random
+
+    from reader.sentences import sorted_batches
+
+    rng = random.Random(0)
+    lines = [" ".join(["w"] * rng.randint(1, 30)) for _ in range(200)]
+    (tmp_path / "s.txt").write_text("\n".join(lines) + "\n")
+    batches = list(sorted_batches(tmp_path / "s.txt", max_tokens=64, max_sentences=5, window=37))
+    seen = [i for indices, _ in batches for i in indices]
+    assert sorted(seen) == list(range(200))
+    for indices, sentences in batches:
+        assert [lines[i].split() for i in indices] == sentences
+        longest = max(map(len, sentences))
+        assert len(sentences) <= 5 and (len(sentences) * (longest + 2) <= 64 or len(sentences) == 1)
+        assert [len(s) for s in sentences] == sorted(len(s) for s in sentences)

@@ -1,0 +1,115 @@
+"""Embedding a corpus: `bilm.dump`'s path vs a torch eval reference that batches by sorted length.
+
+    python bench/elmo_dump.py [--sentences 20000 --vocab 50000 --embed 256 --hidden 1024 --threads 2]
+
+Writes `--sentences` random sentences of 3–60 words and embeds them all,
+writing the top layer of every sentence to HDF5 on both sides:
+- ours: `bilm.vectors.dump_file` over `reader.sentences.sorted_batches` with
+  `bilm.dump`'s defaults (an `ElmoEmbedder` from a model directory);
+- torch: the same biLM in eval mode under `inference_mode`, the sentences
+  sorted by length in batches of 64, each sentence's backward direction
+  reversed within its length.
+Last line: `ratio: X` (ours / torch, tokens per second).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+from common import parser, set_threads, torch_threads
+
+
+def main():
+    p = parser(__doc__)
+    p.add_argument("--sentences", type=int, default=20000)
+    p.add_argument("--vocab", type=int, default=50000)
+    p.add_argument("--embed", type=int, default=256)
+    p.add_argument("--hidden", type=int, default=1024)
+    p.add_argument("--layers", type=int, default=2)
+    a = p.parse_args()
+    set_threads(a.threads)
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(a.vocab - 3)]
+    sentences = [[words[k] for k in rng.integers(0, len(words), rng.integers(3, 61))] for _ in range(a.sentences)]
+    tokens = sum(map(len, sentences))
+    print(f"{cpu_model()} | threads {a.threads} | vocab {a.vocab:,}, embed/proj {a.embed}, hidden {a.hidden}, "
+          f"{a.layers} layers | {a.sentences:,} sentences, {tokens:,} words")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        (tmp / "input.txt").write_text("".join(" ".join(s) + "\n" for s in sentences))
+        ours = our_dump(a, tmp, words)
+        theirs = torch_dump(a, sentences, {w: i + 3 for i, w in enumerate(words)}, tmp / "torch.hdf5")
+    for name, seconds in (("ours (bilm.dump path)", ours), ("torch eval, sorted batches of 64", theirs)):
+        print(f"{name:<34} {seconds:8.1f} s  {tokens / seconds:10,.0f} tokens/s")
+    print(f"ratio: {theirs / ours:.2f}")
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return "unknown CPU"
+
+
+def our_dump(a, tmp: Path, words: list[str]) -> float:
+    import numpy as np
+    import paddle
+
+    from bilm.config import BiLMConfig
+    from bilm.formats import write_model_arrays
+    from bilm.model import variable_shapes
+    from bilm.vectors import ElmoEmbedder, dump_file
+    from reader.sentences import sorted_batches
+    from reader.vocab import SPECIAL_TOKENS, Vocabulary
+
+    cfg = BiLMConfig(vocab_size=a.vocab, embed_size=a.embed, hidden_size=a.hidden, num_layers=a.layers,
+                     softmax="full")
+    (tmp / "vocab.txt").write_text("".join(t + "\n" for t in [*SPECIAL_TOKENS, *words]))
+    rng = np.random.default_rng(1)
+    arrays = {n: rng.normal(0, 0.05, s).astype(np.float32) for n, s in variable_shapes(cfg).items()}
+    write_model_arrays(tmp / "model", cfg, Vocabulary.load(tmp / "vocab.txt"), arrays)
+    paddle.enable_static()
+    embedder = ElmoEmbedder(tmp / "model", paddle.CPUPlace())
+    start = time.perf_counter()
+    dump_file(embedder, sorted_batches(tmp / "input.txt", max_tokens=2048, max_sentences=256), tmp / "ours.hdf5",
+              layers="top")
+    return time.perf_counter() - start
+
+
+def torch_dump(a, sentences: list[list[str]], ids: dict[str, int], output: Path) -> float:
+    import h5py
+
+    torch = torch_threads(a.threads)
+    from torch_bilm import TorchBiLM
+
+    torch.manual_seed(0)
+    model = TorchBiLM(a.vocab, a.embed, a.hidden, a.layers).eval()
+    order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
+    start = time.perf_counter()
+    with torch.inference_mode(), h5py.File(output, "w") as out:
+        for b in range(0, len(order), 64):
+            batch = [sentences[i] for i in order[b:b + 64]]
+            lengths = torch.tensor([len(s) + 2 for s in batch])
+            width = int(lengths.max())
+            tokens = torch.zeros((len(batch), width), dtype=torch.long)
+            for row, words in enumerate(batch):
+                tokens[row, :len(words) + 2] = torch.tensor([0, *(ids[w] for w in words), 1])
+            # The backward direction reads each sentence reversed within its length.
+            steps = torch.arange(width)[None, :]
+            reverse = torch.where(steps < lengths[:, None], lengths[:, None] - 1 - steps, steps)
+            fw = model.layers(tokens, 0, training=False)[1][-1]
+            bw = model.layers(tokens.gather(1, reverse), 1, training=False)[1][-1]
+            bw = bw.gather(1, reverse[:, :, None].expand_as(bw))
+            top = torch.cat([fw, bw], -1).numpy()
+            for row, i in enumerate(order[b:b + 64]):
+                out.create_dataset(str(i), data=top[row, 1:len(sentences[i]) + 1])
+    return time.perf_counter() - start
+
+
+if __name__ == "__main__":
+    main()
