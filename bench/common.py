@@ -71,3 +71,12 @@ def line(name: str, seconds: dict, unit_count: float, unit: str) -> str:
 def ceiling_share(flops: float, seconds: dict, rate: float) -> str:
     """How much of the machine's GEMM rate a run of `flops` matrix-product FLOPs used."""
     return f"  {100 * flops / rate / seconds['median']:.0f}% of ceiling"
+
+
+def cpu_model() -> str:
+    """The CPU's model name: the machine kind varies, so every figure is printed beside it."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return "unknown CPU"

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import parser, set_threads, torch_threads
+from common import cpu_model, parser, set_threads, torch_threads
 
 
 def main():
@@ -46,14 +46,6 @@ def main():
     for name, seconds in (("ours (bilm.dump path)", ours), ("torch eval, sorted batches of 64", theirs)):
         print(f"{name:<34} {seconds:8.1f} s  {tokens / seconds:10,.0f} tokens/s")
     print(f"ratio: {theirs / ours:.2f}")
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return "unknown CPU"
 
 
 def our_dump(a, tmp: Path, words: list[str]) -> float:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from common import ceiling_share, gemm_rate, line, measure, parser, set_threads, torch_threads
+from common import ceiling_share, cpu_model, gemm_rate, line, measure, parser, set_threads, torch_threads
 
 
 def main():
@@ -35,7 +35,8 @@ def main():
     ceiling = gemm_rate()
     # Per word, direction and layer: input and recurrent gate products, projection.
     flops = tokens * 2 * a.layers * 2 * (a.embed * 4 * a.hidden * 2 + a.hidden * a.embed)
-    print(f"threads {a.threads} | vocab {a.vocab:,}, embed/proj {a.embed}, hidden {a.hidden}, {a.layers} layers, "
+    print(f"{cpu_model()} | threads {a.threads} | vocab {a.vocab:,}, embed/proj {a.embed}, hidden {a.hidden}, "
+          f"{a.layers} layers, "
           f"{a.batch} sentences × {a.length} words | {flops / 1e9:.1f} GFLOP | "
           f"numpy fp32 GEMM {ceiling / 1e9:.0f} GFLOP/s")
     with tempfile.TemporaryDirectory() as tmp:

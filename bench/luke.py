@@ -15,7 +15,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from common import ceiling_share, gemm_rate, line, measure, parser, set_threads, torch_threads
+from common import ceiling_share, cpu_model, gemm_rate, line, measure, parser, set_threads, torch_threads
 
 
 def main():
@@ -34,7 +34,7 @@ def main():
     import transformers
 
     ceiling = gemm_rate()
-    print(f"threads {a.threads} | {a.layers} layers, hidden {a.hidden}, seq {a.seq}, batch {a.batch}, "
+    print(f"{cpu_model()} | threads {a.threads} | {a.layers} layers, hidden {a.hidden}, seq {a.seq}, batch {a.batch}, "
           f"{a.entities} entities, entity table {a.entity_vocab:,} | {forward_flops(a) / 1e9:.0f} GFLOP per "
           f"sequence forward | numpy fp32 GEMM {ceiling / 1e9:.0f} GFLOP/s")
     config = transformers.LukeConfig(vocab_size=50267, entity_vocab_size=a.entity_vocab, hidden_size=a.hidden,

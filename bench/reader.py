@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import parser, set_threads
+from common import cpu_model, parser, set_threads
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,7 +47,8 @@ def main():
             for _ in range(a.batches):
                 next(batches)
             reader_rate = a.batches / (time.perf_counter() - start)
-        print(f"threads {a.threads} | reader: {reader_rate:,.0f} batches/s of {a.batch} × {a.steps} tokens")
+        print(f"{cpu_model()} | threads {a.threads} | reader: {reader_rate:,.0f} batches/s of {a.batch} × {a.steps} "
+              "tokens")
         log = train_log(a, Path(tmp))
     step_rate = _steps_per_second(log)
     waited = re.search(r"the executor waited ([\d.]+) s for data \(([\d.]+)% of the run\)", log)

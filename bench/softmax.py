@@ -11,7 +11,7 @@ Last line: `ratio: X` (sampled over full, layer speed).
 
 from __future__ import annotations
 
-from common import line, measure, parser, set_threads
+from common import cpu_model, line, measure, parser, set_threads
 
 
 def layer_step(a, sampled: bool):
@@ -57,7 +57,8 @@ def main():
     p.add_argument("--no-step", action="store_true", help="skip the whole-step comparison")
     a = p.parse_args()
     set_threads(a.threads)
-    print(f"threads {a.threads} | vocab {a.vocab:,}, {a.samples} samples, {a.tokens} tokens × {a.embed}")
+    print(f"{cpu_model()} | threads {a.threads} | vocab {a.vocab:,}, {a.samples} samples, "
+          f"{a.tokens} tokens × {a.embed}")
     sampled = measure(layer_step(a, True), a.repeats, a.warmup)
     full = measure(layer_step(a, False), a.repeats, a.warmup)
     print(line("softmax layer, sampled", sampled, a.tokens, "tokens"))

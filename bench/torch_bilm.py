@@ -35,14 +35,19 @@ class TorchLSTMP(torch.nn.Module):
 
 
 class TorchBiLM(torch.nn.Module):
-    def __init__(self, vocab: int, embed: int, hidden: int, layers: int, dropout: float = 0.1, clip: float = 3.0):
+    """`sparse=True`: the word table and the softmax rows get sparse gradients (what a torch user with a
+    large vocabulary writes: `nn.Embedding(sparse=True)` and sparse row lookups, with Adagrad)."""
+
+    def __init__(self, vocab: int, embed: int, hidden: int, layers: int, dropout: float = 0.1, clip: float = 3.0,
+                 sparse: bool = False):
         super().__init__()
-        self.embedding = torch.nn.Embedding(vocab, embed)
+        self.sparse = sparse
+        self.embedding = torch.nn.Embedding(vocab, embed, sparse=sparse)
         self.directions = torch.nn.ModuleList([
             torch.nn.ModuleList([TorchLSTMP(embed, hidden, embed, clip, clip) for _ in range(layers)])
             for _ in range(2)])
         self.softmax_weight = torch.nn.Parameter(torch.randn(vocab, embed) * 0.02)
-        self.softmax_bias = torch.nn.Parameter(torch.zeros(vocab))
+        self.softmax_bias = torch.nn.Parameter(torch.zeros(vocab, 1))
         self.dropout, self.vocab, self.embed, self.hidden = dropout, vocab, embed, hidden
 
     def layers(self, ids, direction, training=True):
@@ -65,8 +70,12 @@ class TorchBiLM(torch.nn.Module):
             p = torch.log((ids.float() + 2) / (ids.float() + 1)) / log_range
             return torch.log(-torch.expm1(num_tries * torch.log1p(-p)))
 
-        true = (hidden * self.softmax_weight[targets]).sum(-1) + self.softmax_bias[targets] - log_q(targets)
-        neg = hidden @ self.softmax_weight[neg_ids].T + self.softmax_bias[neg_ids] - log_q(neg_ids)
+        def rows(table, ids):
+            return F.embedding(ids, table, sparse=self.sparse)
+
+        true = (hidden * rows(self.softmax_weight, targets)).sum(-1) + rows(self.softmax_bias, targets)[:, 0]
+        true = true - log_q(targets)
+        neg = hidden @ rows(self.softmax_weight, neg_ids).T + rows(self.softmax_bias, neg_ids)[:, 0] - log_q(neg_ids)
         neg = neg.masked_fill(targets[:, None] == neg_ids[None, :], -1e20)
         logits = torch.cat([true[:, None], neg], 1)
         return F.cross_entropy(logits, torch.zeros_like(targets))
@@ -77,3 +86,13 @@ class TorchBiLM(torch.nn.Module):
             _, _, top = self.layers(ids, d)
             total = total + self.sampled_loss(top.reshape(-1, self.embed), targets.reshape(-1), neg_ids, num_tries)
         return total / 2
+
+
+def clip_grad_norm(parameters, max_norm: float) -> None:
+    """Global-norm clipping over dense and sparse gradients (torch's own skips sparse ones on some builds)."""
+    grads = [p.grad for p in parameters if p.grad is not None]
+    norms = [(g.coalesce().values() if g.is_sparse else g).norm() for g in grads]
+    total = torch.stack(norms).norm()
+    scale = max_norm / max(float(total), max_norm)
+    for g in grads:
+        g.mul_(scale)
