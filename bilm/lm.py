@@ -39,7 +39,7 @@ from bilm.model import (
     SOFTMAX_WEIGHT,
     create_params,
     embed_tokens,
-    run_direction,
+    run_stack,
     token_input,
 )
 from engine.ops import SEED_FEED, RowGather, StepDropout, WeightProducts, affine, gather_rows, seed_input
@@ -86,7 +86,7 @@ def build_lm(cfg: BiLMConfig, batch_size: int, num_steps: int, training: bool, b
     gradient sources; the values are the same as direct lookups and products.
     """
     fast = training if fast_gradients is None else fast_gradients
-    B, T, L = batch_size, num_steps, cfg.num_layers
+    B, T = batch_size, num_steps
     feeds = _feeds(cfg, B, T, training)
     params = create_params(cfg, with_softmax=True)
     dropout = StepDropout(cfg.dropout, feeds.get(SEED_FEED))
@@ -96,14 +96,14 @@ def build_lm(cfg: BiLMConfig, batch_size: int, num_steps: int, training: bool, b
         table, tokens = _gathered_tokens(params, feeds)
         sources.append(table)
     hidden, last_r, last_c = [], [], []
-    for d, slot, start_id in zip(DIRECTIONS, (0, L), (bos_id, eos_id)):
+    for d, slot, start_id in zip(DIRECTIONS, (0, cfg.num_layers), (bos_id, eos_id)):
         ids = feeds[TOKEN_FEEDS[d][0]]
         x = tokens[d] if d in tokens else embed_tokens(params, cfg, feeds[CHAR_FEEDS[d]] if cfg.input == "char"
                                                        else ids)
         reset = paddle.cast(ids != start_id, "float32") if cfg.state_reset == "sentence" else None
-        out = run_direction(x, params.layers[d], cfg, [feeds[INIT_HIDDEN][slot + i] for i in range(L)],
-                            [feeds[INIT_CELL][slot + i] for i in range(L)], dropout, reset=reset,
-                            products=products)
+        layers = range(slot, slot + cfg.num_layers)
+        out = run_stack(x, params.layers[d], cfg, [feeds[INIT_HIDDEN][k] for k in layers],
+                        [feeds[INIT_CELL][k] for k in layers], dropout, reset=reset, products=products)
         hidden.append(out.top.reshape([B * T, cfg.embed_size]))
         last_r += out.last_hidden
         last_c += out.last_cell
