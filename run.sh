@@ -13,7 +13,7 @@
 # $CUDA_VISIBLE_DEVICES (as the fluid release), else 1.
 #
 # The first call creates .venv and installs the project into it (with the
-# test extras for `test`); later calls reuse it until pyproject.toml changes.
+# test and onnx extras for `test`); later calls reuse it until pyproject.toml changes.
 set -eu
 cd "$(dirname "$0")"
 
@@ -42,7 +42,7 @@ if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then
 fi
 
 if [ "$job" = test ]; then
-    ensure_venv "[test]"
+    ensure_venv "[test,onnx]"
     "$PY" -m ruff check .
     exec "$PY" -m pytest "$@"
 fi

@@ -80,3 +80,14 @@ def cpu_model() -> str:
             return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         return "unknown CPU"
+
+
+def onnx_backend() -> bool:
+    """Whether the ONNX Runtime serving path can run here (the [onnx] extra); says so when not."""
+    try:
+        import onnxruntime  # noqa: F401
+        import paddle2onnx  # noqa: F401
+    except ImportError:
+        print("ONNX Runtime path skipped: paddle2onnx and onnxruntime are not installed (pip install -e .[onnx])")
+        return False
+    return True

@@ -1,10 +1,11 @@
-"""ELMo vectors per second: our exported program through `paddle.inference` vs torch eval mode.
+"""ELMo vectors per second: our exported program (`paddle.inference`, and ONNX Runtime when the [onnx]
+extra is installed) vs the same biLM in torch eval mode under `inference_mode`.
 
     python bench/elmo_embed.py [--vocab 50000 --embed 256 --hidden 1024 --layers 2 --batch 32 --length 20]
 
 Both compute every layer for `batch` sentences of `length` words from zero
 states (ours adds the boundary tokens inside the program, as it serves).
-Last line: `ratio: X` (ours / torch, tokens per second).
+Last line: `ratio: X` (our faster serving path / torch, tokens per second).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from common import ceiling_share, cpu_model, gemm_rate, line, measure, parser, set_threads, torch_threads
+from common import ceiling_share, cpu_model, gemm_rate, line, measure, onnx_backend, parser, set_threads, torch_threads
 
 
 def main():
@@ -39,15 +40,21 @@ def main():
           f"{a.layers} layers, "
           f"{a.batch} sentences × {a.length} words | {flops / 1e9:.1f} GFLOP | "
           f"numpy fp32 GEMM {ceiling / 1e9:.0f} GFLOP/s")
+    backends = ["paddle"] + (["onnxruntime"] if onnx_backend() else [])
     with tempfile.TemporaryDirectory() as tmp:
-        ours = measure(exported_program(a, ids, Path(tmp)), a.repeats, a.warmup)
+        runs = exported_program(a, ids, Path(tmp), backends)
+        ours = {b: measure(run, a.repeats, a.warmup) for b, run in runs.items()}
     theirs = measure(torch_eval(a, ids), a.repeats, a.warmup)
-    print(line("ours (paddle.inference)", ours, tokens, "tokens") + ceiling_share(flops, ours, ceiling))
+    for backend, t in ours.items():
+        print(line(f"ours ({backend})", t, tokens, "tokens") + ceiling_share(flops, t, ceiling))
     print(line("torch eval", theirs, tokens, "tokens") + ceiling_share(flops, theirs, ceiling))
-    print(f"ratio: {theirs['median'] / ours['median']:.2f}")
+    for backend, t in ours.items():
+        print(f"ratio, {backend}: {theirs['median'] / t['median']:.2f}")
+    print(f"ratio: {theirs['median'] / min(t['median'] for t in ours.values()):.2f}")
 
 
-def exported_program(a, ids, tmp: Path):
+def exported_program(a, ids, tmp: Path, backends: list[str]) -> dict:
+    """{backend: a call running the exported program on `ids`}, outputs checked equal across backends."""
     import numpy as np
     import paddle
 
@@ -69,10 +76,13 @@ def exported_program(a, ids, tmp: Path):
 
     exe = paddle.static.Executor(paddle.CPUPlace())
     load_model_variables(tmp / "model", cfg, paddle.CPUPlace(), with_softmax=False)
-    prefix = export_inference_model(exe, tmp / "inference", cfg, vocab, a.length if a.fixed_length else None)
-    program = InferenceProgram(prefix, threads=a.threads, onednn=a.onednn)
+    prefix = export_inference_model(exe, tmp / "inference", cfg, vocab, a.length if a.fixed_length else None,
+                                    onnx="onnxruntime" in backends)
     feed = {"word_ids": ids, "lengths": np.full(len(ids), ids.shape[1], np.int64)}
-    return lambda: program.run(feed)
+    programs = {b: InferenceProgram(prefix, threads=a.threads, onednn=a.onednn, backend=b) for b in backends}
+    outputs = [p.run(feed)["elmo_layers"] for p in programs.values()]
+    assert all(np.allclose(o, outputs[0], atol=1e-5) for o in outputs), "the backends disagree"
+    return {b: (lambda p=p: p.run(feed)) for b, p in programs.items()}
 
 
 def torch_eval(a, ids):
@@ -83,7 +93,7 @@ def torch_eval(a, ids):
     bos, eos = torch.zeros((len(ids), 1), dtype=torch.long), torch.ones((len(ids), 1), dtype=torch.long)
     wrapped = torch.cat([bos, torch.from_numpy(ids), eos], 1)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def run():
         fw = model.layers(wrapped, 0, training=False)
         bw = model.layers(wrapped.flip(1), 1, training=False)

@@ -1,13 +1,16 @@
-"""LUKE: a fine-tuning step and inference latency, ours vs HF transformers (torch eager).
+"""LUKE: a fine-tuning step and inference latency, ours vs HF transformers (torch eager) and, when
+`paddlenlp` imports, the seed system (PaddleNLP's dygraph LUKE).
 
     python bench/luke.py [--layers 12 --hidden 768 --heads 12 --seq 256 --batch 2 --entities 8
                           --entity-vocab 10000 --threads 2]
 
-A luke-base-shaped random model (converted from HF, so both sides hold the
+A luke-base-shaped random model (converted from HF, so every side holds the
 same weights). Fine-tuning: the SQuAD head and loss, AdamW, one update per
-step (ours: the engine's step program; HF: `LukeForQuestionAnswering`).
-Inference: batch 1 through our exported program (`paddle.inference`) vs HF
-eager under `no_grad`. Last line: `ratio: X` (fine-tune step, HF / ours).
+step (ours: the engine's step program; HF and PaddleNLP:
+`LukeForQuestionAnswering`). Inference: batch 1 through our exported program
+(`paddle.inference`, and ONNX Runtime with the [onnx] extra) vs HF eager
+under `inference_mode` and PaddleNLP under `no_grad`. Last lines: `inference
+ratio: X` (HF / our faster serving path) and `ratio: X` (fine-tune step, HF / ours).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from common import ceiling_share, cpu_model, gemm_rate, line, measure, parser, set_threads, torch_threads
+from common import ceiling_share, cpu_model, gemm_rate, line, measure, onnx_backend, parser, set_threads, torch_threads
 
 
 def main():
@@ -52,15 +55,24 @@ def main():
         ours_step = measure(paddle_step(a, Path(tmp) / "model", batch), a.repeats, a.warmup)
         hf_step = measure(torch_step(hf, batch, torch), a.repeats, a.warmup)
         single = {k: v[:1] for k, v in batch.items() if not k.endswith("positions")}
-        ours_infer = measure(paddle_infer(a, Path(tmp) / "model", Path(tmp) / "export", single), a.repeats, a.warmup)
+        backends = ["paddle"] + (["onnxruntime"] if onnx_backend() else [])
+        runs = paddle_infer(a, Path(tmp) / "model", Path(tmp) / "export", single, backends)
+        ours_infer = {b: measure(run, a.repeats, a.warmup) for b, run in runs.items()}
     hf.eval()
     hf_infer = measure(lambda: torch_infer(hf, single, torch), a.repeats, a.warmup)
     step_flops = 3 * a.batch * forward_flops(a)  # backward ≈ twice the forward
-    for name, t in (("fine-tune step, ours", ours_step), ("fine-tune step, HF", hf_step)):
-        print(line(name, t, a.batch * a.seq, "tokens") + ceiling_share(step_flops, t, ceiling))
-    for name, t in (("inference batch 1, ours", ours_infer), ("inference batch 1, HF", hf_infer)):
-        print(line(name, t, a.seq, "tokens") + ceiling_share(forward_flops(a), t, ceiling))
-    print(f"inference ratio: {hf_infer['median'] / ours_infer['median']:.2f}")
+    steps = {"ours": ours_step, "HF": hf_step, **({"PaddleNLP": seed["step"]} if seed else {})}
+    for name, t in steps.items():
+        print(line(f"fine-tune step, {name}", t, a.batch * a.seq, "tokens") + ceiling_share(step_flops, t, ceiling))
+    infer = {**{f"ours ({b})": t for b, t in ours_infer.items()}, "HF": hf_infer,
+             **({"PaddleNLP": seed["infer"]} if seed else {})}
+    for name, t in infer.items():
+        print(line(f"inference batch 1, {name}", t, a.seq, "tokens") + ceiling_share(forward_flops(a), t, ceiling))
+    fastest = min(t["median"] for t in ours_infer.values())
+    if seed:
+        print(f"fine-tune ratio vs PaddleNLP: {seed['step']['median'] / ours_step['median']:.2f}")
+        print(f"inference ratio vs PaddleNLP: {seed['infer']['median'] / fastest:.2f}")
+    print(f"inference ratio: {hf_infer['median'] / fastest:.2f}")
     print(f"ratio: {hf_step['median'] / ours_step['median']:.2f}")
 
 
@@ -122,16 +134,20 @@ def paddle_step(a, model_dir: Path, batch: dict):
     return lambda: exe.run(programs.step, feed=batch, fetch_list=[loss])
 
 
-def paddle_infer(a, model_dir: Path, export_dir: Path, batch: dict):
+def paddle_infer(a, model_dir: Path, export_dir: Path, batch: dict, backends: list[str]) -> dict:
+    """{backend: a call running the exported encoder on `batch`}, outputs checked equal across backends."""
+    import numpy as np
     import paddle
 
     from engine.inference import InferenceProgram
     from luke_static.formats import export_encoder
 
     prefix = export_encoder(paddle.static.Executor(paddle.CPUPlace()), paddle.CPUPlace(), model_dir,
-                            export_dir / "luke")
-    program = InferenceProgram(prefix, threads=a.threads)
-    return lambda: program.run(batch)
+                            export_dir / "luke", onnx="onnxruntime" in backends)
+    programs = {b: InferenceProgram(prefix, threads=a.threads, backend=b) for b in backends}
+    outputs = [p.run(batch)["word_last_hidden_state"] for p in programs.values()]
+    assert all(np.allclose(o, outputs[0], atol=1e-4) for o in outputs), "the backends disagree"
+    return {b: (lambda p=p: p.run(batch)) for b, p in programs.items()}
 
 
 def torch_step(model, batch: dict, torch):
@@ -147,7 +163,7 @@ def torch_step(model, batch: dict, torch):
 
 
 def torch_infer(model, batch: dict, torch):
-    with torch.no_grad():
+    with torch.inference_mode():
         return model.luke(**{k: torch.from_numpy(v) for k, v in batch.items()})
 
 

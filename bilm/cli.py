@@ -2,9 +2,9 @@
 
     python -m bilm.train --config configs/elmo.yaml [-o key=value] [--resume]   (= python -m engine)
     python -m bilm.evaluate --model DIR --input 'data/dev/*' [--batch-size 32] [--num-steps 20] [--json]
-    python -m bilm.export --model DIR --output OUT_DIR [--max-length T]
-    python -m bilm.dump --model DIR --input SENTENCES.txt --output OUT.hdf5 [--batch-size 64]
-                        [--stateful] [--layers all|top|mix]
+    python -m bilm.export --model DIR --output OUT_DIR [--max-length T] [--onnx]
+    python -m bilm.dump --model DIR --input SENTENCES.txt --output OUT.hdf5 [--batch-size 256]
+                        [--max-tokens 2048] [--stateful] [--layers all|top|mix] [--backend paddle|onnxruntime]
     python -m bilm.import_bilm_tf --options options.json --weights weights.hdf5 --output DIR
                                   [--token-embeddings vocab_embedding.hdf5 --vocab vocab.txt]
     python -m bilm.export_bilm_tf --model DIR --output OUT_DIR
@@ -81,11 +81,13 @@ def evaluate(argv: list[str] | None = None) -> dict:
 def export(argv: list[str] | None = None) -> str:
     """Export a biLM as an inference program (OUT_DIR/elmo.json + .pdiparams, with its config and
     vocabulary): inputs `word_ids` [B,T] (`char_ids` [B,T,C] for a character model) and `lengths` [B],
-    output `elmo_layers` [B, L+1, T, 2·P]. Pretraining already exports at the end of a run."""
+    output `elmo_layers` [B, L+1, T, 2·P]; with --onnx also OUT_DIR/elmo.onnx for ONNX Runtime (paddle2onnx).
+    Pretraining already exports at the end of a run."""
     parser = _parser(export.__doc__, threads=False)
     parser.add_argument("--output", required=True, help="directory for the inference program")
     parser.add_argument("--max-length", type=int, default=None,
                         help="fixed number of words per input row (padded); unrolled, faster")
+    parser.add_argument("--onnx", action="store_true", help="also write elmo.onnx (needs the [onnx] extra)")
     args = parser.parse_args(argv)
 
     import paddle
@@ -96,8 +98,9 @@ def export(argv: list[str] | None = None) -> str:
     place = _place()
     cfg, vocab = read_model_dir(args.model)
     load_model_variables(args.model, cfg, place, with_softmax=False)
-    prefix = export_inference_model(paddle.static.Executor(place), args.output, cfg, vocab, args.max_length)
-    print(f"exported {prefix}.json and {prefix}.pdiparams")
+    prefix = export_inference_model(paddle.static.Executor(place), args.output, cfg, vocab, args.max_length,
+                                    args.onnx)
+    print(f"exported {prefix}.json and {prefix}.pdiparams" + (f" and {prefix}.onnx" if args.onnx else ""))
     return prefix
 
 
@@ -128,6 +131,8 @@ each sentence to its dataset's name). Input is streamed: memory stays bounded.""
     parser.add_argument("--window", type=int, default=8192, help="lines read and sorted at a time")
     parser.add_argument("--stateful", action="store_true", help="carry LSTM states across batches (bilm-tf)")
     parser.add_argument("--layers", choices=("all", "top", "mix"), default="all")
+    parser.add_argument("--backend", choices=("paddle", "onnxruntime"), default="paddle",
+                        help="onnxruntime: convert the program to ONNX first (the [onnx] extra); faster on CPU")
     args = parser.parse_args(argv)
     for name in ("batch_size", "max_tokens", "window"):
         if getattr(args, name) <= 0:
@@ -138,7 +143,8 @@ each sentence to its dataset's name). Input is streamed: memory stays bounded.""
     from bilm.vectors import ElmoEmbedder, dump_file
     from reader.sentences import read_batches, sorted_batches
 
-    embedder = ElmoEmbedder(args.model, _place(args.threads), stateful=args.stateful, max_batch_size=args.batch_size)
+    embedder = ElmoEmbedder(args.model, _place(args.threads), stateful=args.stateful, max_batch_size=args.batch_size,
+                            backend=args.backend, threads=args.threads)
     if args.stateful:
         batches = ((list(range(first, first + len(b))), b) for first, b in read_batches(args.input, args.batch_size))
     else:

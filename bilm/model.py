@@ -330,7 +330,7 @@ def lstmp_step(cell: _Cell, gates_x, r_prev, c_prev):
     return r, c
 
 
-def lstmp_sequence(layer: LSTMP, x, r0, c0, mask=None, reset=None):
+def lstmp_sequence(layer: LSTMP, x, r0, c0, mask=None, reset=None, portable: bool = False):
     """Runs the layer over `x` [B,T,in] from state (r0 [B,P], c0 [B,H]).
 
     Returns (r [B,T,P], r_last [B,P], c_last [B,H]); a layer of G directions
@@ -343,13 +343,15 @@ def lstmp_sequence(layer: LSTMP, x, r0, c0, mask=None, reset=None):
 
     The input projection x·W_x + b runs for all steps at once. A static T
     (training, fixed `num_steps`) is unrolled in Python, which runs fastest; a
-    dynamic T (inference on sentences of any length) becomes a `while_loop`.
+    dynamic T (inference on sentences of any length) becomes a `while_loop`;
+    `portable` builds that loop from ops paddle2onnx converts (for ONNX export;
+    Paddle itself runs the default 5–10 % faster).
     """
     gates = affine(x, layer.stacked("gate_w"), layer.stacked("bias"))
     steps = x.shape[-2]
     if steps is not None and steps > 0:
         return _unrolled(_cell(layer), gates, r0, c0, mask, reset, steps)
-    return _while_loop(_cell(layer), gates, r0, c0, mask, reset)
+    return _while_loop(_cell(layer), gates, r0, c0, mask, reset, portable)
 
 
 def _step(cell, g, r, c, m, keep):
@@ -380,7 +382,7 @@ def _unrolled(cell, gates, r, c, mask, reset, steps):
     return paddle.stack(outputs, axis=time), r, c
 
 
-def _while_loop(cell, gates, r0, c0, mask, reset):
+def _while_loop(cell, gates, r0, c0, mask, reset, portable):
     if cell.layer.products is not None:
         raise ValueError("recorded weight products need a fixed number of steps (unrolled)")
 
@@ -391,8 +393,13 @@ def _while_loop(cell, gates, r0, c0, mask, reset):
     order = [time] + [k for k in range(len(gates.shape)) if k != time]
     gates_t, mask_t, reset_t = paddle.transpose(gates, order), time_major(mask), time_major(reset)
     steps = paddle.shape(gates_t)[0]
-    outputs = paddle.tensor.create_array("float32")
     i0 = paddle.full([], 0, "int64")
+    if portable:
+        # paddle2onnx lowers a loop that writes a carried [T, …, P] buffer to
+        # an ONNX Loop, but not one that writes a tensor array.
+        outputs = paddle.zeros_like(gates_t[..., :1]) + paddle.zeros_like(r0).unsqueeze(0)
+    else:
+        outputs = paddle.tensor.create_array("float32")
 
     def cond(i, r, c, outputs):
         return i < steps
@@ -401,10 +408,15 @@ def _while_loop(cell, gates, r0, c0, mask, reset):
         m = None if mask_t is None else mask_t[i]
         keep = None if reset_t is None else reset_t[i]
         r, c, out = _step(cell, gates_t[i], r, c, m, keep)
-        paddle.tensor.array_write(out, i, outputs)
+        if portable:
+            outputs = paddle.scatter(outputs, i.reshape([1]), out.unsqueeze(0), overwrite=True)
+        else:
+            paddle.tensor.array_write(out, i, outputs)
         return i + 1, r, c, outputs
 
     _, r, c, outputs = paddle.static.nn.while_loop(cond, body, [i0, r0, c0, outputs])
+    if portable:
+        return paddle.transpose(outputs, [*range(1, time + 1), 0, *range(time + 1, len(outputs.shape))]), r, c
     stacked, _ = paddle.tensor.manipulation.tensor_array_to_tensor(outputs, axis=time, use_stack=True)
     return stacked, r, c
 
@@ -423,7 +435,7 @@ class StackOutput:
 
 
 def run_stack(x, layers: list, cfg: BiLMConfig, init_hidden, init_cell, dropout=None, mask=None, reset=None,
-              products=None) -> StackOutput:
+              products=None, portable: bool = False) -> StackOutput:
     """Runs the LSTMP layers over embedded tokens `x` [B,T,E].
 
     `layers` holds each layer's `LSTMPWeights`, or a tuple of G directions'
@@ -437,7 +449,8 @@ def run_stack(x, layers: list, cfg: BiLMConfig, init_hidden, init_cell, dropout=
     projection r before the residual and the cell c itself (the fluid release
     carried a dropped-out copy of c). `dropout` is an `engine.ops.StepDropout`
     (training) or None; `products` (an `engine.ops.WeightProducts`, training
-    only) records the recurrent products for one-product weight gradients.
+    only) records the recurrent products for one-product weight gradients;
+    `portable`: see `lstmp_sequence`.
     """
     dropout = dropout or (lambda v: v)
     inp = x
@@ -445,7 +458,7 @@ def run_stack(x, layers: list, cfg: BiLMConfig, init_hidden, init_cell, dropout=
     for i, weights in enumerate(layers):
         a = dropout(inp)
         layer = LSTMP(weights, cfg.cell_clip, cfg.proj_clip, cfg.forget_bias, products)
-        r, r_last, c_last = lstmp_sequence(layer, dropout(a), init_hidden[i], init_cell[i], mask, reset)
+        r, r_last, c_last = lstmp_sequence(layer, dropout(a), init_hidden[i], init_cell[i], mask, reset, portable)
         out = r + a if cfg.use_skip_connections and i > 0 else r
         if mask is not None and cfg.use_skip_connections and i > 0:
             out = out * mask.unsqueeze(-1)
@@ -490,14 +503,15 @@ class EncoderGraph:
 
 
 def build_encoder(cfg: BiLMConfig, bos_id: int, eos_id: int, stateful: bool = False,
-                  max_length: int | None = None) -> EncoderGraph:
+                  max_length: int | None = None, portable: bool = False) -> EncoderGraph:
     """The ELMo encoder over fed sentences (what `ElmoEmbedder`, `bilm.dump` and the export run).
 
     Feeds: word ids [B,T] (`word_ids`) or character ids [B,T,C] (`char_ids`),
     without boundaries, and `lengths` [B]; `stateful` adds `init_hidden`
     [2L,B,P] / `init_cell` [2L,B,H] to start each row from. Any T, with a
     while loop over the steps; with `max_length` the inputs are padded to
-    that T and the recurrence is unrolled, which runs faster.
+    that T and the recurrence is unrolled, which runs faster. `portable`:
+    a program ONNX export converts (see `lstmp_sequence`).
     """
     tokens = token_input(token_feed_name(cfg), cfg, steps=max_length or -1)
     feeds = {tokens.name: tokens, LENGTHS: paddle.static.data(LENGTHS, [-1], "int64")}
@@ -507,7 +521,7 @@ def build_encoder(cfg: BiLMConfig, bos_id: int, eos_id: int, stateful: bool = Fa
         feeds[INIT_CELL] = paddle.static.data(INIT_CELL, [2 * L, -1, cfg.hidden_size], "float32")
     params = create_params(cfg, with_softmax=False)
     output = encode(params, cfg, tokens, feeds[LENGTHS], bos_id, eos_id, feeds.get(INIT_HIDDEN),
-                    feeds.get(INIT_CELL))
+                    feeds.get(INIT_CELL), portable)
     return EncoderGraph(feeds, output)
 
 
@@ -517,7 +531,7 @@ def token_feed_name(cfg: BiLMConfig) -> str:
 
 
 def encode(params: BiLMParams, cfg: BiLMConfig, tokens, lengths, bos_id: int | None = None,
-           eos_id: int | None = None, init_hidden=None, init_cell=None) -> EncoderOutput:
+           eos_id: int | None = None, init_hidden=None, init_cell=None, portable: bool = False) -> EncoderOutput:
     """All ELMo layers for tokens and lengths [B] (int64), bilm-tf's layout.
 
     `tokens` are word ids [B,T] or, for a character model, character ids
@@ -530,17 +544,18 @@ def encode(params: BiLMParams, cfg: BiLMConfig, tokens, lengths, bos_id: int | N
     sentence's vectors never depend on its batch neighbours. With initial
     states the output also has the final ones: those after each row's last
     real step (forward: `</S>`; backward: `<S>`), padding never changing them.
+    `portable`: see `lstmp_sequence`.
     """
     emb = embed_tokens(params, cfg, tokens)
     if bos_id is None:
-        return encode_embedded(params, cfg, emb, lengths, None, init_hidden, init_cell)
+        return encode_embedded(params, cfg, emb, lengths, None, init_hidden, init_cell, portable)
     bos, eos = boundary_embeddings(params, cfg, bos_id, eos_id)
     return encode_embedded(params, cfg, wrap_embedded(emb, lengths, bos, eos), lengths + 2, lengths,
-                           init_hidden, init_cell)
+                           init_hidden, init_cell, portable)
 
 
 def encode_embedded(params: BiLMParams, cfg: BiLMConfig, emb, lengths, word_lengths=None,
-                    init_hidden=None, init_cell=None) -> EncoderOutput:
+                    init_hidden=None, init_cell=None, portable: bool = False) -> EncoderOutput:
     """`encode` from token vectors [B,T,E]; `word_lengths` given: strip the boundary positions.
 
     Both directions run side by side (`run_stack` on [2,B,T,E]). Each reads
@@ -562,7 +577,7 @@ def encode_embedded(params: BiLMParams, cfg: BiLMConfig, emb, lengths, word_leng
         c0 = [paddle.zeros([2, rows, cfg.hidden_size], "float32") for _ in range(cfg.num_layers)]
     else:
         step_mask, h0, c0 = mask, paired_states(init_hidden, cfg), paired_states(init_cell, cfg)
-    out = run_stack(x, direction_pairs(params), cfg, h0, c0, mask=step_mask)
+    out = run_stack(x, direction_pairs(params), cfg, h0, c0, mask=step_mask, portable=portable)
     layers = [paddle.concat([emb, emb], axis=-1)]
     layers += [paddle.concat([o[0], reverse_padded(o[1], lengths)], axis=-1) for o in out.layers]
     out_layers = paddle.stack(layers, axis=1)
@@ -584,7 +599,7 @@ def wrap_embedded(x_emb, lengths, bos, eos):
     x = paddle.concat([bos, x_emb, paddle.zeros_like(bos)], axis=1)
     t = paddle.arange(_size(x, 1), dtype="int64").unsqueeze(0)
     at_end = (t == lengths.unsqueeze(1) + 1).unsqueeze(-1)
-    return paddle.where(at_end, paddle.expand_as(eos.unsqueeze(0), x), x)
+    return paddle.where(at_end, eos.unsqueeze(0), x)  # broadcast: no expand to a shape with -1 (ONNX)
 
 
 def sentence_mask(lengths, steps):

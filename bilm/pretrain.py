@@ -159,7 +159,10 @@ class ElmoPretraining(Job):
     def write_model_files(self, directory: Path) -> None:
         write_model_files(directory, self.model, self.vocab)
 
-    def export(self, exe, output_dir: Path) -> dict[str, str]:
+    def export(self, exe, output_dir: Path, onnx: bool = False) -> dict[str, str]:
         model_dir = write_model_dir(Path(output_dir, "model"), self.model, self.vocab)
-        prefix = export_inference_model(exe, Path(output_dir, "inference"), self.model, self.vocab)
-        return {"exported model": str(model_dir), "exported inference program": f"{prefix}.json"}
+        prefix = export_inference_model(exe, Path(output_dir, "inference"), self.model, self.vocab, onnx=onnx)
+        written = {"exported model": str(model_dir), "exported inference program": f"{prefix}.json"}
+        if onnx:
+            written["exported ONNX program"] = f"{prefix}.onnx"
+        return written

@@ -20,13 +20,14 @@ character model (`model.json` says `"input": "char"`) takes character ids
 
 Outside a network: `ElmoEmbedder` (lists of tokens → layers), `dump_file`
 (a text file → HDF5, bilm-tf's `dump_bilm_embeddings`), `export_inference_model`
-(a program for `paddle.inference`), `token_table` (a character model's
+(a program for `paddle.inference`, and for ONNX Runtime), `token_table` (a character model's
 vectors for a word list, bilm-tf's `dump_token_embeddings`).
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,7 +52,7 @@ from bilm.model import (
     wrap_embedded,
 )
 from engine.errors import CheckpointError
-from engine.inference import save_inference_program
+from engine.inference import InferenceProgram, export_onnx, save_inference_program
 from engine.ops import StepDropout
 from engine.variables import check_directory
 from reader.chars import char_ids, padded_char_ids
@@ -196,14 +197,31 @@ class ElmoEmbedder:
     smaller batch keep theirs).
     """
 
-    def __init__(self, model_dir: str | Path, place, stateful: bool = False, max_batch_size: int = 64):
+    def __init__(self, model_dir: str | Path, place, stateful: bool = False, max_batch_size: int = 64,
+                 backend: str = "paddle", threads: int = 2):
+        """`backend="onnxruntime"` converts the program to ONNX once (needs the
+        [onnx] extra) and runs it with ONNX Runtime on `threads` threads."""
         self.cfg, self.vocab = read_model_dir(model_dir)
         self.stateful = stateful
-        self.program = paddle.static.Program()
-        with paddle.static.program_guard(self.program, paddle.static.Program()):
-            self.graph = build_encoder(self.cfg, self.vocab.bos_id, self.vocab.eos_id, stateful)
-        self.exe = paddle.static.Executor(place)
+        program = paddle.static.Program()
+        with paddle.static.program_guard(program, paddle.static.Program()):
+            graph = build_encoder(self.cfg, self.vocab.bos_id, self.vocab.eos_id, stateful,
+                                  portable=backend == "onnxruntime")
+        out = graph.output
+        outputs = {"layers": out.layers}
+        if stateful:
+            outputs.update(final_hidden=out.final_hidden, final_cell=out.final_cell)
+        exe = paddle.static.Executor(place)
         load_model_variables(model_dir, self.cfg, place, with_softmax=False)
+        if backend == "paddle":
+            def run(feed):
+                return dict(zip(outputs, exe.run(program, feed=feed, fetch_list=list(outputs.values()))))
+            self._run = run
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                prefix = save_inference_program(Path(tmp, INFERENCE_PREFIX), list(graph.feeds.values()), outputs, exe,
+                                                program, onnx=True)
+                self._run = InferenceProgram(prefix, threads, backend=backend).run
         self.state = zero_states(self.cfg, max_batch_size) if stateful else None
 
     def embed(self, sentences: list[list[str]]) -> np.ndarray:
@@ -213,17 +231,14 @@ class ElmoEmbedder:
             return np.zeros((0, self.cfg.num_layers + 1, 0, 2 * self.cfg.embed_size), np.float32)
         lengths = np.array([len(s) for s in sentences], np.int64)
         feed = {token_feed_name(self.cfg): self.token_ids(sentences), LENGTHS: lengths}
-        out = self.graph.output
         if not self.stateful:
-            (layers,) = self.exe.run(self.program, feed=feed, fetch_list=[out.layers])
-            return layers
+            return self._run(feed)["layers"]
         self._grow_state(n)
         feed.update({name: value[:, :n] for name, value in self.state.items()})
-        layers, hidden, cell = self.exe.run(self.program, feed=feed,
-                                            fetch_list=[out.layers, out.final_hidden, out.final_cell])
-        self.state[INIT_HIDDEN][:, :n] = hidden
-        self.state[INIT_CELL][:, :n] = cell
-        return layers
+        out = self._run(feed)
+        self.state[INIT_HIDDEN][:, :n] = out["final_hidden"]
+        self.state[INIT_CELL][:, :n] = out["final_cell"]
+        return out["layers"]
 
     def token_ids(self, sentences: list[list[str]]) -> np.ndarray:
         """The token feed for padded sentences: word ids [n,T], or character ids [n,T,C]."""
@@ -286,7 +301,7 @@ def dump_file(embedder: ElmoEmbedder, batches, output: str | Path, layers: str =
 
 
 def export_inference_model(exe, directory: str | Path, cfg: BiLMConfig, vocab: Vocabulary,
-                           max_length: int | None = None) -> str:
+                           max_length: int | None = None, onnx: bool = False) -> str:
     """Saves the biLM forward (tokens + lengths → all ELMo layers) for `paddle.inference`.
 
     Inputs: `word_ids` [B,T] int64 (vocabulary ids, no boundaries) — for a
@@ -294,19 +309,31 @@ def export_inference_model(exe, directory: str | Path, cfg: BiLMConfig, vocab: V
     — and `lengths` [B] int64. Output `elmo_layers`: [B, L+1, T, 2·P] float32
     (see `bilm.model.encode`). Any T by default (the recurrence is a while
     loop); with `max_length` the inputs are always padded to that T and the
-    recurrence is unrolled, which runs faster (`bilm.model.build_encoder`). The
+    recurrence is unrolled, which runs faster (`bilm.model.build_encoder`).
+    `onnx`: also `elmo.onnx`, the same computation for ONNX Runtime. The
     variables come from the scope. Writes the model files beside the program;
     returns the path prefix.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    program = paddle.static.Program()
-    with paddle.static.program_guard(program, paddle.static.Program()):
-        graph = build_encoder(cfg, vocab.bos_id, vocab.eos_id, max_length=max_length)
-    prefix = save_inference_program(directory / INFERENCE_PREFIX, list(graph.feeds.values()),
-                                    {LAYERS_OUTPUT: graph.output.layers}, exe, program)
+    prefix = _save_encoder(exe, directory / INFERENCE_PREFIX, cfg, vocab, max_length)
+    if onnx:
+        # Converted from a program built for it (`portable`): the served Paddle
+        # program keeps the loop Paddle runs faster.
+        with tempfile.TemporaryDirectory() as tmp:
+            export_onnx(_save_encoder(exe, Path(tmp, INFERENCE_PREFIX), cfg, vocab, max_length, portable=True),
+                        f"{prefix}.onnx")
     write_model_files(directory, cfg, vocab)
     return prefix
+
+
+def _save_encoder(exe, prefix: Path, cfg: BiLMConfig, vocab: Vocabulary, max_length: int | None,
+                  portable: bool = False) -> str:
+    program = paddle.static.Program()
+    with paddle.static.program_guard(program, paddle.static.Program()):
+        graph = build_encoder(cfg, vocab.bos_id, vocab.eos_id, max_length=max_length, portable=portable)
+    return save_inference_program(prefix, list(graph.feeds.values()), {LAYERS_OUTPUT: graph.output.layers}, exe,
+                                  program)
 
 
 def token_table(exe, cfg: BiLMConfig, words: list[str], batch_size: int = 1024) -> np.ndarray:

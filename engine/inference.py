@@ -1,10 +1,12 @@
-"""Inference programs: saved with named outputs, run by name through `paddle.inference`.
+"""Inference programs: saved with named outputs, run by name through `paddle.inference` or ONNX Runtime.
 
 In PIR, `save_inference_model` names the outputs `fetch_name_0`, … unless a
 value already carries a name (only feeds, parameters and shadow outputs do).
 Predictors are easier to use with meaningful names, so the saved program's
 fetch ops are renamed afterwards (their `name` attribute is all that
-`paddle.inference` reads).
+`paddle.inference` reads). `export_onnx` converts a saved program with
+paddle2onnx into `PREFIX.onnx`, whose inputs and outputs keep those names, so
+one `InferenceProgram` runs either file (`backend=`).
 """
 
 from __future__ import annotations
@@ -16,16 +18,55 @@ from pathlib import Path
 import numpy as np
 import paddle
 
-from engine.errors import CheckpointError
+from engine.errors import CheckpointError, PipelineError
+
+BACKENDS = ("paddle", "onnxruntime")
+_ONNX_EXTRA = "pip install paddle2onnx==2.1.0 onnxruntime (the project's [onnx] extra)"
 
 
-def save_inference_program(prefix: str | Path, feeds: list, fetches: dict, exe, program) -> str:
-    """Saves `program` for `paddle.inference` with the given feeds and {name: value} outputs."""
+def save_inference_program(prefix: str | Path, feeds: list, fetches: dict, exe, program, onnx: bool = False) -> str:
+    """Saves `program` for `paddle.inference` with the given feeds and {name: value} outputs
+    (`PREFIX.json` + `PREFIX.pdiparams`); `onnx`: also `PREFIX.onnx` (`export_onnx`)."""
     prefix = str(prefix)
     Path(prefix).parent.mkdir(parents=True, exist_ok=True)
     paddle.static.save_inference_model(prefix, feeds, list(fetches.values()), exe, program=program)
     rename_fetches(f"{prefix}.json", list(fetches))
+    if onnx:
+        export_onnx(prefix)
     return prefix
+
+
+def require_onnx() -> None:
+    """Raises unless paddle2onnx (and so ONNX export) is installed."""
+    try:
+        import onnx  # noqa: F401
+        import paddle2onnx  # noqa: F401
+    except ImportError:
+        raise PipelineError(f"ONNX export needs paddle2onnx: {_ONNX_EXTRA}") from None
+
+
+def export_onnx(prefix: str | Path, output: str | Path | None = None) -> str:
+    """Converts the saved program `PREFIX.json` + `.pdiparams` to ONNX (opset 17) at `output`
+    (default `PREFIX.onnx`) with paddle2onnx; returns the file's path."""
+    require_onnx()
+    import onnx
+    import paddle2onnx
+
+    prefix = str(prefix)
+    output = str(output or f"{prefix}.onnx")
+    # Written beside, then renamed: a reader never sees half a file.
+    partial = f"{output}.partial"
+    # No Polygraphy folding: ONNX Runtime's own optimizer gives the same speed
+    # (measured on the ELMo export), and Polygraphy may pip-install at run time.
+    paddle2onnx.export(f"{prefix}.json", f"{prefix}.pdiparams", partial, opset_version=17, optimize_tool="none")
+    try:
+        # paddle2onnx writes the file even when its checker rejects it.
+        onnx.checker.check_model(partial)
+    except (onnx.checker.ValidationError, FileNotFoundError) as e:
+        Path(partial).unlink(missing_ok=True)
+        raise PipelineError(f"paddle2onnx could not convert {prefix}.json: {str(e).strip().splitlines()[0]}") from None
+    Path(partial).replace(output)
+    return output
 
 
 def rename_fetches(program_file: str | Path, names: list[str]) -> None:
@@ -55,12 +96,25 @@ def rename_fetches(program_file: str | Path, names: list[str]) -> None:
 
 
 class InferenceProgram:
-    """Runs `PREFIX.json` + `PREFIX.pdiparams`: `run({input name: array}) → {output name: array}`."""
+    """Runs a saved program by name: `run({input name: array}) → {output name: array}`.
 
-    def __init__(self, prefix: str | Path, threads: int = 2, onednn: bool = False):
+    `backend="paddle"` runs `PREFIX.json` + `PREFIX.pdiparams` with
+    `paddle.inference`; `"onnxruntime"` runs `PREFIX.onnx` (from
+    `export_onnx`) with ONNX Runtime's CPU provider. Both on `threads` threads.
+    """
+
+    def __init__(self, prefix: str | Path, threads: int = 2, onednn: bool = False, backend: str = "paddle"):
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        prefix = str(prefix)
+        self.backend = backend
+        if backend == "onnxruntime":
+            self._session = _onnx_session(prefix, threads)
+            self.input_names = [i.name for i in self._session.get_inputs()]
+            self.output_names = [o.name for o in self._session.get_outputs()]
+            return
         from paddle import inference
 
-        prefix = str(prefix)
         if not Path(prefix + ".json").is_file():
             raise CheckpointError(f"no inference program at {prefix}.json")
         config = inference.Config(prefix + ".json", prefix + ".pdiparams")
@@ -76,6 +130,9 @@ class InferenceProgram:
         missing = [n for n in self.input_names if n not in feeds]
         if missing:
             raise KeyError(f"missing inputs: {', '.join(missing)} (the program takes {', '.join(self.input_names)})")
+        if self.backend == "onnxruntime":
+            values = self._session.run(self.output_names, {n: np.ascontiguousarray(feeds[n]) for n in self.input_names})
+            return dict(zip(self.output_names, values))
         for name in self.input_names:
             value = np.ascontiguousarray(feeds[name])
             handle = self._predictor.get_input_handle(name)
@@ -83,6 +140,21 @@ class InferenceProgram:
             handle.copy_from_cpu(value)
         self._predictor.run()
         return {name: self._predictor.get_output_handle(name).copy_to_cpu() for name in self.output_names}
+
+
+def _onnx_session(prefix: str, threads: int):
+    try:
+        import onnxruntime
+    except ImportError:
+        raise PipelineError(f"the onnxruntime backend needs onnxruntime: {_ONNX_EXTRA}") from None
+    if not Path(prefix + ".onnx").is_file():
+        raise CheckpointError(f"no ONNX program at {prefix}.onnx (export with --onnx, or train with "
+                              "train.export_onnx=true)")
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # errors only: its shape-merging notices about converted loops are harmless
+    return onnxruntime.InferenceSession(prefix + ".onnx", options, providers=["CPUExecutionProvider"])
 
 
 def run_in_batches(run: Callable[[dict], dict], arrays: dict[str, np.ndarray], batch_size: int) -> dict:

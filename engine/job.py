@@ -93,6 +93,8 @@ class Job(ABC):
     """
 
     config_class: ClassVar[type]
+    # Whether `export(onnx=True)` can convert this job's programs (`train.export_onnx`).
+    exports_onnx: ClassVar[bool] = True
 
     def summary(self) -> str:
         """One line the launcher prints before training (rank 0)."""
@@ -131,5 +133,6 @@ class Job(ABC):
         """Adds what makes a checkpoint a self-describing model directory (config, vocabulary)."""
 
     @abstractmethod
-    def export(self, exe, output_dir: Path) -> dict[str, str]:
-        """Writes the final model and inference program; returns {what: path or figures} for the log."""
+    def export(self, exe, output_dir: Path, onnx: bool = False) -> dict[str, str]:
+        """Writes the final model and inference program (`onnx`: also as ONNX); returns {what: path or
+        figures} for the log."""

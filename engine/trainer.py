@@ -17,7 +17,8 @@ import numpy as np
 import paddle
 
 from engine.checkpoint import CheckpointManager, read_state
-from engine.errors import CheckpointError, PipelineError
+from engine.errors import CheckpointError, ConfigError, PipelineError
+from engine.inference import require_onnx
 from engine.job import BatchStream, Job, TrainGraph
 from engine.ops import SEED_FEED, step_seed
 from engine.optim import OptimConfig
@@ -42,6 +43,9 @@ class TrainConfig:
     # A NaN/inf loss stops the run (naming the step and the last good
     # checkpoint); with this set, such a step applies no gradient and the run goes on.
     skip_nonfinite_steps: bool = False
+    # Also convert the exported inference program to ONNX (PREFIX.onnx, for
+    # ONNX Runtime; needs the [onnx] extra).
+    export_onnx: bool = False
 
     def __post_init__(self):
         for name in ("batch_size", "max_steps", "log_every", "keep_checkpoints"):
@@ -77,6 +81,10 @@ class Trainer:
         self.dist = dist
         self.output_dir = Path(train.output_dir)
         self.checkpoints = CheckpointManager(self.output_dir / "checkpoints", train.keep_checkpoints)
+        if train.export_onnx:  # found out now, not after the training
+            if not job.exports_onnx:
+                raise ConfigError(f"train.export_onnx: the {type(job).__name__} job has no ONNX export")
+            require_onnx()
 
     def fit(self, resume: bool = False) -> dict:
         """Trains (or continues) to `max_steps`; returns the final evaluation metrics."""
@@ -220,7 +228,7 @@ class Trainer:
             self._save(state, log, graph)
         metrics = self._evaluate(state.step, log)
         if self.dist.is_main:
-            for what, path in self.job.export(self.exe, self.output_dir).items():
+            for what, path in self.job.export(self.exe, self.output_dir, self.cfg.export_onnx).items():
                 log.write(f"{what}: {path}")
         return metrics
 

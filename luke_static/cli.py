@@ -1,7 +1,7 @@
 """LUKE's command lines: each parses its flags and calls the library.
 
     python -m luke_static.convert --from hf|paddlenlp SRC_DIR --output DIR
-    python -m luke_static.export --model DIR --output PREFIX [--word-only]
+    python -m luke_static.export --model DIR --output PREFIX [--word-only] [--onnx]
     python -m luke_static.squad_check DATA.json --model DIR [--max-seq-length 512] [--doc-stride 128]
                                       [--max-query-length 64]
     python -m luke_static.squad_eval DATA.json PREDICTIONS.json
@@ -12,6 +12,7 @@
                                            [--output relations.json]
     python -m luke_static.ner_predict --model output/ner/inference --input sentences.txt [--output tagged.txt]
 
+Every *_predict also takes --backend paddle|onnxruntime and --threads N.
 Fine-tuning itself is `sh run.sh squad|open_entity|relation|ner` (the engine's training command).
 """
 
@@ -26,6 +27,24 @@ from pathlib import Path
 
 def _parser(description: str) -> argparse.ArgumentParser:
     return argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def _predictor_parser(description: str) -> argparse.ArgumentParser:
+    """A predictor's flags: the exported model, and how to run it."""
+    parser = _parser(description)
+    parser.add_argument("--model", required=True, help="the job's inference directory")
+    parser.add_argument("--backend", choices=("paddle", "onnxruntime"), default="paddle",
+                        help="onnxruntime runs the ONNX export (train.export_onnx=true; the [onnx] extra)")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads")
+    return parser
+
+
+def _run_export(args, prefix: str, arrays: dict) -> dict:
+    """The exported program's outputs over `arrays`, in batches of `--batch-size`."""
+    from engine.inference import InferenceProgram, run_in_batches
+
+    program = InferenceProgram(Path(args.model) / prefix, args.threads, backend=args.backend)
+    return run_in_batches(program.run, arrays, args.batch_size)
 
 
 def convert(argv: list[str] | None = None) -> Path:
@@ -52,11 +71,13 @@ def export(argv: list[str] | None = None) -> str:
     """Export a LUKE model directory as an inference program (PREFIX.json + PREFIX.pdiparams): feeds
     `input_ids`, `attention_mask`, `token_type_ids`, `entity_ids`, `entity_attention_mask`,
     `entity_token_type_ids`, `entity_position_ids` (int64; the last [B, N, M] padded with -1); outputs
-    `word_last_hidden_state`, `entity_last_hidden_state`, `pooler_output`."""
+    `word_last_hidden_state`, `entity_last_hidden_state`, `pooler_output`. --onnx also writes PREFIX.onnx
+    for ONNX Runtime (paddle2onnx)."""
     parser = _parser(export.__doc__)
     parser.add_argument("--model", required=True, help="LUKE model directory (from luke_static.convert)")
     parser.add_argument("--output", required=True, help="path prefix of the program files")
     parser.add_argument("--word-only", action="store_true", help="export without the entity inputs")
+    parser.add_argument("--onnx", action="store_true", help="also write PREFIX.onnx (needs the [onnx] extra)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
 
@@ -67,8 +88,8 @@ def export(argv: list[str] | None = None) -> str:
 
     place = setup(RuntimeConfig(threads=args.threads), DistEnv())
     prefix = export_encoder(paddle.static.Executor(place), place, args.model, args.output,
-                            with_entities=not args.word_only)
-    print(f"exported {prefix}.json and {prefix}.pdiparams")
+                            with_entities=not args.word_only, onnx=args.onnx)
+    print(f"exported {prefix}.json and {prefix}.pdiparams" + (f" and {prefix}.onnx" if args.onnx else ""))
     return prefix
 
 
@@ -126,16 +147,14 @@ def squad_check(argv: list[str] | None = None) -> dict:
 
 
 def squad_predict(argv: list[str] | None = None) -> dict[str, str]:
-    """Answer SQuAD-format questions with an exported model, through `paddle.inference`; writes
+    """Answer SQuAD-format questions with an exported model (`paddle.inference` or ONNX Runtime); writes
     {question id: answer}, the official script's prediction format."""
-    parser = _parser(squad_predict.__doc__)
-    parser.add_argument("--model", required=True, help="the job's inference directory")
+    parser = _predictor_parser(squad_predict.__doc__)
     parser.add_argument("--input", required=True, help="SQuAD 1.1 JSON (answers not needed)")
     parser.add_argument("--output", required=True, help="predictions JSON to write")
     parser.add_argument("--batch-size", type=int, default=8)
     args = parser.parse_args(argv)
 
-    from engine.inference import InferenceProgram, run_in_batches
     from luke_static.squad.answers import best_answers
     from luke_static.squad.data import INFERENCE_PREFIX, build_features, feature_arrays, load_settings, read_squad
     from luke_static.tokenizer import LukeTokenizer
@@ -145,7 +164,7 @@ def squad_predict(argv: list[str] | None = None) -> dict[str, str]:
     examples = read_squad(args.input)
     features = build_features(examples, tokenizer, settings, training=False)
     arrays = feature_arrays(features, settings, tokenizer.pad_id, tokenizer.entity_pad_id)
-    outputs = run_in_batches(InferenceProgram(Path(args.model) / INFERENCE_PREFIX).run, arrays, args.batch_size)
+    outputs = _run_export(args, INFERENCE_PREFIX, arrays)
     predictions, _ = best_answers(examples, features, outputs["start_logits"], outputs["end_logits"], n_best,
                                   max_answer)
     Path(args.output).write_text(json.dumps(predictions, ensure_ascii=False, indent=1))
@@ -154,7 +173,7 @@ def squad_predict(argv: list[str] | None = None) -> dict[str, str]:
 
 
 def open_entity_predict(argv: list[str] | None = None) -> list[list[str]]:
-    """Type entity mentions with an exported Open Entity model, through `paddle.inference`. Input records
+    """Type entity mentions with an exported Open Entity model (`paddle.inference` or ONNX Runtime). Input records
     need `sent`, `start`, `end` (labels are ignored); the output lists, per record, the labels whose logit
     is above 0."""
     args = _task_predictor_parser(open_entity_predict.__doc__, "Open Entity JSON").parse_args(argv)
@@ -170,8 +189,8 @@ def open_entity_predict(argv: list[str] | None = None) -> list[list[str]]:
 
 
 def relation_predict(argv: list[str] | None = None) -> list[str]:
-    """Classify the relation between each record's subject and object with an exported relation model,
-    through `paddle.inference`. Input: TACRED-format records (`token`, `subj_start`, `subj_end`,
+    """Classify the relation between each record's subject and object with an exported relation model
+    (`paddle.inference` or ONNX Runtime). Input: TACRED-format records (`token`, `subj_start`, `subj_end`,
     `obj_start`, `obj_end`; `relation` is ignored); output: one relation per record."""
     args = _task_predictor_parser(relation_predict.__doc__, "TACRED-format JSON list or JSONL").parse_args(argv)
 
@@ -186,8 +205,7 @@ def relation_predict(argv: list[str] | None = None) -> list[str]:
 
 
 def _task_predictor_parser(description: str, input_help: str) -> argparse.ArgumentParser:
-    parser = _parser(description)
-    parser.add_argument("--model", required=True, help="the job's inference directory")
+    parser = _predictor_parser(description)
     parser.add_argument("--input", required=True, help=input_help)
     parser.add_argument("--output", help="JSON file for the predictions (default: print)")
     parser.add_argument("--batch-size", type=int, default=16)
@@ -202,13 +220,6 @@ def _labels_and_tokenizer(model: str, task: str):
     return load_labels(model), LukeTokenizer.from_dir(model, add_prefix_space=True, task=task)
 
 
-def _run_export(args, prefix: str, arrays: dict) -> dict:
-    """The exported program's outputs over `arrays`, in batches of `--batch-size`."""
-    from engine.inference import InferenceProgram, run_in_batches
-
-    return run_in_batches(InferenceProgram(Path(args.model) / prefix).run, arrays, args.batch_size)
-
-
 def _write_or_print(predictions, output: str | None) -> None:
     text = json.dumps(predictions, ensure_ascii=False)
     if output:
@@ -218,17 +229,15 @@ def _write_or_print(predictions, output: str | None) -> None:
 
 
 def ner_predict(argv: list[str] | None = None) -> list[list[str]]:
-    """Tag named entities in tokenized text with an exported NER model, through `paddle.inference`. Input:
+    """Tag named entities in tokenized text with an exported NER model (`paddle.inference` or ONNX Runtime). Input:
     one whitespace-tokenized sentence per line, a blank line between documents (a sentence's document gives
     it context); output: `word/TAG` per line, IOB2 tags."""
-    parser = _parser(ner_predict.__doc__)
-    parser.add_argument("--model", required=True, help="the job's inference directory")
+    parser = _predictor_parser(ner_predict.__doc__)
     parser.add_argument("--input", required=True, help="text file, one tokenized sentence per line")
     parser.add_argument("--output", help="file for the tagged sentences (default: print)")
     parser.add_argument("--batch-size", type=int, default=8)
     args = parser.parse_args(argv)
 
-    from engine.inference import InferenceProgram, run_in_batches
     from luke_static.formats import load_labels
     from luke_static.ner.data import INFERENCE_PREFIX, Sentence, decode, encode, feature_arrays, load_settings
     from luke_static.tokenizer import LukeTokenizer
@@ -244,9 +253,8 @@ def ner_predict(argv: list[str] | None = None) -> list[list[str]]:
         else:
             document += 1
     encoded = encode(sentences, tokenizer, settings, types, args.input)
-    program = InferenceProgram(Path(args.model) / INFERENCE_PREFIX)
     arrays = feature_arrays(encoded.features, settings, tokenizer)
-    logits = run_in_batches(program.run, arrays, args.batch_size)["logits"] if encoded.features else None
+    logits = _run_export(args, INFERENCE_PREFIX, arrays)["logits"] if encoded.features else None
     spans = decode(encoded, logits, types) if logits is not None else [set() for _ in sentences]
     tagged = [iob2_tags(found, len(s.words)) for found, s in zip(spans, sentences)]
     lines = [" ".join(f"{w}/{t}" for w, t in zip(s.words, tags)) for s, tags in zip(sentences, tagged)]

@@ -144,7 +144,7 @@ class LukeTask(Job):
         copy_tokenizer(self.model_dir, directory)
         self.write_task_files(directory)
 
-    def export(self, exe, output_dir: Path) -> dict[str, str]:
+    def export(self, exe, output_dir: Path, onnx: bool = False) -> dict[str, str]:
         """Restores the best dev parameters, scores the test split with them, writes outputs, exports."""
         written = {}
         if self.best_metric is not None and (self.work_dir / BEST_DIR).is_dir():
@@ -156,7 +156,9 @@ class LukeTask(Job):
             path.write_text(json.dumps(test, indent=1))
             written["test"] = f"{self.describe_metrics(test)} ({path})"
         written.update(self.write_outputs(exe, output_dir))
-        written["exported program"] = self.export_program(exe, output_dir)
+        written["exported program"] = self.export_program(exe, output_dir, onnx)
+        if onnx:
+            written["exported ONNX program"] = written["exported program"].removesuffix(".json") + ".onnx"
         return written
 
     # -- decoding -------------------------------------------------------------------------
@@ -179,12 +181,13 @@ class LukeTask(Job):
 
         return run_in_batches(run, arrays, self.cfg.train.batch_size)
 
-    def export_program(self, exe, output_dir: Path) -> str:
-        """Saves the decoder with named outputs into `output_dir/inference/`, with the model files."""
+    def export_program(self, exe, output_dir: Path, onnx: bool = False) -> str:
+        """Saves the decoder with named outputs into `output_dir/inference/`, with the model files
+        (`onnx`: also as ONNX)."""
         program, graph = self.decoding_program()
         directory = Path(output_dir, "inference")
         prefix = save_inference_program(directory / self.inference_prefix, list(graph.feeds.values()), graph.outputs,
-                                        exe, program)
+                                        exe, program, onnx)
         self.write_model_files(directory)
         return f"{prefix}.json"
 

@@ -84,13 +84,14 @@ def load_luke_variables(directory: str | Path, cfg: LukeConfig, place, with_pool
     return load_variables(directory, variable_shapes(cfg, with_pooler), place)
 
 
-def export_encoder(exe, place, model_dir: str | Path, prefix: str | Path, with_entities: bool = True) -> str:
+def export_encoder(exe, place, model_dir: str | Path, prefix: str | Path, with_entities: bool = True,
+                   onnx: bool = False) -> str:
     """Saves the encoder of `model_dir` as an inference program at `prefix` (`.json` + `.pdiparams`).
 
     Feeds and outputs keep HF's names: `input_ids`, … `entity_position_ids`
     in; `word_last_hidden_state`, `entity_last_hidden_state` and (when the
     model has a pooler) `pooler_output` out. `with_entities=False` exports a
-    word-only encoder.
+    word-only encoder; `onnx` also writes `PREFIX.onnx` for ONNX Runtime.
     """
     cfg = load_luke_config(model_dir)
     pooler = has_pooler(model_dir)
@@ -100,7 +101,7 @@ def export_encoder(exe, place, model_dir: str | Path, prefix: str | Path, with_e
         out = luke_encoder(cfg, feeds, with_pooler=pooler)
     fetches = {name: value for name, value in zip(OUTPUTS, (out.word, out.entity, out.pooled)) if value is not None}
     load_luke_variables(model_dir, cfg, place, pooler)
-    save_inference_program(prefix, list(feeds.values()), fetches, exe, program)
+    save_inference_program(prefix, list(feeds.values()), fetches, exe, program, onnx)
     # The tokenizer travels with the program: serving needs both.
     copy_tokenizer(model_dir, Path(prefix).parent)
     save_luke_config(cfg, Path(prefix).parent)

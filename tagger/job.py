@@ -64,6 +64,7 @@ class TaggerTraining(Job):
     """Trains the BiGRU-CRF tagger, with or without frozen pretrained ELMo."""
 
     config_class = TaggerRunConfig
+    exports_onnx = False  # its decoder's loops (ELMo's, Viterbi's) are not built for paddle2onnx yet
 
     def __init__(self, cfg: TaggerRunConfig, dist: DistEnv = DistEnv()):
         self.cfg = cfg
@@ -145,7 +146,7 @@ class TaggerTraining(Job):
         if self.elmo is not None:
             self.elmo.vocab.save(directory / ELMO_VOCAB_FILE)
 
-    def export(self, exe, output_dir: Path) -> dict[str, str]:
+    def export(self, exe, output_dir: Path, onnx: bool = False) -> dict[str, str]:
         directory = Path(output_dir, "inference")
         directory.mkdir(parents=True, exist_ok=True)
         graph, program = self.decoding_program()

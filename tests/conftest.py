@@ -83,3 +83,19 @@ def write_toy_tagging(root: Path, train: int = 300, dev: int = 60) -> dict[str, 
     (root / "train.tsv").write_text("\n".join(toy_tagged(train, seed=3)) + "\n")
     (root / "dev.tsv").write_text("\n".join(toy_tagged(dev, seed=4)) + "\n")
     return {"train": str(root / "train.tsv"), "dev": str(root / "dev.tsv")}
+
+
+def assert_backends_agree(prefix, arrays: dict, rows: int = 8) -> dict:
+    """An exported program's ONNX file computes what `paddle.inference` does (to 1e-5) on the first
+    `rows` of `arrays` (keys the program does not take are ignored); returns the Paddle outputs."""
+    import numpy as np
+
+    from engine.inference import InferenceProgram
+
+    feeds = {name: value[:rows] for name, value in arrays.items()}
+    ours = InferenceProgram(prefix).run(feeds)
+    onnx = InferenceProgram(prefix, backend="onnxruntime").run(feeds)
+    assert ours.keys() == onnx.keys()
+    for name in ours:
+        np.testing.assert_allclose(onnx[name], ours[name], atol=1e-5, err_msg=name)
+    return ours

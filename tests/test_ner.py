@@ -27,6 +27,7 @@ from luke_static.ner.job import NerRunConfig, NerTraining  # noqa: E402
 from luke_static.tokenizer import LukeTokenizer  # noqa: E402
 from reader.chunks import chunks, iob2_tags  # noqa: E402
 
+from conftest import assert_backends_agree  # noqa: E402
 from luke_fixtures import write_luke_model, write_tokenizer  # noqa: E402
 
 NAMES = {"PER": ["Ana Ivanovic", "Beyoncé"], "LOC": ["Los Angeles", "California", "Wimbledon"],
@@ -181,7 +182,7 @@ def test_a_tiny_model_learns_entities_and_the_export_agrees(tmp_path, static_sco
              "data.max_seq_length": 40, "data.max_entity_length": 24, "data.max_mention_length": 6,
              "model.luke": luke, "train.output_dir": tmp_path / "run", "train.batch_size": 8, "train.max_steps": 150,
              "train.eval_every": 50, "train.log_every": 50, "train.save_every": 0, "optim.learning_rate": 3e-3,
-             "optim.accumulate_steps": 1, "optim.warmup_ratio": 0.0}
+             "optim.accumulate_steps": 1, "optim.warmup_ratio": 0.0, "train.export_onnx": True}
     cfg = load_config(NerRunConfig, "configs/ner.yaml", [f"{k}={v}" for k, v in items.items()])
     job = NerTraining(cfg)
     metrics = Trainer(job, cfg.train, cfg.optim, cfg.runtime).fit()
@@ -202,3 +203,6 @@ def test_a_tiny_model_learns_entities_and_the_export_agrees(tmp_path, static_sco
     test = json.loads((tmp_path / "run" / "test_metrics.json").read_text())
     assert span_scores([chunks(t) for t in tagged], sentences)["f1"] == pytest.approx(test["f1"])
     assert (tmp_path / "tagged.txt").read_text().splitlines()[0].count("/") == len(sentences[0].words)
+    assert_backends_agree(tmp_path / "run" / "inference" / job.inference_prefix, job.splits["dev"])
+    assert predict_main(["--model", str(tmp_path / "run" / "inference"), "--input", str(raw),
+                         "--backend", "onnxruntime"]) == tagged

@@ -19,6 +19,7 @@ from luke_static.open_entity.job import (
     micro_prf,  # noqa: E402
 )
 
+from conftest import assert_backends_agree  # noqa: E402
 from luke_fixtures import write_luke_model  # noqa: E402
 
 MENTIONS = [("Ana Ivanovic", ["person"]), ("Beyoncé", ["person", "entity"]), ("Los Angeles", ["location", "place"]),
@@ -68,7 +69,7 @@ def test_a_tiny_model_learns_the_types_and_the_export_agrees(tmp_path, static_sc
     items = {"data.train": data, "data.dev": data, "data.test": data, "data.max_seq_length": 48,
              "model.luke": luke, "train.output_dir": tmp_path / "run", "train.batch_size": 6, "train.max_steps": 160,
              "train.eval_every": 40, "train.log_every": 40, "train.save_every": 0, "optim.learning_rate": 3e-3,
-             "optim.accumulate_steps": 1, "optim.warmup_ratio": 0.0}
+             "optim.accumulate_steps": 1, "optim.warmup_ratio": 0.0, "train.export_onnx": True}
     cfg = load_config(OpenEntityRunConfig, "configs/open_entity.yaml", [f"{k}={v}" for k, v in items.items()])
     job = OpenEntityTraining(cfg)
     metrics = Trainer(job, cfg.train, cfg.optim, cfg.runtime).fit()
@@ -82,3 +83,6 @@ def test_a_tiny_model_learns_the_types_and_the_export_agrees(tmp_path, static_sc
     as_matrix = lambda sets: np.array([[float(label in s) for label in labels] for s in sets])  # noqa: E731
     exported = micro_prf(as_matrix(predicted) * 2 - 1, as_matrix([r["labels"] for r in records()]))
     assert exported["f1"] == pytest.approx(test["f1"])
+    assert_backends_agree(tmp_path / "run" / "inference" / job.inference_prefix, job.splits["dev"])
+    assert predict_main(["--model", str(tmp_path / "run" / "inference"), "--input", str(data),
+                         "--max-seq-length", "48", "--backend", "onnxruntime"]) == predicted

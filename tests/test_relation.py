@@ -16,6 +16,7 @@ from engine.trainer import Trainer  # noqa: E402
 from luke_static.relation.data import read_relations, tacred_scores  # noqa: E402
 from luke_static.relation.job import RelationRunConfig, RelationTraining  # noqa: E402
 
+from conftest import assert_backends_agree  # noqa: E402
 from luke_fixtures import write_luke_model  # noqa: E402
 
 PEOPLE = ["Ana Ivanovic", "Beyoncé", "the teacher"]
@@ -94,7 +95,7 @@ def test_a_tiny_model_learns_the_relations_and_the_export_agrees(tmp_path, stati
     items = {"data.train": train, "data.dev": dev, "data.test": dev, "data.max_seq_length": 48,
              "model.luke": luke, "train.output_dir": tmp_path / "run", "train.batch_size": 8, "train.max_steps": 120,
              "train.eval_every": 40, "train.log_every": 40, "train.save_every": 0, "optim.learning_rate": 3e-3,
-             "optim.accumulate_steps": 1, "optim.warmup_ratio": 0.0}
+             "optim.accumulate_steps": 1, "optim.warmup_ratio": 0.0, "train.export_onnx": True}
     cfg = load_config(RelationRunConfig, "configs/relation.yaml", [f"{k}={v}" for k, v in items.items()])
     job = RelationTraining(cfg)
     metrics = Trainer(job, cfg.train, cfg.optim, cfg.runtime).fit()
@@ -109,6 +110,9 @@ def test_a_tiny_model_learns_the_relations_and_the_export_agrees(tmp_path, stati
     logits = job.decode(paddle.static.Executor(paddle.CPUPlace()), job.splits["dev"])["logits"]
     assert predicted == [job.labels[i] for i in logits.argmax(-1)]  # the export predicts what the program does
     assert tacred_scores(predicted, [r["relation"] for r in dev_records])["f1"] == pytest.approx(test["f1"])
+    assert_backends_agree(tmp_path / "run" / "inference" / job.inference_prefix, job.splits["dev"])
+    assert predict_main(["--model", str(tmp_path / "run" / "inference"), "--input", str(dev), "--max-seq-length", "48",
+                         "--backend", "onnxruntime"]) == predicted
 
 
 def test_an_unknown_relation_at_test_time_is_named(tmp_path, static_scope):

@@ -11,11 +11,13 @@ pytest.importorskip("transformers")
 
 from engine.config import load_config  # noqa: E402
 from engine.trainer import Trainer  # noqa: E402
+from luke_static.squad.data import feature_arrays  # noqa: E402
 from luke_static.squad.job import (
     SquadRunConfig,  # noqa: E402
     SquadTraining,  # noqa: E402
 )
 
+from conftest import assert_backends_agree  # noqa: E402
 from luke_fixtures import write_luke_model  # noqa: E402
 from squad_fixtures import write_squad  # noqa: E402
 
@@ -37,7 +39,7 @@ def squad_config(tmp_path, luke_dir, **extra) -> SquadRunConfig:
 def test_a_tiny_model_learns_the_answers_and_the_export_agrees(tmp_path, luke_dir, static_scope):
     from luke_static.squad_predict import main as predict_main
 
-    cfg = squad_config(tmp_path, luke_dir)
+    cfg = squad_config(tmp_path, luke_dir, **{"train.export_onnx": True})
     job = SquadTraining(cfg)
     metrics = Trainer(job, cfg.train, cfg.optim, cfg.runtime).fit()
     assert metrics["exact_match"] >= 75 and metrics["f1"] >= 80, metrics
@@ -49,6 +51,11 @@ def test_a_tiny_model_learns_the_answers_and_the_export_agrees(tmp_path, luke_di
     answers = predict_main(["--model", str(tmp_path / "run" / "inference"), "--input", str(tmp_path / "squad.json"),
                             "--output", str(tmp_path / "predicted.json")])
     assert answers == predictions  # the exported program answers as the test-mode program did
+    examples, features = job.splits["dev"]
+    arrays = feature_arrays(features, job.settings, job.tokenizer.pad_id, job.tokenizer.entity_pad_id)
+    assert_backends_agree(tmp_path / "run" / "inference" / job.inference_prefix, arrays)
+    assert predict_main(["--model", str(tmp_path / "run" / "inference"), "--input", str(tmp_path / "squad.json"),
+                         "--output", str(tmp_path / "onnx.json"), "--backend", "onnxruntime"]) == predictions
 
 
 def test_with_entity_annotations(tmp_path, luke_dir, static_scope):
