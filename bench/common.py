@@ -64,7 +64,7 @@ def gemm_rate(size: int = 2048, repeats: int = 5) -> float:
 
 def line(name: str, seconds: dict, unit_count: float, unit: str) -> str:
     rate = unit_count / seconds["median"]
-    return (f"{name:<28} {seconds['median'] * 1000:9.1f} ms (min {seconds['min'] * 1000:.1f}, "
+    return (f"{name:<38} {seconds['median'] * 1000:9.1f} ms (min {seconds['min'] * 1000:.1f}, "
             f"max {seconds['max'] * 1000:.1f})  {rate:12,.0f} {unit}/s")
 
 

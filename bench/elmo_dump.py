@@ -4,12 +4,16 @@
 
 Writes `--sentences` random sentences of 3–60 words and embeds them all,
 writing the top layer of every sentence to HDF5 on both sides:
-- ours: `bilm.vectors.dump_file` over `reader.sentences.sorted_batches` with
-  `bilm.dump`'s defaults (an `ElmoEmbedder` from a model directory);
-- torch: the same biLM in eval mode under `inference_mode`, the sentences
-  sorted by length in batches of 64, each sentence's backward direction
-  reversed within its length.
-Last line: `ratio: X` (ours / torch, tokens per second).
+- ours: what `bilm.dump` runs with its defaults (`reader.sentences.sorted_batches`,
+  `bilm.vectors.dump_file`) on each backend (`paddle`; `onnxruntime` with
+  the [onnx] extra), in one process on `--threads` threads, and in
+  `--threads` processes of one thread each (`bilm.dump -n`);
+- torch: the same biLM in eval mode under `inference_mode`, one process on
+  `--threads` threads, the sentences sorted by length in batches of 64, each
+  sentence's backward direction reversed within its length.
+Times include start-up (building the program, converting it to ONNX,
+starting the processes). Last line: `ratio: X` (our fastest one-process
+variant / torch, tokens per second); the processes' ratio is printed above it.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import cpu_model, parser, set_threads, torch_threads
+from common import cpu_model, onnx_backend, parser, set_threads, torch_threads
 
 
 def main():
@@ -38,25 +42,30 @@ def main():
     tokens = sum(map(len, sentences))
     print(f"{cpu_model()} | threads {a.threads} | vocab {a.vocab:,}, embed/proj {a.embed}, hidden {a.hidden}, "
           f"{a.layers} layers | {a.sentences:,} sentences, {tokens:,} words")
+    backends = ["paddle"] + (["onnxruntime"] if onnx_backend() else [])
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         (tmp / "input.txt").write_text("".join(" ".join(s) + "\n" for s in sentences))
-        ours = our_dump(a, tmp, words)
+        model = write_model(a, tmp, words)
+        ours = {(b, 1): our_dump(model, tmp, b, 1, a.threads) for b in backends}
+        if a.threads > 1:
+            ours[backends[-1], a.threads] = our_dump(model, tmp, backends[-1], a.threads, 1)
         theirs = torch_dump(a, sentences, {w: i + 3 for i, w in enumerate(words)}, tmp / "torch.hdf5")
-    for name, seconds in (("ours (bilm.dump path)", ours), ("torch eval, sorted batches of 64", theirs)):
-        print(f"{name:<34} {seconds:8.1f} s  {tokens / seconds:10,.0f} tokens/s")
-    print(f"ratio: {theirs / ours:.2f}")
+    for (backend, processes), seconds in ours.items():
+        name = f"ours, {backend}" + (f", {processes} processes × 1 thread" if processes > 1 else "")
+        print(f"{name:<44} {seconds:8.1f} s  {tokens / seconds:10,.0f} tokens/s")
+    print(f"{'torch eval, sorted batches of 64':<44} {theirs:8.1f} s  {tokens / theirs:10,.0f} tokens/s")
+    for (backend, processes), seconds in ours.items():
+        print(f"ratio, {backend}" + (f", {processes} processes" if processes > 1 else "") + f": {theirs / seconds:.2f}")
+    print(f"ratio: {theirs / min(t for (_, n), t in ours.items() if n == 1):.2f}")
 
 
-def our_dump(a, tmp: Path, words: list[str]) -> float:
+def write_model(a, tmp: Path, words: list[str]) -> Path:
     import numpy as np
-    import paddle
 
     from bilm.config import BiLMConfig
     from bilm.formats import write_model_arrays
     from bilm.model import variable_shapes
-    from bilm.vectors import ElmoEmbedder, dump_file
-    from reader.sentences import sorted_batches
     from reader.vocab import SPECIAL_TOKENS, Vocabulary
 
     cfg = BiLMConfig(vocab_size=a.vocab, embed_size=a.embed, hidden_size=a.hidden, num_layers=a.layers,
@@ -64,12 +73,24 @@ def our_dump(a, tmp: Path, words: list[str]) -> float:
     (tmp / "vocab.txt").write_text("".join(t + "\n" for t in [*SPECIAL_TOKENS, *words]))
     rng = np.random.default_rng(1)
     arrays = {n: rng.normal(0, 0.05, s).astype(np.float32) for n, s in variable_shapes(cfg).items()}
-    write_model_arrays(tmp / "model", cfg, Vocabulary.load(tmp / "vocab.txt"), arrays)
-    paddle.enable_static()
-    embedder = ElmoEmbedder(tmp / "model", paddle.CPUPlace())
+    return write_model_arrays(tmp / "model", cfg, Vocabulary.load(tmp / "vocab.txt"), arrays)
+
+
+def our_dump(model: Path, tmp: Path, backend: str, processes: int, threads: int) -> float:
+    import paddle
+
+    from bilm.vectors import ElmoEmbedder, dump_file, embedded_batches, embedded_batches_in_processes
+    from reader.sentences import sorted_batches
+
     start = time.perf_counter()
-    dump_file(embedder, sorted_batches(tmp / "input.txt", max_tokens=2048, max_sentences=256), tmp / "ours.hdf5",
-              layers="top")
+    batches = sorted_batches(tmp / "input.txt", max_tokens=2048, max_sentences=256)
+    if processes > 1:
+        embedded = embedded_batches_in_processes(model, batches, "top", processes, threads, backend)
+    else:
+        paddle.enable_static()
+        embedded = embedded_batches(ElmoEmbedder(model, paddle.CPUPlace(), backend=backend, threads=threads), batches,
+                                    "top")
+    dump_file(embedded, tmp / f"{backend}-{processes}.hdf5")
     return time.perf_counter() - start
 
 

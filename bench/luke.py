@@ -46,15 +46,16 @@ def main():
                                      type_vocab_size=1, layer_norm_eps=1e-5)
     torch.manual_seed(0)
     hf = transformers.LukeForQuestionAnswering(config)
+    batch = inputs(a)
+    single = {k: v[:1] for k, v in batch.items() if not k.endswith("positions")}
+    seed = paddlenlp_side(a, hf, batch, single)  # dygraph: before anything switches Paddle to static mode
     with tempfile.TemporaryDirectory() as tmp:
         hf.save_pretrained(Path(tmp) / "hf")
         from luke_static.formats import convert
 
         convert("hf", Path(tmp) / "hf", Path(tmp) / "model")
-        batch = inputs(a)
         ours_step = measure(paddle_step(a, Path(tmp) / "model", batch), a.repeats, a.warmup)
         hf_step = measure(torch_step(hf, batch, torch), a.repeats, a.warmup)
-        single = {k: v[:1] for k, v in batch.items() if not k.endswith("positions")}
         backends = ["paddle"] + (["onnxruntime"] if onnx_backend() else [])
         runs = paddle_infer(a, Path(tmp) / "model", Path(tmp) / "export", single, backends)
         ours_infer = {b: measure(run, a.repeats, a.warmup) for b, run in runs.items()}
@@ -148,6 +149,62 @@ def paddle_infer(a, model_dir: Path, export_dir: Path, batch: dict, backends: li
     outputs = [p.run(batch)["word_last_hidden_state"] for p in programs.values()]
     assert all(np.allclose(o, outputs[0], atol=1e-4) for o in outputs), "the backends disagree"
     return {b: (lambda p=p: p.run(batch)) for b, p in programs.items()}
+
+
+def paddlenlp_side(a, hf, batch: dict, single: dict) -> dict | None:
+    """The seed system, PaddleNLP's dygraph `LukeForQuestionAnswering` holding HF's weights: its
+    {"step": …, "infer": …} timings, or None (saying why) when paddlenlp does not import."""
+    try:
+        from paddlenlp.transformers import LukeConfig, LukeForQuestionAnswering
+    except Exception as error:  # not installed, or one of its dependencies clashes
+        print(f"PaddleNLP column skipped: paddlenlp does not import ({type(error).__name__}: {error}); "
+              "pip install -e .[bench] in a separate environment (see the README)")
+        return None
+    import paddle
+    import paddle.nn.functional as F
+
+    c = hf.config
+    config = LukeConfig(vocab_size=c.vocab_size, hidden_size=c.hidden_size, num_hidden_layers=c.num_hidden_layers,
+                        num_attention_heads=c.num_attention_heads, intermediate_size=c.intermediate_size,
+                        max_position_embeddings=c.max_position_embeddings, type_vocab_size=c.type_vocab_size,
+                        entity_vocab_size=c.entity_vocab_size, entity_emb_size=c.entity_emb_size)
+    model = LukeForQuestionAnswering(config)
+    # PaddleNLP's names and layout: LayerNorm → layer_norm, dense weights [in, out].
+    state = {}
+    for name, value in hf.state_dict().items():
+        array = value.detach().numpy()
+        if array.ndim == 2 and name.endswith(".weight") and not name.endswith("embeddings.weight"):
+            array = array.T
+        state[name.replace("LayerNorm", "layer_norm")] = array
+    model.set_state_dict(state)
+    optimizer = paddle.optimizer.AdamW(1e-5, beta1=0.9, beta2=0.98, epsilon=1e-6, weight_decay=0.01,
+                                       parameters=model.parameters())
+
+    def tensors(arrays: dict) -> dict:
+        return {k: paddle.to_tensor(v.astype("float32") if k.endswith("attention_mask") else v)
+                for k, v in arrays.items()}
+
+    features = tensors(batch)
+    start, end = features.pop("start_positions"), features.pop("end_positions")
+
+    def step():  # HF's QA loss: the mean of the start and end cross-entropies
+        start_logits, end_logits = model(**features)
+        loss = (F.cross_entropy(start_logits, start) + F.cross_entropy(end_logits, end)) / 2
+        loss.backward()
+        optimizer.step()
+        optimizer.clear_grad()
+        return float(loss)
+
+    model.train()
+    step_time = measure(step, a.repeats, a.warmup)
+    model.eval()
+    encoder_inputs = tensors(single)
+
+    @paddle.no_grad()
+    def infer():
+        return model.luke(**encoder_inputs)[0].numpy()
+
+    return {"step": step_time, "infer": measure(infer, a.repeats, a.warmup)}
 
 
 def torch_step(model, batch: dict, torch):

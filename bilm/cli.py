@@ -5,6 +5,7 @@
     python -m bilm.export --model DIR --output OUT_DIR [--max-length T] [--onnx]
     python -m bilm.dump --model DIR --input SENTENCES.txt --output OUT.hdf5 [--batch-size 256]
                         [--max-tokens 2048] [--stateful] [--layers all|top|mix] [--backend paddle|onnxruntime]
+                        [-n PROCESSES]
     python -m bilm.import_bilm_tf --options options.json --weights weights.hdf5 --output DIR
                                   [--token-embeddings vocab_embedding.hdf5 --vocab vocab.txt]
     python -m bilm.export_bilm_tf --model DIR --output OUT_DIR
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 
@@ -121,8 +123,13 @@ sentences and --max-tokens padded tokens per batch): little padding. With
 --stateful (bilm-tf's behaviour) consecutive lines go in fixed batch rows of
 --batch-size, each row continuing from its state after the previous batch.
 The file also holds `sentence_to_index` (AllenNLP's: a JSON string mapping
-each sentence to its dataset's name). Input is streamed: memory stays bounded."""
-    parser = _parser(dump.__doc__, "model directory (trained here or imported)")
+each sentence to its dataset's name). Input is streamed: memory stays bounded.
+-n N embeds with N worker processes (not with --stateful), each on --threads
+threads (default: the cores divided among them); the file is the same."""
+    parser = _parser(dump.__doc__, "model directory (trained here or imported)", threads=False)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads per process (default 2; with -n, the cores divided among the processes)")
+    parser.add_argument("-n", "--processes", type=int, default=1, help="worker processes")
     parser.add_argument("--input", required=True, help="text file, one tokenized sentence per line")
     parser.add_argument("--output", required=True, help="HDF5 file to write")
     parser.add_argument("--batch-size", type=int, default=256, help="sentences per batch (--stateful: rows)")
@@ -134,24 +141,33 @@ each sentence to its dataset's name). Input is streamed: memory stays bounded.""
     parser.add_argument("--backend", choices=("paddle", "onnxruntime"), default="paddle",
                         help="onnxruntime: convert the program to ONNX first (the [onnx] extra); faster on CPU")
     args = parser.parse_args(argv)
-    for name in ("batch_size", "max_tokens", "window"):
+    for name in ("batch_size", "max_tokens", "window", "processes"):
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")
+    if args.stateful and args.processes > 1:
+        parser.error("--stateful carries each batch's state into the next: it runs in one process (no -n)")
+    if args.threads is None:
+        args.threads = 2 if args.processes == 1 else max(1, (os.cpu_count() or 1) // args.processes)
 
     from tqdm import tqdm
 
-    from bilm.vectors import ElmoEmbedder, dump_file
+    from bilm.vectors import ElmoEmbedder, dump_file, embedded_batches, embedded_batches_in_processes
     from reader.sentences import read_batches, sorted_batches
 
-    embedder = ElmoEmbedder(args.model, _place(args.threads), stateful=args.stateful, max_batch_size=args.batch_size,
-                            backend=args.backend, threads=args.threads)
     if args.stateful:
         batches = ((list(range(first, first + len(b))), b) for first, b in read_batches(args.input, args.batch_size))
     else:
         batches = sorted_batches(args.input, args.max_tokens, args.batch_size, args.window)
+    if args.processes > 1:
+        embedded = embedded_batches_in_processes(args.model, batches, args.layers, args.processes, args.threads,
+                                                 args.backend)
+    else:
+        embedder = ElmoEmbedder(args.model, _place(args.threads), stateful=args.stateful,
+                                max_batch_size=args.batch_size, backend=args.backend, threads=args.threads)
+        embedded = embedded_batches(embedder, batches, args.layers)
     total = sum(1 for _ in open(args.input, "rb")) if Path(args.input).is_file() else None
     with tqdm(total=total, unit="sent", disable=None) as bar:
-        done = dump_file(embedder, batches, args.output, args.layers, bar.update)
+        done = dump_file(embedded, args.output, bar.update)
     print(f"wrote {done['sentences']:,} sentences ({done['tokens']:,} tokens) to {args.output} in "
           f"{done['seconds']:.1f} s ({done['tokens'] / max(done['seconds'], 1e-9):,.0f} tokens/s)")
     return done

@@ -29,6 +29,8 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -270,8 +272,54 @@ def select_layers(layers: np.ndarray, mode: str) -> np.ndarray:
     return layers
 
 
-def dump_file(embedder: ElmoEmbedder, batches, output: str | Path, layers: str = "all", progress=None) -> dict:
-    """Writes one HDF5 dataset per sentence, named by its line index, from `([indices], [sentences])` batches.
+def embedded_batches(embedder: ElmoEmbedder, batches, layers: str = "all") -> Iterator[tuple]:
+    """`([indices], [sentences])` batches → `([indices], [sentences], [each sentence's layers])`, where
+    a sentence's layers are `select_layers` of its own positions."""
+    for indices, batch in batches:
+        vectors = embedder.embed(batch)
+        yield indices, batch, [select_layers(vectors[i, :, : len(words)], layers) for i, words in enumerate(batch)]
+
+
+def embedded_batches_in_processes(model_dir: str | Path, batches, layers: str, processes: int, threads: int,
+                                  backend: str = "paddle") -> Iterator[tuple]:
+    """`embedded_batches` computed by `processes` worker processes, each with its own stateless
+    embedder on `threads` threads. Batches come back in input order, and at most two per worker are
+    in flight, so memory stays bounded however long the input."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")  # Paddle's threads do not survive a fork
+    with context.Pool(processes, _start_worker, (str(model_dir), threads, backend)) as pool:
+        pending: deque = deque()
+        for indices, batch in batches:
+            pending.append(pool.apply_async(_embed_in_worker, (indices, batch, layers)))
+            if len(pending) >= 2 * processes:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
+        # Let the workers exit on their own: leaving the `with` terminates them,
+        # which Paddle's signal handler reports as a crash.
+        pool.close()
+        pool.join()
+
+
+_worker_embedder: ElmoEmbedder | None = None  # one per worker process of `embedded_batches_in_processes`
+
+
+def _start_worker(model_dir: str, threads: int, backend: str) -> None:
+    from engine.runtime import DistEnv, RuntimeConfig, setup
+
+    global _worker_embedder
+    place = setup(RuntimeConfig(threads=threads), DistEnv())
+    _worker_embedder = ElmoEmbedder(model_dir, place, backend=backend, threads=threads)
+
+
+def _embed_in_worker(indices: list[int], batch: list[list[str]], layers: str) -> tuple:
+    return next(embedded_batches(_worker_embedder, [(indices, batch)], layers))
+
+
+def dump_file(embedded, output: str | Path, progress=None) -> dict:
+    """Writes one HDF5 dataset per sentence, named by its line index, from `embedded_batches` (or
+    `embedded_batches_in_processes`).
 
     As AllenNLP's `embed_file`, the file also holds `sentence_to_index`: a JSON
     string mapping each sentence's text (words joined by spaces) to its
@@ -286,10 +334,9 @@ def dump_file(embedder: ElmoEmbedder, batches, output: str | Path, layers: str =
     names: dict[str, str] = {}
     start = time.perf_counter()
     with atomic_file(Path(output)) as partial, h5py.File(partial, "w") as out:
-        for indices, batch in batches:
-            vectors = embedder.embed(batch)
-            for i, (index, words) in enumerate(zip(indices, batch)):
-                out.create_dataset(str(index), data=select_layers(vectors[i, :, : len(words)], layers))
+        for indices, batch, vectors in embedded:
+            for index, words, layers in zip(indices, batch, vectors):
+                out.create_dataset(str(index), data=layers)
                 names[" ".join(words)] = str(index)
             count += len(batch)
             tokens += sum(map(len, batch))

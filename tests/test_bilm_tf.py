@@ -119,9 +119,11 @@ def imported(tmp_path, static_scope):
 
 
 @pytest.mark.parametrize("batch_size, extra", [(1, ()), (3, ()), (8, ()),
-                                               (8, ("--max-tokens", "14", "--window", "3"))])
+                                               (8, ("--max-tokens", "14", "--window", "3")),
+                                               (2, ("-n", "2", "--threads", "1"))])
 def test_stateless_dump_matches_numpy_bilm_tf(imported, tmp_path, batch_size, extra):
-    # Stateless batches are sorted by length (within windows of lines, under a token budget).
+    # Stateless batches are sorted by length (within windows of lines, under a token budget);
+    # with -n, worker processes embed them.
     reference, model = imported
     got = dump(model, tmp_path, batch_size, extra=extra)
     assert sorted(got, key=int) == [str(i) for i in range(len(SENTENCES))]
@@ -230,6 +232,12 @@ def test_bad_bilm_tf_inputs(tmp_path, static_scope, case, error, message):
         import_main(import_args(tmp_path, tmp_path / "model"))
     assert message in str(err.value)
     assert not (tmp_path / "model").exists()  # nothing half-written
+
+
+def test_a_stateful_dump_is_not_split_across_processes(imported, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        dump(imported[1], tmp_path, 2, stateful=True, extra=("-n", "2"))
+    assert "--stateful carries each batch's state into the next: it runs in one process" in capsys.readouterr().err
 
 
 def test_dump_rejects_an_empty_line(imported, tmp_path):
