@@ -168,6 +168,8 @@ threads (default: the cores divided among them); the file is the same."""
     total = sum(1 for _ in open(args.input, "rb")) if Path(args.input).is_file() else None
     with tqdm(total=total, unit="sent", disable=None) as bar:
         done = dump_file(embedded, args.output, bar.update)
+    if done["blank_lines"]:
+        print(f"note: {done['blank_lines']:,} blank line(s) written as datasets without tokens")
     print(f"wrote {done['sentences']:,} sentences ({done['tokens']:,} tokens) to {args.output} in "
           f"{done['seconds']:.1f} s ({done['tokens'] / max(done['seconds'], 1e-9):,.0f} tokens/s)")
     return done

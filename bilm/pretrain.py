@@ -146,8 +146,9 @@ class ElmoPretraining(Job):
         return self._evaluator.run(exe)
 
     def describe_metrics(self, m: dict[str, float]) -> str:
+        skipped = "".join(f" | {note}" for note in (self._evaluator.notes if self._evaluator else []))
         return (f"dev ppl {m['ppl']:.2f} (fw {m['ppl_fw']:.2f}, bw {m['ppl_bw']:.2f}) | "
-                f"unigram ppl {m['unigram_ppl']:.2f} | {int(m['tokens']):,} tokens")
+                f"unigram ppl {m['unigram_ppl']:.2f} | {int(m['tokens']):,} tokens{skipped}")
 
     def check_checkpoint(self, directory: Path) -> None:
         saved = load_model_config(directory)

@@ -323,14 +323,15 @@ def dump_file(embedded, output: str | Path, progress=None) -> dict:
 
     As AllenNLP's `embed_file`, the file also holds `sentence_to_index`: a JSON
     string mapping each sentence's text (words joined by spaces) to its
-    dataset's name. It is written under a temporary name and renamed at the
+    dataset's name; a blank line's dataset has no tokens ((L+1, 0, 2P) with
+    `all`). The file is written under a temporary name and renamed at the
     end, so a failed run leaves no half file. Returns counts and seconds.
     """
     import h5py
 
     from engine.atomic import atomic_file
 
-    count = tokens = 0
+    count = tokens = blank = 0
     names: dict[str, str] = {}
     start = time.perf_counter()
     with atomic_file(Path(output)) as partial, h5py.File(partial, "w") as out:
@@ -340,11 +341,12 @@ def dump_file(embedded, output: str | Path, progress=None) -> dict:
                 names[" ".join(words)] = str(index)
             count += len(batch)
             tokens += sum(map(len, batch))
+            blank += sum(1 for words in batch if not words)
             if progress is not None:
                 progress(len(batch))
         out.create_dataset("sentence_to_index", data=[json.dumps(names, ensure_ascii=False)],
                            dtype=h5py.string_dtype())
-    return {"sentences": count, "tokens": tokens, "seconds": time.perf_counter() - start}
+    return {"sentences": count, "tokens": tokens, "blank_lines": blank, "seconds": time.perf_counter() - start}
 
 
 def export_inference_model(exe, directory: str | Path, cfg: BiLMConfig, vocab: Vocabulary,

@@ -40,9 +40,16 @@ class TrainGraph:
     # `engine.ops.GradientSource`s: parameters whose gradients the engine forms
     # itself (weights used in many small products, tables read by row).
     gradient_sources: list = field(default_factory=list)
+    # Parameter names the model has in other configurations but this graph does
+    # not build (LUKE's entity table in a words-only run): `optim.freeze` of
+    # one of them is a note, not an error, so one recipe serves both.
+    unbuilt_parameters: tuple[str, ...] = ()
 
 
 class Batch(Protocol):
+    """One step's feeds. A batch may also carry `notes` (a list of strings): what the reader
+    wants said in the log once, e.g. blank lines it skipped."""
+
     index: int
     arrays: dict[str, np.ndarray]  # feeds of this step (this rank's share)
     state: dict  # reader position after this batch (JSON-serialisable)

@@ -91,17 +91,25 @@ def build_optimizer(cfg: OptimConfig, lr) -> paddle.optimizer.Optimizer:
     return optimizer
 
 
-def freeze_parameters(program, prefixes: list[str]) -> list[str]:
-    """Keeps parameters whose names start with a prefix out of training; returns their names."""
-    frozen = []
+def freeze_parameters(program, prefixes: list[str], unbuilt: tuple[str, ...] = ()) -> tuple[list[str], list[str]]:
+    """Keeps parameters whose names start with a prefix out of training.
+
+    Returns (the frozen names, the prefixes that match only `unbuilt`
+    parameters: ones this configuration does not build). A prefix matching
+    nothing at all is an error.
+    """
+    frozen, absent = [], []
     for prefix in prefixes:
         matched = [p for p in program.global_block().all_parameters() if p.name.startswith(prefix)]
+        if not matched and any(name.startswith(prefix) for name in unbuilt):
+            absent.append(prefix)
+            continue
         if not matched:
             raise ConfigError(f"optim.freeze: no parameter name starts with '{prefix}'")
         for param in matched:
             param.stop_gradient = True
             frozen.append(param.name)
-    return frozen
+    return frozen, absent
 
 
 # -- gradient transforms ----------------------------------------------------------

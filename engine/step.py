@@ -20,11 +20,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import paddle
 from paddle import _C_ops
 
+from engine.errors import ConfigError
 from engine.job import TrainGraph
 from engine.ops import RowGather
 from engine.optim import (
@@ -50,6 +51,7 @@ class StepPrograms:
     startups: list  # run in this order
     scheduler: object | None  # an LRScheduler the loop steps after each update
     frozen: list[str]
+    freeze_skipped: list[str] = field(default_factory=list)  # `optim.freeze` prefixes of unbuilt parameters
 
     def persistable_shapes(self) -> dict[str, tuple[int, ...]]:
         shapes = persistable_shapes(self.step)
@@ -78,7 +80,7 @@ def build_step_programs(build_graph: Callable[[], TrainGraph], optim: OptimConfi
     with paddle.utils.unique_name.guard():
         with paddle.static.program_guard(main, startup):
             graph = build_graph()
-            frozen = freeze_parameters(main, optim.freeze)
+            frozen, unbuilt = freeze_parameters(main, optim.freeze, graph.unbuilt_parameters)
             objective = graph.objective if graph.objective is not None else graph.loss
             grads = backward(main, objective, graph.gradient_sources)
             if not row_wise_applies(optim, dist.world):
@@ -107,7 +109,7 @@ def build_step_programs(build_graph: Callable[[], TrainGraph], optim: OptimConfi
             if update is not None:
                 for _, acc in pairs:
                     _C_ops.assign_out_(paddle.zeros_like(acc), acc)
-    return StepPrograms(graph, main, update, startups, scheduler, frozen)
+    return StepPrograms(graph, main, update, startups, scheduler, frozen, unbuilt)
 
 
 def backward(main, objective, sources: list) -> list[tuple]:
@@ -122,7 +124,12 @@ def backward(main, objective, sources: list) -> list[tuple]:
     params = [p for p in main.global_block().all_parameters() if trainable(p) and p.name not in routed]
     values = [v for s in sources for v in s.values()]
     grads = paddle.autograd.ir_backward.grad(objective, params + values, allow_unused=True)
-    pairs = [(p, g) for p, g in zip(params, grads) if g is not None]
+    unused = [p.name for p, g in zip(params, grads) if g is None]
+    if unused:
+        # Left alone it would silently never train: say so, as for row tables and products.
+        raise ConfigError(f"trainable parameter(s) {', '.join(unused)} do not reach the loss; list them in "
+                          "optim.freeze to keep them fixed, or use them in the graph")
+    pairs = list(zip(params, grads))
     start = len(params)
     for source in sources:
         n = len(source.values())

@@ -41,7 +41,8 @@ class TrainConfig:
     keep_checkpoints: int = 3  # complete checkpoints kept
     seed: int = 0  # initialisation, shuffling, sampling and dropout all derive from it
     # A NaN/inf loss stops the run (naming the step and the last good
-    # checkpoint); with this set, such a step applies no gradient and the run goes on.
+    # checkpoint); with this set, such a step's gradients are zeroed and the run
+    # goes on (Adagrad/SGD: no update; Adam and RMSProp still move by their moments).
     skip_nonfinite_steps: bool = False
     # Also convert the exported inference program to ONNX (PREFIX.onnx, for
     # ONNX Runtime; needs the [onnx] extra).
@@ -109,6 +110,8 @@ class Trainer:
             state = self._restore(start, graph, notes)
         if self.programs.frozen:
             notes.append(f"frozen: {', '.join(self.programs.frozen)}")
+        for prefix in self.programs.freeze_skipped:
+            notes.append(f"optim.freeze: '{prefix}' is not built in this configuration; nothing to freeze")
         self._saved_step = state.step if start is not None else None
         log = ProgressLog(self.output_dir / "train_log.jsonl", self.cfg.max_steps, state.step,
                           self.cfg.log_every, enabled=self.dist.is_main, metrics=self.job.step_metrics)
@@ -168,7 +171,7 @@ class Trainer:
         try:
             batches = iter(stream)
             while state.step < self.cfg.max_steps:
-                result = self._step(graph, batches, state)
+                result = self._step(graph, batches, state, log)
                 if result is None:
                     break
                 state, loss, step_tokens = result
@@ -192,7 +195,7 @@ class Trainer:
     def _due(self, every: int, step: int) -> bool:
         return bool(every) and step % every == 0 and step < self.cfg.max_steps
 
-    def _step(self, graph: TrainGraph, batches, state: RunState):
+    def _step(self, graph: TrainGraph, batches, state: RunState, log: ProgressLog):
         """One optimizer step over `accumulate_steps` micro-batches; None when the data ran out.
 
         Returns (the state after it, mean loss, tokens of all ranks). A
@@ -206,6 +209,8 @@ class Trainer:
             batch = next(batches, None)
             if batch is None:
                 return None
+            for note in getattr(batch, "notes", ()):
+                log.write(f"note: {note}")
             feed = {**batch.arrays, **carry}
             if SEED_FEED in graph.feeds:
                 feed[SEED_FEED] = step_seed(self.cfg.seed, state.step * k + micro, self.dist.rank)
@@ -240,7 +245,7 @@ class Trainer:
                 "(resume from it with --resume, e.g. with a lower learning rate, or set "
                 "train.skip_nonfinite_steps=true)"
             )
-        log.write(f"step {step}: loss is {loss}; the step was skipped (no update)")
+        log.write(f"step {step}: loss is {loss}; its gradients were zeroed ({_zero_gradient_effect(self.optim)})")
 
     def _save(self, state: RunState, log: ProgressLog, graph: TrainGraph) -> None:
         # Every rank takes part (its carried rows are gathered); rank 0 writes.
@@ -265,3 +270,11 @@ class Trainer:
         log.write(f"eval at step {step} | {self.job.describe_metrics(metrics)}",
                   {"step": step, "eval": metrics})
         return metrics
+
+
+def _zero_gradient_effect(optim: OptimConfig) -> str:
+    """What a step with zeroed gradients still does to the parameters, for the log."""
+    if optim.name in ("sgd", "adagrad"):
+        return "no update"
+    decay = " and weight decay" if optim.name == "adamw" and optim.weight_decay else ""
+    return f"no new gradient, but {optim.name} still moves the parameters by its moments{decay}"

@@ -100,17 +100,39 @@ def squad_eval(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("prediction_file")
     args = parser.parse_args(argv)
 
+    from engine.errors import DataError
     from luke_static.squad.answers import evaluate
 
-    with open(args.dataset_file, encoding="utf-8") as f:
-        dataset = json.load(f)
+    dataset = _read_json(args.dataset_file, "dataset file")
+    if not isinstance(dataset, dict) or not isinstance(dataset.get("data"), list):
+        raise DataError(f"{args.dataset_file}: not a SQuAD dataset (a JSON object with a 'data' list)")
     if dataset.get("version") != "1.1":
         print(f"Evaluation expects v-1.1, but got dataset with v-{dataset.get('version')}", file=sys.stderr)
-    with open(args.prediction_file, encoding="utf-8") as f:
-        predictions = json.load(f)
-    scores = evaluate(dataset["data"], predictions)
+    predictions = _read_json(args.prediction_file, "prediction file")
+    if not isinstance(predictions, dict) or not all(isinstance(v, str) for v in predictions.values()):
+        raise DataError(f"{args.prediction_file}: not a predictions file (a JSON object mapping question ids "
+                        "to answer strings)")
+    try:
+        scores = evaluate(dataset["data"], predictions)
+    except (KeyError, TypeError) as exc:
+        raise DataError(f"{args.dataset_file}: a malformed article, paragraph or question (missing {exc})") from None
     print(json.dumps(scores))
     return scores
+
+
+def _read_json(path: str, what: str):
+    """A JSON file's contents; a missing, unreadable or invalid file is one DataError naming it."""
+    from engine.errors import DataError
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise DataError(f"{what} not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot read the {what} ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
 
 
 def squad_check(argv: list[str] | None = None) -> dict:
@@ -123,13 +145,19 @@ def squad_check(argv: list[str] | None = None) -> dict:
     parser.add_argument("--max-seq-length", type=int, default=512)
     parser.add_argument("--doc-stride", type=int, default=128)
     parser.add_argument("--max-query-length", type=int, default=64)
+    parser.add_argument("--strict-answers", action="store_true",
+                        help="an answer_start that misses its text is an error (default: repaired or skipped)")
+    parser.add_argument("--verbose", action="store_true", help="list every question whose answer was repaired")
     args = parser.parse_args(argv)
 
     from luke_static.squad.answers import evaluate, oracle
-    from luke_static.squad.data import WindowSettings, build_features, gold_articles, read_squad
+    from luke_static.squad.data import WindowSettings, answer_report, build_features, gold_articles, read_squad
     from luke_static.tokenizer import LukeTokenizer
 
-    examples = read_squad(args.data)
+    examples = read_squad(args.data, args.strict_answers)
+    repaired = answer_report(examples, limit=None if args.verbose else 5)
+    if repaired:
+        print(f"note: {repaired}")
     tokenizer = LukeTokenizer.from_dir(args.model, add_prefix_space=True)
     settings = WindowSettings(args.max_seq_length, args.doc_stride, args.max_query_length)
     features = build_features(examples, tokenizer, settings, training=True)
@@ -139,6 +167,8 @@ def squad_check(argv: list[str] | None = None) -> dict:
     scores = (evaluate(gold_articles(answered), predictions, warn=io.StringIO()) if answered
               else {"exact_match": 0.0, "f1": 0.0})
     report = {"questions": len(examples), "with_answers": len(answered), "reachable": reachable,
+              "moved_answers": sum(e.moved for e in examples),
+              "unlocated_answers": sum(len(e.unlocated) for e in examples),
               "windows": len(features), "oracle_exact_match": scores["exact_match"], "oracle_f1": scores["f1"]}
     print(f"{reachable:,} of {len(answered):,} gold answers fit a window ({len(features):,} windows); "
           f"oracle EM {scores['exact_match']:.2f}, F1 {scores['f1']:.2f}")
@@ -181,7 +211,10 @@ def open_entity_predict(argv: list[str] | None = None) -> list[list[str]]:
     from luke_static.open_entity.data import INFERENCE_PREFIX, encode_records, read_records
 
     labels, tokenizer = _labels_and_tokenizer(args.model, "entity_classification")
-    arrays = encode_records(read_records(args.input), tokenizer, labels, args.max_seq_length)
+    arrays, cut = encode_records(read_records(args.input), tokenizer, labels, args.max_seq_length)
+    if cut:
+        print(f"note: {cut:,} record(s) longer than --max-seq-length {args.max_seq_length} cut to the mention and "
+              "the context around it that fits", file=sys.stderr)
     logits = _run_export(args, INFERENCE_PREFIX, arrays)["logits"]
     predicted = [[label for label, logit in zip(labels, row) if logit > 0] for row in logits]
     _write_or_print(predicted, args.output)

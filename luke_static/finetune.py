@@ -115,7 +115,10 @@ class LukeTask(Job):
 
     def build_train_graph(self) -> TrainGraph:
         g = self.task_graph(training=True)
-        return TrainGraph(feeds=g.feeds, loss=g.loss)
+        built = {p.name for p in paddle.static.default_main_program().global_block().all_parameters()}
+        # E.g. the entity table of a words-only run, which a recipe may freeze.
+        unbuilt = tuple(name for name in variable_shapes(self.luke, with_pooler=True) if name not in built)
+        return TrainGraph(feeds=g.feeds, loss=g.loss, unbuilt_parameters=unbuilt)
 
     def initialize(self, exe, program) -> list[str]:
         """Loads the pretrained encoder variables the program has (not the new head)."""

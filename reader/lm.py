@@ -46,6 +46,7 @@ class LMBatch:
     arrays: dict[str, np.ndarray]
     mask: np.ndarray  # float32, 1 = real token
     state: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # for the log: what reading skipped (blank lines)
 
     @property
     def num_tokens(self) -> int:
@@ -76,6 +77,8 @@ class SentenceSource:
         self._pending: deque = deque()
         self._shard: EncodedShard | None = None
         self._order: np.ndarray | None = None
+        self._noted: set[str] = set()
+        self.notes: list[str] = []  # shards' blank lines, each shard once; `StreamBatcher` hands them on
 
     @property
     def position(self) -> tuple[int, int, int]:
@@ -110,6 +113,9 @@ class SentenceSource:
             return False
         key = (self.epoch, self.shard_pos)
         self._shard = self._load(key)
+        if self._shard.blank_lines and self._shard.path not in self._noted:
+            self._noted.add(self._shard.path)
+            self.notes.append(f"{self._shard.path}: {self._shard.blank_lines} blank line(s) skipped")
         self._order = None
         if self.shuffle:
             rng = np.random.default_rng([self.seed, self.epoch, self._file_index(key)])
@@ -184,7 +190,8 @@ class StreamBatcher:
             self._fill_row(i, arrays, mask)
         if not mask.any():
             return None
-        batch = LMBatch(self.index, arrays, mask)
+        batch = LMBatch(self.index, arrays, mask, notes=self.source.notes)
+        self.source.notes = []
         self.index += 1
         batch.state = self.state()
         return batch

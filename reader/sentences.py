@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.errors import DataError
 from reader.text_file import numbered_lines
 
 
@@ -56,9 +55,7 @@ def _by_length(items: list, max_tokens: int, max_sentences: int):
 
 
 def _sentences(path: str | Path):
-    """(0-based line index, tokens) of every line; an empty line is an error naming it."""
+    """(0-based line index, tokens) of every line; a blank line is an empty sentence (bilm-tf reads it as
+    `<S> </S>`), so every line keeps its index."""
     for lineno, line in numbered_lines(path, "input file"):
-        words = line.split()
-        if not words:
-            raise DataError(f"{path}:{lineno}: empty line (one tokenized sentence per line)")
-        yield lineno - 1, words
+        yield lineno - 1, line.split()

@@ -40,6 +40,7 @@ class EncodedShard:
     offsets: np.ndarray  # int64, len = sentences + 1
     spelling: np.ndarray | None = None  # int32 per token: its row of `chars`
     chars: np.ndarray | None = None  # [distinct words, C] uint16 character ids
+    blank_lines: int = 0  # skipped
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
@@ -69,19 +70,20 @@ class _Speller:
 def encode_shard(path: str, vocab: Vocabulary, max_chars: int = 0) -> EncodedShard:
     """Reads and encodes one shard (with spellings of `max_chars` when > 0).
 
-    A bad line is an error naming file and line.
+    Blank (or whitespace-only) lines are skipped and counted, as the fluid
+    reader reads them as empty sentences that train nothing. A bad line is an
+    error naming file and line.
     """
     pieces: list[np.ndarray] = []
     spellings: list[np.ndarray] = []
     speller = _Speller() if max_chars else None
     lengths = [0]
-    for lineno, line in numbered_lines(path, "shard"):
+    blank = 0
+    for _, line in numbered_lines(path, "shard"):
         words = line.split()
-        if not words:
-            raise DataError(
-                f"{path}:{lineno}: empty line (the format is one tokenized sentence per line; "
-                "remove blank lines)"
-            )
+        if not words:  # real corpora have a few (the fluid release's sample has 10)
+            blank += 1
+            continue
         ids = vocab.encode(words)
         pieces.append(ids)
         lengths.append(len(ids))
@@ -89,7 +91,7 @@ def encode_shard(path: str, vocab: Vocabulary, max_chars: int = 0) -> EncodedSha
             spellings.append(speller.sentence(words))
     if not pieces:
         raise DataError(f"{path}: empty shard (no sentences)")
-    shard = EncodedShard(path, np.concatenate(pieces), np.cumsum(lengths, dtype=np.int64))
+    shard = EncodedShard(path, np.concatenate(pieces), np.cumsum(lengths, dtype=np.int64), blank_lines=blank)
     if speller is not None:
         shard.spelling, shard.chars = np.concatenate(spellings), speller.table(max_chars)
     return shard

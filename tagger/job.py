@@ -50,7 +50,8 @@ class TaggingDataConfig:
 
 @dataclass
 class TaggerRunConfig:
-    """A whole tagger run: the fluid LAC demo's recipe (Adam 1e-3, clip 5)."""
+    """A whole tagger run: the fluid LAC demo's recipe (Adam 1e-3, batch 32), without its L2 1e-4 on
+    the GRU and its learning-rate multipliers (word_emb ×5, crfw ×0.2), with a global-norm clip of 5."""
 
     data: TaggingDataConfig = section(TaggingDataConfig)
     model: TaggerConfig = section(TaggerConfig)

@@ -77,6 +77,10 @@ def build_tagger(cfg: TaggerConfig, word_vocab_size: int, num_tags: int, elmo_mo
         x = paddle.concat([vectors, x], axis=-1)
     gru = paddle.nn.GRU(x.shape[-1], cfg.gru_hidden, num_layers=cfg.gru_layers, direction="bidirect",
                         weight_ih_attr=uniform, weight_hh_attr=uniform)
+    # The layer also creates a flat buffer for cuDNN (`_flat_weight`, a copy the
+    # op never reads): no gradient can reach it, so it is not trained.
+    for buffer in getattr(gru, "_flat_weight", []):
+        buffer.stop_gradient = True
     hidden, _ = gru(x, sequence_length=feeds[LENGTHS])
     emissions = paddle.nn.Linear(2 * cfg.gru_hidden, num_tags, weight_attr=uniform)(hidden)
     crfw = paddle.static.create_parameter([num_tags + 2, num_tags], "float32",

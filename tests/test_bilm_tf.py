@@ -9,7 +9,7 @@ import h5py
 import numpy as np
 import pytest
 
-from engine.errors import CheckpointError, ConfigError, DataError
+from engine.errors import CheckpointError, ConfigError
 
 H, P, L = 6, 4, 2
 WORDS = ["the", "cat", "sat", "on", "a", "mat", "dog", "ran"]
@@ -105,7 +105,8 @@ def dump(model: Path, tmp_path: Path, batch_size: int, stateful=False, layers="a
     dump_main(args)
     with h5py.File(out, "r") as f:
         names = json.loads(f["sentence_to_index"][0])
-        assert {names[s] for s in sentences} == {str(i) for i in range(len(sentences))}  # AllenNLP's index
+        # AllenNLP's index: each sentence's words joined by spaces.
+        assert {names[" ".join(s.split())] for s in sentences} == {str(i) for i in range(len(sentences))}
         return {k: f[k][()] for k in f if k != "sentence_to_index"}
 
 
@@ -240,11 +241,15 @@ def test_a_stateful_dump_is_not_split_across_processes(imported, tmp_path, capsy
     assert "--stateful carries each batch's state into the next: it runs in one process" in capsys.readouterr().err
 
 
-def test_dump_rejects_an_empty_line(imported, tmp_path):
-    from bilm.dump import main as dump_main
-
+@pytest.mark.parametrize("stateful", [False, True])
+def test_dump_keeps_a_blank_line_as_an_empty_dataset(imported, tmp_path, stateful, capsys):
     _, model = imported
-    (tmp_path / "in.txt").write_text("the cat\n\nthe dog\n")
-    with pytest.raises(DataError, match=r"in.txt:2: empty line"):
-        dump_main(["--model", str(model), "--input", str(tmp_path / "in.txt"), "--output", str(tmp_path / "o.hdf5")])
-    assert not (tmp_path / "o.hdf5").exists()
+    (tmp_path / "blank").mkdir()
+    (tmp_path / "plain").mkdir()
+    got = dump(model, tmp_path / "blank", 2, stateful, sentences=[SENTENCES[0], " ", *SENTENCES[1:3]])
+    assert "note: 1 blank line(s) written as datasets without tokens" in capsys.readouterr().out
+    assert sorted(got) == ["0", "1", "2", "3"] and got["1"].shape == (got["0"].shape[0], 0, got["0"].shape[2])
+    if not stateful:  # every line from a zero state: the others are what a dump without the blank line gives
+        plain = dump(model, tmp_path / "plain", 2, sentences=SENTENCES[:3])
+        for line, index in ((0, "0"), (2, "1"), (3, "2")):
+            np.testing.assert_allclose(got[str(line)], plain[index], atol=1e-6)

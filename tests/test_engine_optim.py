@@ -31,8 +31,10 @@ class RegressionBatch:
 class RegressionJob(Job):
     """y = x·w + b on reproducible data: sample i is a function of i alone."""
 
-    def __init__(self, rows: int):
+    def __init__(self, rows: int, unused: bool = False, unbuilt: tuple[str, ...] = ()):
         self.rows = rows
+        self.unused = unused  # also create a parameter the loss never reads
+        self.unbuilt = unbuilt  # names of parameters "other configurations" build
 
     def build_train_graph(self) -> TrainGraph:
         x = paddle.static.data("x", [-1, 3], "float32")
@@ -41,8 +43,10 @@ class RegressionJob(Job):
         b = paddle.static.create_parameter([1], "float32", attr=paddle.ParamAttr(name="reg.bias"))
         norm = paddle.static.create_parameter([1], "float32", attr=paddle.ParamAttr(
             name="reg.LayerNorm.weight", initializer=paddle.nn.initializer.Constant(1.0)))
+        if self.unused:
+            paddle.static.create_parameter([2], "float32", attr=paddle.ParamAttr(name="reg.unused"))
         loss = (((paddle.matmul(x, w) + b) * norm - y) ** 2).mean()
-        return TrainGraph(feeds={"x": x, "y": y}, loss=loss)
+        return TrainGraph(feeds={"x": x, "y": y}, loss=loss, unbuilt_parameters=self.unbuilt)
 
     def train_batches(self, reader_state):
         return InlineStream(self._batches(reader_state["samples"] if reader_state else 0))
@@ -64,12 +68,12 @@ class RegressionJob(Job):
         return {}
 
 
-def run(tmp_path, run_name, rows, steps, **optim) -> dict[str, np.ndarray]:
+def run(tmp_path, run_name, rows, steps, job: dict | None = None, **optim) -> dict[str, np.ndarray]:
     train = TrainConfig(output_dir=str(tmp_path / run_name), batch_size=rows, max_steps=steps, log_every=100,
                         save_every=0)
     optim_cfg = load_config(OptimConfig, None, [f"{k}={v}" for k, v in optim.items()])
     with paddle.static.scope_guard(paddle.static.Scope()):
-        Trainer(RegressionJob(rows), train, optim_cfg, RuntimeConfig()).fit()
+        Trainer(RegressionJob(rows, **(job or {})), train, optim_cfg, RuntimeConfig()).fit()
         scope = paddle.static.global_scope()
         return {n: np.array(scope.find_var(n).get_tensor()) for n in ("reg.weight", "reg.bias",
                                                                       "reg.LayerNorm.weight")}
@@ -118,3 +122,16 @@ def test_frozen_parameters_do_not_train(tmp_path):
     assert np.abs(one["reg.bias"] - three["reg.bias"]).max() > 1e-4  # the rest trains
     with pytest.raises(ConfigError, match="optim.freeze: no parameter name starts with 'nope'"):
         run(tmp_path, "bad", rows=4, steps=1, freeze=["nope"])
+
+
+def test_freezing_a_parameter_this_configuration_does_not_build_is_a_note(tmp_path, capsys):
+    run(tmp_path, "note", rows=4, steps=1, job={"unbuilt": ("reg.table.weight",)}, freeze=["reg.table"])
+    assert "note: optim.freeze: 'reg.table' is not built in this configuration" in capsys.readouterr().out
+    with pytest.raises(ConfigError, match="no parameter name starts with 'reg.tabel'"):  # a typo stays an error
+        run(tmp_path, "typo", rows=4, steps=1, job={"unbuilt": ("reg.table.weight",)}, freeze=["reg.tabel"])
+
+
+def test_a_trainable_parameter_that_never_reaches_the_loss_is_named(tmp_path):
+    with pytest.raises(ConfigError, match=r"trainable parameter\(s\) reg.unused do not reach the loss"):
+        run(tmp_path, "unused", rows=4, steps=1, job={"unused": True})
+    run(tmp_path, "frozen", rows=4, steps=1, job={"unused": True}, freeze=["reg.unused"])  # frozen: fine

@@ -44,12 +44,19 @@ CASES = [
 def test_encoding_matches_luke_tokenizer(files, case, prefix_space):
     kwargs = dict(CASES[case])
     ours = LukeTokenizer.from_dir(files, add_prefix_space=prefix_space).encode(**kwargs)
-    theirs = hf_tokenizer(files, add_prefix_space=prefix_space)(**kwargs)
-    assert ours.input_ids == theirs["input_ids"]
-    assert ours.token_type_ids == theirs.get("token_type_ids", ours.token_type_ids)
-    if "entity_spans" in kwargs:
-        assert ours.entity_ids == theirs["entity_ids"]
-        assert ours.entity_position_ids == theirs["entity_position_ids"]
+    theirs = hf_tokenizer(files, add_prefix_space=prefix_space)(**kwargs, return_token_type_ids=True)
+    assert "token_type_ids" in theirs and ("entity_spans" not in kwargs or "entity_ids" in theirs)
+    assert as_hf_fields(ours, theirs) == dict(theirs)  # every field HF returns, masks included
+
+
+def as_hf_fields(ours, theirs) -> dict:
+    """Our unpadded encoding under HF's names, for the keys HF returned (an unknown key fails)."""
+    fields = {"input_ids": ours.input_ids, "token_type_ids": ours.token_type_ids,
+              "attention_mask": [1] * len(ours.input_ids), "entity_ids": ours.entity_ids,
+              "entity_position_ids": ours.entity_position_ids, "entity_token_type_ids": ours.entity_token_type_ids,
+              "entity_attention_mask": [1] * len(ours.entity_ids),
+              "entity_start_positions": ours.entity_start_positions, "entity_end_positions": ours.entity_end_positions}
+    return {key: fields[key] for key in theirs}
 
 
 def test_entity_classification_markers(files):

@@ -60,6 +60,32 @@ def test_a_record_without_labels_is_named(tmp_path):
         read_records(tmp_path / "bad.json")
 
 
+def test_a_record_longer_than_the_model_keeps_its_mention_and_the_context_that_fits(tmp_path):
+    from luke_static.open_entity.data import EntityRecord, encode_records
+    from luke_static.tokenizer import LukeTokenizer
+
+    from luke_fixtures import write_tokenizer
+
+    tokenizer = LukeTokenizer.from_dir(write_tokenizer(tmp_path), add_prefix_space=True, task="entity_classification")
+    left, right = " ".join(["she could hardly believe"] * 30), " ".join(["her luck at Wimbledon"] * 5)
+    text = f"{left} Ana Ivanovic {right}"
+    record = EntityRecord(text, len(left) + 1, len(left) + 13, ["person"])
+    short = EntityRecord("Top seed Ana Ivanovic said.", 9, 21, ["person"])
+    arrays, cut = encode_records([record, short], tokenizer, ["person"], max_seq_length=48)
+    assert cut == 1 and arrays["attention_mask"][0].sum() > 40  # cut, and nearly full
+    ids = arrays["input_ids"][0][arrays["attention_mask"][0] == 1].tolist()
+    positions = arrays["entity_position_ids"][0, 0]
+    marked = [ids[p] for p in positions if p >= 0]
+    assert len(marked) >= 3  # the mention and its two markers are inside
+    whole, _ = encode_records([short], tokenizer, ["person"], max_seq_length=48)
+    np.testing.assert_array_equal(whole["input_ids"][0], arrays["input_ids"][1])  # a short record is untouched
+    # Both sides keep context: the longer left side gives up the most.
+    start = int(positions[0])
+    assert 10 < start and len(ids) - start > 10, (start, len(ids))
+    with pytest.raises(DataError, match="record 0: its mention alone is"):
+        encode_records([record], tokenizer, ["person"], max_seq_length=4)
+
+
 def test_a_tiny_model_learns_the_types_and_the_export_agrees(tmp_path, static_scope):
     from luke_static.open_entity_predict import main as predict_main
 

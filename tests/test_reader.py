@@ -43,9 +43,9 @@ def test_bad_shards(tmp_path):
     vocab = Vocabulary(SPECIALS + ["a"])
     with pytest.raises(DataError, match="no training files match"):
         resolve_shards(str(tmp_path / "nothing*"), "training")
-    (tmp_path / "s1.txt").write_text("a a\n   \na\n")
-    with pytest.raises(DataError, match=r"s1.txt:2: empty line"):
-        encode_shard(str(tmp_path / "s1.txt"), vocab)
+    (tmp_path / "s1.txt").write_text("a a\n   \n\na\n")  # blank lines are skipped and counted
+    shard = encode_shard(str(tmp_path / "s1.txt"), vocab)
+    assert len(shard) == 2 and shard.blank_lines == 2
     (tmp_path / "s2.txt").write_bytes(b"a a\na \xff\xfe a\n")
     with pytest.raises(DataError, match=r"s2.txt:2: not valid UTF-8"):
         encode_shard(str(tmp_path / "s2.txt"), vocab)
@@ -183,7 +183,12 @@ def test_prefetcher_forwards_batches_and_errors(tmp_path):
     np.testing.assert_array_equal(via_process[-1].mask, direct[-1].mask)
 
     (tmp_path / "shard1.txt").write_text("w1 w2\n\nw3\n")
-    with pytest.raises(DataError, match=r"shard1.txt:2: empty line"):
+    with Prefetcher(stream, None, capacity=2) as p:
+        notes = [note for batch in p for note in batch.notes]
+    assert notes == [f"{tmp_path / 'shard1.txt'}: 1 blank line(s) skipped"]  # said once, by the batch that read it
+
+    (tmp_path / "shard1.txt").write_bytes(b"w1 \xff\n")
+    with pytest.raises(DataError, match=r"shard1.txt:1: not valid UTF-8"):
         with Prefetcher(stream, None, capacity=2) as p:
             list(p)
 

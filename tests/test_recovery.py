@@ -54,10 +54,13 @@ def test_a_run_killed_at_a_random_step_resumes_to_the_same_parameters(toy_corpus
     deadline = time.time() + 120
     while manager.latest() is None and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
-    time.sleep(random.uniform(0.0, 0.3))
+    time.sleep(random.Random(20261201).uniform(0.0, 0.3))  # seeded: a failure reproduces
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    interrupted_at = int(manager.latest().name.split("-")[1])
+    latest = manager.latest()
+    assert latest is not None, (f"no checkpoint appeared in {killed} within 120 s "
+                                f"(the run's exit status: {proc.returncode})")
+    interrupted_at = int(latest.name.split("-")[1])
     assert interrupted_at < STEPS, "the run finished before it could be killed"
 
     subprocess.run(train_command(*overrides(toy_corpus, killed, **steps), "--resume"), cwd=ROOT, env=ENV,
@@ -117,6 +120,6 @@ def test_a_non_finite_loss_stops_the_run_or_is_skipped(toy_corpus, tmp_path, ski
         assert last.startswith("error: loss is") and "at step" in last and "last good checkpoint" in last
     else:
         assert proc.returncode == 0, proc.stderr
-        assert "the step was skipped (no update)" in proc.stdout
+        assert "its gradients were zeroed (no update)" in proc.stdout
         for value in final_variables(out, 12).values():
             assert np.all(np.isfinite(value))

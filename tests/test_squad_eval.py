@@ -46,3 +46,21 @@ def test_best_gold_answer_unanswered_questions_and_the_command(tmp_path, capsys)
                           str(tmp_path / "pred.json")], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parents[1], check=True).stdout
     assert json.loads(out) == scores
+
+
+@pytest.mark.parametrize("dataset, predictions, message", [
+    ("missing.json", '{"q1": "x"}', "dataset file not found: "),
+    ('{"version": "1.1", "data": []}', "not json {", "pred.json: not JSON (line 1, column 1"),
+    ('["a list"]', '{"q1": "x"}', "data.json: not a SQuAD dataset"),
+    ('{"version": "1.1", "data": []}', '["q1", "x"]', "pred.json: not a predictions file"),
+    ('{"version": "1.1", "data": [{"title": "no paragraphs"}]}', '{"q1": "x"}', "a malformed article"),
+])
+def test_the_evaluator_names_a_bad_file_in_one_line(tmp_path, dataset, predictions, message):
+    if dataset != "missing.json":
+        (tmp_path / "data.json").write_text(dataset)
+    (tmp_path / "pred.json").write_text(predictions)
+    run = subprocess.run([sys.executable, "-m", "luke_static.squad_eval", str(tmp_path / "data.json"),
+                          str(tmp_path / "pred.json")], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+    assert message in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr

@@ -12,6 +12,7 @@ from engine.errors import DataError  # noqa: E402
 from luke_static.squad.answers import normalize_answer  # noqa: E402
 from luke_static.squad.data import (  # noqa: E402
     WindowSettings,
+    answer_report,
     build_features,
     read_squad,  # noqa: E402
 )
@@ -74,9 +75,49 @@ def test_entities_inside_a_window_become_inputs(tmp_path, tokenizer):
         assert text.strip() == example.context[start:end]
 
 
-def test_a_misplaced_answer_is_named(tmp_path):
+def _with_bad_offsets(tmp_path):
+    """The fixture with q1's answer_start off by a few characters and q2's answer not in its context."""
     data = squad_json()
-    data["data"][0]["paragraphs"][0]["qas"][0]["answers"][0]["answer_start"] = 3
+    qas = data["data"][0]["paragraphs"][0]["qas"]
+    qas[0]["answers"][0]["answer_start"] = 3
+    qas[1]["answers"] = [{"text": "nowhere in the text", "answer_start": 0}]
     (tmp_path / "bad.json").write_text(json.dumps(data))
+    return tmp_path / "bad.json", qas
+
+
+def test_a_misplaced_answer_is_named_when_strict(tmp_path):
+    path, _ = _with_bad_offsets(tmp_path)
     with pytest.raises(DataError, match="question q1: answer_start 3 does not point at 'Los Angeles'"):
-        read_squad(tmp_path / "bad.json")
+        read_squad(path, strict=True)
+
+
+def test_misplaced_answers_move_to_their_text_or_are_not_trained_on(tmp_path, tokenizer):
+    path, qas = _with_bad_offsets(tmp_path)
+    examples = read_squad(path)
+    good = read_squad(write_squad(tmp_path / "good.json"))
+    assert examples[0].answers == good[0].answers and examples[0].moved == 1
+    assert examples[1].answers == [] and examples[1].unlocated == ["nowhere in the text"]
+    assert examples[1].gold_texts() == ["nowhere in the text"]  # still scored, as the official script does
+    report = answer_report(examples)
+    assert "1 answer(s) with a wrong answer_start moved" in report and "(1 questions: q1)" in report
+    assert "not in the context" in report and qas[1]["id"] in report
+    features = build_features(examples, tokenizer, WindowSettings(512, 128, 16), training=True)
+    assert {f.example for f in features} == set(range(len(examples))) - {1}
+    assert len(build_features(examples, tokenizer, WindowSettings(512, 128, 16), training=False)) == len(examples)
+
+
+def test_the_nearest_occurrence_wins(tmp_path):
+    data = {"data": [{"paragraphs": [{"context": "a cat, a dog, a cat", "qas": [
+        {"id": "q", "question": "?", "answers": [{"text": "a cat", "answer_start": 13}]}]}]}]}
+    (tmp_path / "d.json").write_text(json.dumps(data))
+    assert read_squad(tmp_path / "d.json")[0].answers == [("a cat", 14)]
+
+
+def test_squad_check_reports_repaired_answers(tmp_path, capsys):
+    from luke_static.squad_check import main
+
+    path, _ = _with_bad_offsets(tmp_path)
+    report = main([str(path), "--model", str(write_tokenizer(tmp_path / "model")), "--verbose"])
+    assert report["moved_answers"] == 1 and report["unlocated_answers"] == 1
+    assert report["reachable"] == report["with_answers"] == 7
+    assert "note: 1 answer(s) with a wrong answer_start moved" in capsys.readouterr().out

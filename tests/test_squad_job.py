@@ -63,5 +63,14 @@ def test_with_entity_annotations(tmp_path, luke_dir, static_scope):
     job = SquadTraining(cfg)
     with np.load(job.train_file) as arrays:
         assert arrays["entity_attention_mask"].sum() > 0  # annotated mentions reach the model
-    metrics = Trainer(job, cfg.train, cfg.optim, cfg.runtime).fit()
-    assert np.isfinite(metrics["f1"])
+    trainer = Trainer(job, cfg.train, cfg.optim, cfg.runtime)
+    assert np.isfinite(trainer.fit()["f1"])
+    # The entities reach the outputs: with their attention masked, the model is words-only and answers otherwise.
+    _, features = job.splits["dev"]
+    arrays = feature_arrays(features, job.settings, job.tokenizer.pad_id, job.tokenizer.entity_pad_id)
+    assert arrays["entity_attention_mask"].sum() > 0
+    words_only = dict(arrays, entity_attention_mask=np.zeros_like(arrays["entity_attention_mask"]))
+    with_entities, without = (job.decode(trainer.exe, a)["start_logits"] for a in (arrays, words_only))
+    rows = arrays["entity_attention_mask"].any(axis=1)
+    assert np.abs(with_entities[rows] - without[rows]).max() > 1e-3
+    np.testing.assert_allclose(with_entities[~rows], without[~rows], atol=1e-5)  # nothing to mask: unchanged

@@ -74,21 +74,59 @@ def read_records(path: str | Path) -> list[EntityRecord]:
 
 
 def encode_records(records: list[EntityRecord], tokenizer: LukeTokenizer, labels: list[str],
-                   max_seq_length: int) -> dict[str, np.ndarray]:
-    """Model inputs (padded to `max_seq_length`) and multi-hot `labels` [n, num_labels]."""
+                   max_seq_length: int) -> tuple[dict[str, np.ndarray], int]:
+    """(model inputs padded to `max_seq_length` with multi-hot `labels` [n, num_labels], how many
+    records were cut to fit).
+
+    A record longer than the model keeps its mention and as much context on
+    both sides as fits (whole words, the shorter side first); a mention that
+    alone does not fit is an error naming the record.
+    """
     index = {label: i for i, label in enumerate(labels)}
-    encodings, targets = [], np.zeros((len(records), len(labels)), np.float32)
+    encodings, targets, cut = [], np.zeros((len(records), len(labels)), np.float32), 0
     for i, record in enumerate(records):
-        encoding = tokenizer.encode(record.text, entity_spans=[_strip_span(record.text, record.start, record.end)])
+        encoding = _encode(tokenizer, record.text, record.start, record.end)
         if len(encoding.input_ids) > max_seq_length:
-            raise DataError(f"record {i}: {len(encoding.input_ids)} tokens exceed max_seq_length {max_seq_length}")
+            encoding = _encode_around_mention(tokenizer, record, max_seq_length, i)
+            cut += 1
         encodings.append(encoding)
         for label in record.labels:
             if label in index:
                 targets[i, index[label]] = 1.0
     arrays = tokenizer.pad(encodings, max_length=max_seq_length, max_entity_length=1)
     arrays["labels"] = targets
-    return arrays
+    return arrays, cut
+
+
+def _encode(tokenizer: LukeTokenizer, text: str, start: int, end: int):
+    return tokenizer.encode(text, entity_spans=[_strip_span(text, start, end)])
+
+
+def _encode_around_mention(tokenizer: LukeTokenizer, record: EntityRecord, max_seq_length: int, i: int):
+    """The encoding of the longest context window (in words) around the mention that fits."""
+    left = [m.start() for m in re.finditer(r"\S+", record.text[: record.start])]  # word starts, left side
+    right = [m.end() for m in re.finditer(r"\S+", record.text[record.end:])]  # word ends, right side
+
+    def window(n: int):
+        # n context words: half each side, the rest to the side that has more.
+        n_left = min(len(left), max(n // 2, n - len(right)))
+        n_right = n - n_left
+        a = left[len(left) - n_left] if n_left else record.start
+        b = record.end + right[n_right - 1] if n_right else record.end
+        return _encode(tokenizer, record.text[a:b], record.start - a, record.end - a)
+
+    best, low, high = None, 0, len(left) + len(right)
+    while low <= high:  # the longest window that fits (token counts grow with it)
+        n = (low + high) // 2
+        encoding = window(n)
+        if len(encoding.input_ids) <= max_seq_length:
+            best, low = encoding, n + 1
+        else:
+            high = n - 1
+    if best is None:
+        raise DataError(f"record {i}: its mention alone is {len(window(0).input_ids)} tokens, more than "
+                        f"max_seq_length {max_seq_length}")
+    return best
 
 
 def _strip_span(text: str, start: int, end: int) -> tuple[int, int]:

@@ -28,7 +28,7 @@ class OpenEntityDataConfig:
     train: str = "data/open_entity/train.json"  # `[{"sent", "start", "end", "labels"}, …]`
     dev: str = "data/open_entity/dev.json"  # picks the best evaluation
     test: str = "data/open_entity/test.json"  # scored with the best dev parameters at the end; "" to skip
-    max_seq_length: int = 256  # tokens per record (longer records are an error)
+    max_seq_length: int = 256  # tokens per record (longer ones keep the context around the mention that fits)
     prefetch: int = 16  # batches kept ready ahead of the executor
 
 
@@ -69,13 +69,19 @@ class OpenEntityTraining(LukeTask):
         super().__init__(cfg, dist, task="entity_classification")
         train = read_records(cfg.data.train)
         self.labels = label_set(train)
-        self.save_train_features(self._encode(train))
-        self.splits["dev"] = self._encode(read_records(cfg.data.dev))
+        self._cut: dict[str, int] = {}
+        self.save_train_features(self._encode("train", train))
+        self.splits["dev"] = self._encode("dev", read_records(cfg.data.dev))
         if cfg.data.test:
-            self.splits["test"] = self._encode(read_records(cfg.data.test))
+            self.splits["test"] = self._encode("test", read_records(cfg.data.test))
 
-    def _encode(self, records) -> dict[str, np.ndarray]:
-        return encode_records(records, self.tokenizer, self.labels, self.cfg.data.max_seq_length)
+    def _encode(self, split: str, records) -> dict[str, np.ndarray]:
+        arrays, self._cut[split] = encode_records(records, self.tokenizer, self.labels, self.cfg.data.max_seq_length)
+        return arrays
+
+    def data_notes(self) -> list[str]:
+        return [f"{n:,} {split} record(s) longer than data.max_seq_length {self.cfg.data.max_seq_length} cut to the "
+                "mention and the context around it that fits" for split, n in self._cut.items() if n]
 
     def describe_data(self) -> str:
         return f"Open Entity: {len(self.labels)} labels, {len(self.splits['dev']['labels']):,} dev records"

@@ -46,13 +46,28 @@ class SquadExample:
     qid: str
     question: str
     context: str
-    answers: list[tuple[str, int]] = field(default_factory=list)  # (text, character start)
+    answers: list[tuple[str, int]] = field(default_factory=list)  # (text, character start) located in the context
     entities: list[EntitySpan] = field(default_factory=list)
     question_entities: list[EntitySpan] = field(default_factory=list)
+    # Answers whose `answer_start` missed their text: moved to the text's nearest occurrence (kept in
+    # `answers`), or not in the context at all (kept here for scoring only: no span to train on).
+    moved: int = 0
+    unlocated: list[str] = field(default_factory=list)
+
+    def gold_texts(self) -> list[str]:
+        """Every gold answer's text (what the official evaluation compares with)."""
+        return [text for text, _ in self.answers] + self.unlocated
 
 
-def read_squad(path: str | Path) -> list[SquadExample]:
-    """Every question of a SQuAD 1.1 file; a malformed record is an error naming the question."""
+def read_squad(path: str | Path, strict: bool = False) -> list[SquadExample]:
+    """Every question of a SQuAD 1.1 file; a malformed record is an error naming the question.
+
+    Real data has answers whose `answer_start` misses their text. As BERT's
+    `run_squad.py` does with them, such an answer is not an error: it moves
+    to the occurrence of its text nearest to `answer_start`, or, when the
+    context does not contain the text, is kept for scoring but not trained
+    on (`answer_report` summarises both). `strict`: any of them is an error.
+    """
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))["data"]
     except FileNotFoundError:
@@ -67,27 +82,70 @@ def read_squad(path: str | Path) -> list[SquadExample]:
                 raise DataError(f"{path}: a paragraph of '{article.get('title', '?')}' has no context")
             entities = _spans(paragraph.get("entities", []), context, path, "paragraph")
             for qa in paragraph.get("qas", []):
-                examples.append(_example(qa, context, entities, path))
+                examples.append(_example(qa, context, entities, path, strict))
     if not examples:
         raise DataError(f"{path}: no questions")
     return examples
 
 
-def _example(qa: dict, context: str, entities: list[EntitySpan], path) -> SquadExample:
+def _example(qa: dict, context: str, entities: list[EntitySpan], path, strict: bool) -> SquadExample:
     qid = qa.get("id")
     if not qid or "question" not in qa:
         raise DataError(f"{path}: a question without 'id' or 'question' ({str(qa)[:80]})")
-    answers = []
+    question_entities = _spans(qa.get("question_entities", []), qa["question"], path, f"question {qid}")
+    example = SquadExample(qid, qa["question"], context, entities=entities, question_entities=question_entities)
     for answer in qa.get("answers", []):
         text, start = answer.get("text"), answer.get("answer_start")
         if not isinstance(text, str) or not isinstance(start, int):
             raise DataError(f"{path}: question {qid}: an answer needs 'text' and an integer 'answer_start'")
-        if context[start:start + len(text)] != text:
+        if context[start:start + len(text)] == text:
+            example.answers.append((text, start))
+            continue
+        if strict:
             raise DataError(f"{path}: question {qid}: answer_start {start} does not point at {text!r} "
-                            f"(the context has {context[start:start + len(text)]!r} there)")
-        answers.append((text, start))
-    question_entities = _spans(qa.get("question_entities", []), qa["question"], path, f"question {qid}")
-    return SquadExample(qid, qa["question"], context, answers, entities, question_entities)
+                            f"(the context has {context[start:start + len(text)]!r} there; data.strict_answers)")
+        nearest = _nearest_occurrence(context, text, start)
+        if nearest is None:
+            example.unlocated.append(text)
+        else:
+            example.answers.append((text, nearest))
+            example.moved += 1
+    return example
+
+
+def _nearest_occurrence(context: str, text: str, start: int) -> int | None:
+    found, at = None, context.find(text) if text else -1
+    while at >= 0:
+        if found is None or abs(at - start) < abs(found - start):
+            found = at
+        at = context.find(text, at + 1)
+    return found
+
+
+def answer_report(examples: list[SquadExample], limit: int | None = 5) -> str | None:
+    """One line counting answers whose `answer_start` missed their text (see `read_squad`), with the
+    first `limit` question ids of each kind (all of them with None); None when every answer was found."""
+    moved = [e.qid for e in examples if e.moved]
+    unlocated = [e.qid for e in examples if e.unlocated]
+    if not moved and not unlocated:
+        return None
+
+    def ids(qids):
+        shown = qids if limit is None else qids[:limit]
+        return ", ".join(shown) + (", …" if len(shown) < len(qids) else "")
+
+    parts = []
+    if moved:
+        n = sum(e.moved for e in examples)
+        parts.append(f"{n:,} answer(s) with a wrong answer_start moved to the nearest occurrence of their text "
+                     f"({len(moved):,} questions: {ids(moved)})")
+    if unlocated:
+        n = sum(len(e.unlocated) for e in examples)
+        untrained = [e.qid for e in examples if e.unlocated and not e.answers]
+        parts.append(f"{n:,} answer(s) whose text is not in the context, kept for scoring only "
+                     f"({len(unlocated):,} questions: {ids(unlocated)}; {len(untrained):,} of them left with "
+                     "no answer to train on, not trained on)")
+    return "; ".join(parts)
 
 
 def _spans(records: list, text: str, path, where: str) -> list[EntitySpan]:
@@ -140,6 +198,8 @@ def build_features(examples: list[SquadExample], tokenizer: LukeTokenizer, setti
 
 
 def _example_features(index, example, tokenizer, settings, training) -> list[SquadFeature]:
+    if training and example.unlocated and not example.answers:
+        return []  # no span to learn from (BERT's run_squad skips it too)
     question = tokenizer.tokenize(example.question, _char_spans(example.question_entities))
     query_ids = question.ids[: settings.max_query_length]
     context = tokenizer.tokenize(example.context, _char_spans(example.entities))
@@ -255,5 +315,5 @@ def load_settings(directory: str | Path) -> tuple[WindowSettings, int, int]:
 
 def gold_articles(examples: list[SquadExample]) -> list[dict]:
     """The examples' gold answers in the official file's `data` layout (what `evaluate` reads)."""
-    return [{"paragraphs": [{"qas": [{"id": e.qid, "answers": [{"text": t} for t, _ in e.answers]}
+    return [{"paragraphs": [{"qas": [{"id": e.qid, "answers": [{"text": t} for t in e.gold_texts()]}
                                      for e in examples]}]}]

@@ -19,6 +19,7 @@ from luke_static.squad.answers import best_answers, evaluate
 from luke_static.squad.data import (
     INFERENCE_PREFIX,
     WindowSettings,
+    answer_report,
     build_features,
     feature_arrays,
     gold_articles,
@@ -39,6 +40,9 @@ class SquadDataConfig:
     max_entity_length: int = 0  # entities per window; 0: words only (> 0 needs annotations in the data)
     n_best: int = 20  # start and end candidates per window; answers listed in nbest_predictions.json
     max_answer_length: int = 30  # tokens
+    # An answer whose answer_start misses its text is moved to the nearest occurrence of the text, or
+    # (not in the context) scored but not trained on, with a note; true: an error instead.
+    strict_answers: bool = False
     prefetch: int = 16  # batches kept ready ahead of the executor
 
 
@@ -67,10 +71,12 @@ class SquadTraining(LukeTask):
         super().__init__(cfg, dist)
         d = cfg.data
         self.settings = WindowSettings(d.max_seq_length, d.doc_stride, d.max_query_length, d.max_entity_length)
-        self.save_train_features(self._arrays(build_features(read_squad(d.train), self.tokenizer, self.settings,
-                                                              training=True)))
-        examples = read_squad(d.dev)
+        train = read_squad(d.train, d.strict_answers)
+        self.save_train_features(self._arrays(build_features(train, self.tokenizer, self.settings, training=True)))
+        examples = read_squad(d.dev, d.strict_answers)
         self.splits["dev"] = (examples, build_features(examples, self.tokenizer, self.settings, training=False))
+        self._answer_notes = [f"{split}: {report}" for split, report in
+                              (("train", answer_report(train)), ("dev", answer_report(examples))) if report]
 
     def _arrays(self, features):
         return feature_arrays(features, self.settings, self.tokenizer.pad_id, self.tokenizer.entity_pad_id)
@@ -79,6 +85,9 @@ class SquadTraining(LukeTask):
         d = self.cfg.data
         return (f"SQuAD: {len(self.splits['dev'][0]):,} dev questions | max_seq {d.max_seq_length}, stride "
                 f"{d.doc_stride}, entities {d.max_entity_length or 'none'}")
+
+    def data_notes(self) -> list[str]:
+        return self._answer_notes
 
     def task_graph(self, training: bool):
         return question_answering(self.luke, self.settings.max_entity_length > 0, training)
