@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -75,25 +76,30 @@ class StepDropout:
     """Inverted dropout (`upscale_in_train`) with masks seeded by `seed + op index`.
 
     With `seed=None` or `p == 0` it is the identity, which is how evaluation and
-    inference programs are built from the same code. Build one per program and
-    use it for every dropout op: each op takes the next index, so no two ops
-    share a mask.
+    inference programs are built from the same code. The index counts every
+    dropout op of the program being built, whichever `StepDropout` made it (a
+    task's own and the one inside `bilm.elmo_encoder`, say), so no two ops
+    share a mask; the same build order gives the same indices in every process.
     """
 
     def __init__(self, p: float, seed=None):
         self.p = float(p)
         self.seed = seed
-        self._count = 0
 
     def __call__(self, x, p: float | None = None):
         """Drops `x` with the default rate, or with `p`."""
         p = self.p if p is None else float(p)
         if self.seed is None or p == 0.0:
             return x
-        self._count += 1
+        program = paddle.static.default_main_program()
+        index = _dropout_ops[program] = _dropout_ops.get(program, 0) + 1
         # The public `paddle.nn.functional.dropout` cannot take a seed tensor in
         # PIR; the op itself can (checked on Paddle 3.3.1, CPU).
-        return _C_ops.dropout(x, self.seed + self._count, p, False, "upscale_in_train", 0, False)
+        return _C_ops.dropout(x, self.seed + index, p, False, "upscale_in_train", 0, False)
+
+
+# Per program under construction: how many seeded dropout ops it has so far.
+_dropout_ops: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 # -- gradient sources -------------------------------------------------------------

@@ -45,6 +45,21 @@ def test_masks_are_a_function_of_the_fed_seed(static_scope):
     assert loss_without(a) == loss_without(b)
 
 
+def test_dropouts_made_by_different_builders_draw_different_masks(static_scope):
+    """A task's dropout and one made elsewhere on the same seed feed (inside `bilm.elmo_encoder`, say)."""
+    from engine.ops import StepDropout, seed_input
+
+    main = paddle.static.Program()
+    with paddle.static.program_guard(main, paddle.static.Program()):
+        x = paddle.static.data("x", [64], "float32")
+        seed = seed_input()
+        ours, theirs = StepDropout(0.5, seed), StepDropout(0.5, seed)
+        masks = [ours(x), theirs(x), ours(x)]
+    exe = paddle.static.Executor(paddle.CPUPlace())
+    a, b, c = exe.run(main, feed={"x": np.ones(64, np.float32), SEED_FEED: step_seed(0, 1, 0)}, fetch_list=masks)
+    assert not np.array_equal(a, b) and not np.array_equal(b, c) and not np.array_equal(a, c)
+
+
 def test_step_seeds_differ_across_steps_and_ranks():
     seeds = {int(step_seed(3, step, rank)[0]) for step in range(500) for rank in range(4)}
     assert len(seeds) == 2000

@@ -26,7 +26,8 @@ MENTIONS = [("Ana Ivanovic", ["person"]), ("Beyoncé", ["person", "entity"]), ("
             ("California", ["location"]), ("Wimbledon", ["event", "place"]), ("Thursday", ["time"])]
 FRAMES = ["Top seed {} said on Thursday she could hardly believe her luck.",
           "We heard that {} -LRB- again -RRB- was in the news.",
-          "{} helped the new world number one."]
+          "{} helped the new world number one.", "Yesterday {} was mentioned twice in the news.",
+          "Reports say that {} changed everything."]
 
 
 def records():
@@ -90,11 +91,15 @@ def test_a_tiny_model_learns_the_types_and_the_export_agrees(tmp_path, static_sc
     from luke_static.open_entity_predict import main as predict_main
 
     luke = write_luke_model(tmp_path / "luke")
-    data = tmp_path / "records.json"
-    data.write_text(json.dumps(records(), ensure_ascii=False))
-    items = {"data.train": data, "data.dev": data, "data.test": data, "data.max_seq_length": 48,
-             "model.luke": luke, "train.output_dir": tmp_path / "run", "train.batch_size": 6, "train.max_steps": 160,
-             "train.eval_every": 40, "train.log_every": 40, "train.save_every": 0, "optim.learning_rate": 3e-3,
+    # Held out: one sentence per mention, each in a frame that mention has no training sentence in.
+    train, data = tmp_path / "train.json", tmp_path / "records.json"
+    every = records()
+    held_out = [every[(i % len(FRAMES)) * len(MENTIONS) + i] for i in range(len(MENTIONS))]
+    train.write_text(json.dumps([r for r in every if r not in held_out], ensure_ascii=False))
+    data.write_text(json.dumps(held_out, ensure_ascii=False))
+    items = {"data.train": train, "data.dev": data, "data.test": data, "data.max_seq_length": 48,
+             "model.luke": luke, "train.output_dir": tmp_path / "run", "train.batch_size": 6, "train.max_steps": 320,
+             "train.eval_every": 80, "train.log_every": 80, "train.save_every": 0, "optim.learning_rate": 3e-3,
              "optim.accumulate_steps": 1, "optim.warmup_ratio": 0.0, "train.export_onnx": True}
     cfg = load_config(OpenEntityRunConfig, "configs/open_entity.yaml", [f"{k}={v}" for k, v in items.items()])
     job = OpenEntityTraining(cfg)
@@ -107,7 +112,7 @@ def test_a_tiny_model_learns_the_types_and_the_export_agrees(tmp_path, static_sc
     # The exported program predicts what the test-mode program scored.
     labels = job.labels
     as_matrix = lambda sets: np.array([[float(label in s) for label in labels] for s in sets])  # noqa: E731
-    exported = micro_prf(as_matrix(predicted) * 2 - 1, as_matrix([r["labels"] for r in records()]))
+    exported = micro_prf(as_matrix(predicted) * 2 - 1, as_matrix([r["labels"] for r in held_out]))
     assert exported["f1"] == pytest.approx(test["f1"])
     assert_backends_agree(tmp_path / "run" / "inference" / job.inference_prefix, job.splits["dev"])
     assert predict_main(["--model", str(tmp_path / "run" / "inference"), "--input", str(data),
