@@ -38,26 +38,24 @@ class LukeConfig:
         return self.hidden_size // self.num_attention_heads
 
 
-# Keys of HF / PaddleNLP config files that have nothing to do with the encoder's shape.
-_IGNORED = {"architectures", "model_type", "transformers_version", "bos_token_id", "eos_token_id",
-            "initializer_range", "hidden_act", "torch_dtype", "dtype", "classifier_dropout", "init_class",
-            "cls_token_id", "sep_token_id", "entity_pad_token_id", "output_past", "gradient_checkpointing",
-            "position_embedding_type", "use_cache", "layer_norm_epsilon", "id2label", "label2id",
-            "problem_type", "num_labels", "tie_word_embeddings", "vocab_file", "chunk_size_feed_forward",
-            "is_decoder", "add_cross_attention", "pruned_heads", "return_dict", "output_attentions",
-            "output_hidden_states", "torchscript", "task_specific_params", "finetuning_task"}
-
-
 def from_pretrained_config(data: dict, source: str) -> LukeConfig:
-    """A `LukeConfig` from the key/values of an HF or PaddleNLP config file."""
+    """A `LukeConfig` from the key/values of an HF or PaddleNLP config file.
+
+    Keys that do not shape the encoder (generation settings, label maps,
+    library versions, parallelism flags: each release of transformers or
+    PaddleNLP adds some) are ignored; a config of another model type, or one
+    asking for a computation this encoder does not do, is an error.
+    """
+    model_type = data.get("model_type", "luke")
+    if model_type != "luke":
+        raise ConfigError(f"{source}: model_type {model_type!r} is not a LUKE config")
     if data.get("hidden_act", "gelu") != "gelu":
         raise ConfigError(f"{source}: hidden_act {data['hidden_act']!r} is not supported (only 'gelu')")
+    if data.get("position_embedding_type", "absolute") != "absolute":
+        raise ConfigError(f"{source}: position_embedding_type {data['position_embedding_type']!r} is not "
+                          "supported (only 'absolute')")
     names = {f.name for f in dataclasses.fields(LukeConfig)}
     known = {k: v for k, v in data.items() if k in names}
     if "layer_norm_epsilon" in data and "layer_norm_eps" not in data:
         known["layer_norm_eps"] = data["layer_norm_epsilon"]
-    unknown = sorted(set(data) - names - _IGNORED)
-    if unknown:
-        raise ConfigError(f"{source}: unexpected key(s) {', '.join(unknown)} (not a LUKE config?)")
     return from_dict(LukeConfig, known, source=source)
-

@@ -128,7 +128,8 @@ def read_source(kind: str, src: Path) -> tuple[LukeConfig, dict[str, np.ndarray]
             return cfg, read_torch_bin(src / "pytorch_model.bin")
         raise CheckpointError(f"{src}: no model.safetensors or pytorch_model.bin")
     config = src / "model_config.json" if (src / "model_config.json").is_file() else src / "config.json"
-    cfg = _config(config, default_eps=1e-6)  # PaddleNLP's LUKE hard-codes LayerNorm eps 1e-6
+    # PaddleNLP's LUKE hard-codes LayerNorm eps 1e-6, whatever its config says.
+    cfg = _config(config, eps=1e-6)
     if not (src / "model_state.pdparams").is_file():
         raise CheckpointError(f"{src}: no model_state.pdparams")
     return cfg, read_pdparams(src / "model_state.pdparams")
@@ -176,12 +177,13 @@ def _fill_entity_queries(params: dict, cfg: LukeConfig) -> None:
                     params.setdefault(f"{prefix}{query}.{part}", params[f"{prefix}query.{part}"].copy())
 
 
-def _config(path: Path, default_eps: float | None = None) -> LukeConfig:
+def _config(path: Path, eps: float | None = None) -> LukeConfig:
     data = read_json(path)
     if not isinstance(data, dict) or "hidden_size" not in data:
         raise ConfigError(f"{path}: not a LUKE config (no hidden_size)")
-    if default_eps is not None and "layer_norm_eps" not in data:
-        data = {**data, "layer_norm_eps": default_eps}
+    if eps is not None:
+        data = {**data, "layer_norm_eps": eps}
+        data.pop("layer_norm_epsilon", None)
     return from_pretrained_config(data, str(path))
 
 

@@ -109,8 +109,15 @@ def test_exported_program_through_paddle_inference(tmp_path, static_scope):
         np.testing.assert_allclose(predictor.get_output_handle(name).copy_to_cpu(), want, atol=1e-5, rtol=1e-5)
 
 
+# What PaddleNLP 2.8.1's `LukeConfig.save_pretrained` writes besides the sizes (read from its output).
+PADDLENLP_KEYS = {"cls_token_id": 101, "entity_pad_token_id": 0, "hidden_act": "gelu", "initializer_range": 0.02,
+                  "model_type": "luke", "pad_token_id": 1, "paddlenlp_version": None, "architectures": ["LukeModel"],
+                  "dtype": "float32", "tensor_parallel_degree": 1, "use_flash_attention": False}
+
+
 def test_paddlenlp_format_converts_to_the_same_model(tmp_path, static_scope):
-    model, src = hf_model(tmp_path)
+    # PaddleNLP's LUKE uses LayerNorm eps 1e-6 whatever its config says: so must the conversion.
+    model, src = hf_model(tmp_path, layer_norm_eps=1e-6)
     # PaddleNLP's names and layout: "luke." prefix kept, LayerNorm → layer_norm, dense weights [in, out].
     state = {}
     for name, value in model.state_dict().items():
@@ -121,12 +128,51 @@ def test_paddlenlp_format_converts_to_the_same_model(tmp_path, static_scope):
     pn = tmp_path / "pn"
     pn.mkdir()
     paddle.save(state, str(pn / "model_state.pdparams"))
-    (pn / "model_config.json").write_text(json.dumps({**SIZES, "init_class": "LukeModel"}))
-    convert("paddlenlp", pn, tmp_path / "from_pn")
+    (pn / "config.json").write_text(json.dumps({**SIZES, **PADDLENLP_KEYS}))
+    cfg, _ = convert("paddlenlp", pn, tmp_path / "from_pn")
+    assert cfg.layer_norm_eps == 1e-6
     convert("hf", src, tmp_path / "from_hf")
     batch = inputs()
     for a, b in zip(our_outputs(tmp_path / "from_pn", batch), our_outputs(tmp_path / "from_hf", batch)):
         np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"model_type": "bert"}, "model_type 'bert' is not a LUKE config"),
+    ({"hidden_act": "relu"}, "hidden_act 'relu' is not supported"),
+    ({"position_embedding_type": "relative_key"}, "position_embedding_type 'relative_key' is not supported"),
+])
+def test_a_config_for_another_network_is_refused(tmp_path, change, message):
+    from engine.errors import ConfigError
+    from luke_static.config import from_pretrained_config
+
+    assert from_pretrained_config({**SIZES, **PADDLENLP_KEYS, "some_future_key": 1}, "c.json").hidden_size == 32
+    with pytest.raises(ConfigError, match=message):
+        from_pretrained_config({**SIZES, **PADDLENLP_KEYS, **change}, "c.json")
+
+
+def test_files_written_by_paddlenlp_itself_convert_to_its_model(tmp_path, static_scope):
+    """Against the seed system when it is installed (the `bench` extra's pins; its own environment)."""
+    paddlenlp = pytest.importorskip("paddlenlp.transformers", reason="PaddleNLP not installed (the bench extra)")
+    pn_sizes = {k: v for k, v in SIZES.items() if k != "layer_norm_eps"}
+    paddle.disable_static()
+    try:
+        paddle.seed(0)
+        model = paddlenlp.LukeModel(paddlenlp.LukeConfig(**pn_sizes))
+        model.eval()
+        model.save_pretrained(str(tmp_path / "pn"))
+        batch = inputs()
+        with paddle.no_grad():
+            word, entity = model(**{k: paddle.to_tensor(v) for k, v in batch.items()})[:2]
+        want = [word.numpy(), entity.numpy()]
+    finally:
+        paddle.enable_static()
+    convert("paddlenlp", tmp_path / "pn", tmp_path / "ours")
+    # Real positions only: PaddleNLP's word table returns zeros for the pad id (`padding_idx`) whatever
+    # its row holds, which only padded positions read (a random model's pad row is not zero).
+    for w, g, mask in zip(want, our_outputs(tmp_path / "ours", batch)[:2],
+                          (batch["attention_mask"], batch["entity_attention_mask"])):
+        np.testing.assert_allclose(g[mask == 1], w[mask == 1], atol=1e-5, rtol=1e-5)
 
 
 def test_pretrained_files_without_entity_queries_get_copies_of_query(tmp_path):
