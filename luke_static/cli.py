@@ -49,21 +49,23 @@ def _run_export(args, prefix: str, arrays: dict) -> dict:
 
 def convert(argv: list[str] | None = None) -> Path:
     """Convert a public LUKE checkpoint (HF or PaddleNLP) into a model directory: `luke_config.json`, the
-    tokenizer files, one file per encoder variable under HF's names. Task heads are listed as not used."""
+    tokenizer files, one file per variable under HF's names. A fine-tuned checkpoint keeps its head
+    (question answering, entity, entity-pair or entity-span classification, masked LM): the directory
+    records the task and labels, and `luke_static.export` writes the task's program."""
     parser = _parser(convert.__doc__)
     parser.add_argument("--from", dest="kind", choices=("hf", "paddlenlp"), required=True)
     parser.add_argument("src", help="directory of the checkpoint to convert")
     parser.add_argument("--output", required=True, help="model directory to create")
     args = parser.parse_args(argv)
 
-    from engine.errors import listing
     from luke_static.formats import convert as convert_checkpoint
 
-    cfg, unused = convert_checkpoint(args.kind, args.src, args.output)
+    cfg, head = convert_checkpoint(args.kind, args.src, args.output)
     print(f"converted a {cfg.num_hidden_layers}-layer LUKE (hidden {cfg.hidden_size}, "
           f"{cfg.entity_vocab_size:,} entities) into {args.output}")
-    if unused:
-        print(f"not used (task heads): {listing(sorted(unused), 6)}")
+    if head is not None:
+        labels = f" with {len(head.labels)} labels" if head.labels else ""
+        print(f"with its {head.task} head{labels}")
     return Path(args.output)
 
 
@@ -71,11 +73,15 @@ def export(argv: list[str] | None = None) -> str:
     """Export a LUKE model directory as an inference program (PREFIX.json + PREFIX.pdiparams): feeds
     `input_ids`, `attention_mask`, `token_type_ids`, `entity_ids`, `entity_attention_mask`,
     `entity_token_type_ids`, `entity_position_ids` (int64; the last [B, N, M] padded with -1); outputs
-    `word_last_hidden_state`, `entity_last_hidden_state`, `pooler_output`. --onnx also writes PREFIX.onnx
-    for ONNX Runtime (paddle2onnx)."""
+    `word_last_hidden_state`, `entity_last_hidden_state`, `pooler_output`. A converted fine-tuned model
+    (with a task head) is exported as its task program into the directory --output, with HF's output
+    names (`start_logits`/`end_logits`, `logits`, `entity_logits`), its labels and settings: the task's
+    predictor takes that directory. --onnx also writes the program as ONNX for ONNX Runtime (paddle2onnx)."""
     parser = _parser(export.__doc__)
     parser.add_argument("--model", required=True, help="LUKE model directory (from luke_static.convert)")
-    parser.add_argument("--output", required=True, help="path prefix of the program files")
+    parser.add_argument("--output", required=True,
+                        help="path prefix of the program files; for a fine-tuned model (with a task head), "
+                             "the directory its predictor takes")
     parser.add_argument("--word-only", action="store_true", help="export without the entity inputs")
     parser.add_argument("--onnx", action="store_true", help="also write PREFIX.onnx (needs the [onnx] extra)")
     parser.add_argument("--threads", type=int, default=2)
@@ -84,11 +90,15 @@ def export(argv: list[str] | None = None) -> str:
     import paddle
 
     from engine.runtime import DistEnv, RuntimeConfig, setup
-    from luke_static.formats import export_encoder
+    from luke_static.formats import export_encoder, export_task, load_task
 
     place = setup(RuntimeConfig(threads=args.threads), DistEnv())
-    prefix = export_encoder(paddle.static.Executor(place), place, args.model, args.output,
-                            with_entities=not args.word_only, onnx=args.onnx)
+    exe = paddle.static.Executor(place)
+    if load_task(args.model) is not None:
+        prefix = export_task(exe, place, args.model, args.output, onnx=args.onnx)
+    else:
+        prefix = export_encoder(exe, place, args.model, args.output, with_entities=not args.word_only,
+                                onnx=args.onnx)
     print(f"exported {prefix}.json and {prefix}.pdiparams" + (f" and {prefix}.onnx" if args.onnx else ""))
     return prefix
 

@@ -8,13 +8,16 @@ Conversion reads `hf` (`config.json` + `model.safetensors`, or
 `pytorch_model.bin` read without executing its pickle) or `paddlenlp`
 (`model_config.json` or `config.json` + `model_state.pdparams`), transposes
 torch's dense weights, and fills the w2e/e2w/e2e queries pretrained files lack
-with copies of `query`, as HF's conversion does. Task heads (`qa_outputs`,
-`classifier`, `lm_head`, …) are listed as not used.
+with copies of `query`, as HF's conversion does. A fine-tuned checkpoint's
+head (`qa_outputs`, `classifier`, the masked LM's `lm_head` and
+`entity_predictions`) is converted too, and the directory records its task
+and labels (`task.json`); `export_task` writes its task program.
 """
 
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,16 +29,17 @@ from engine.errors import CheckpointError, ConfigError, listing
 from engine.inference import save_inference_program
 from engine.variables import load_variables, write_tensor
 from luke_static.config import LukeConfig, from_pretrained_config
+from luke_static.heads import HEAD_TASKS, LABELLED_TASKS, head_shapes
 from luke_static.model import OUTPUTS, QUERIES, luke_encoder, luke_feeds, variable_shapes
 
 MODEL_FILE = "luke_config.json"
 TOKENIZER_FILES = ("vocab.json", "merges.txt", "entity_vocab.json", "entity_vocab.tsv", "entity_vocab.jsonl",
                    "special_tokens_map.json", "tokenizer_config.json", "added_tokens.json")
-INFERENCE_PREFIX, LABELS_FILE = "luke", "labels.txt"
+INFERENCE_PREFIX, LABELS_FILE, TASK_FILE = "luke", "labels.txt", "task.json"
 # Buffers some files carry that are not parameters.
 _STALE = ("embeddings.position_ids",)
 # Prefixes of task heads: not part of the encoder.
-_HEADS = ("lm_head.", "entity_predictions.", "qa_outputs.", "classifier.", "cls.")
+_HEADS = ("lm_head.", "entity_predictions.", "qa_outputs.", "classifier.")
 
 
 # -- model directories ------------------------------------------------------------------
@@ -108,6 +112,55 @@ def export_encoder(exe, place, model_dir: str | Path, prefix: str | Path, with_e
     return str(prefix)
 
 
+def export_task(exe, place, model_dir: str | Path, directory: str | Path, onnx: bool = False) -> str:
+    """Saves a converted fine-tuned model's task program into `directory`, where that task's predictor
+    (`luke_static.squad_predict`, `open_entity_predict`, `relation_predict`, `ner_predict`) reads it:
+    feeds and outputs under HF's names (`start_logits`/`end_logits`, `logits`, and `entity_logits`
+    for the masked LM), the labels, the predictor's settings at the LUKE recipes' defaults, and the
+    tokenizer. Returns the program's path prefix."""
+    from luke_static.heads import task_graph
+
+    head = load_task(model_dir)
+    if head is None:
+        raise ConfigError(f"{model_dir} holds no task head (task.json); export it with export_encoder")
+    cfg, directory = load_luke_config(model_dir), Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    program = paddle.static.Program()
+    with paddle.static.program_guard(program, paddle.static.Program()):
+        graph = task_graph(head.task, cfg, len(head.labels), untied=head.untied)
+    names = {p.name for p in program.global_block().all_parameters()}
+    shapes = {**variable_shapes(cfg, with_pooler=False), **head_shapes(head.task, cfg, len(head.labels), head.untied)}
+    load_variables(model_dir, {n: shape for n, shape in shapes.items() if n in names}, place)
+    prefix = directory / _write_task_files(head, directory)
+    save_inference_program(prefix, list(graph.feeds.values()), graph.outputs, exe, program, onnx)
+    copy_tokenizer(model_dir, directory)
+    save_luke_config(cfg, directory)
+    return str(prefix)
+
+
+def _write_task_files(head: TaskHead, directory: Path) -> str:
+    """Writes what the task's predictor reads beside the program; returns the program's file name."""
+    if head.labels:
+        save_labels(directory, head.labels)
+    if head.task == "question_answering":
+        from luke_static.squad.data import INFERENCE_PREFIX, WindowSettings, save_settings
+
+        save_settings(directory, WindowSettings(), n_best=20, max_answer_length=30)
+        return INFERENCE_PREFIX
+    if head.task == "entity_span_classification":
+        from luke_static.ner.data import INFERENCE_PREFIX, SpanSettings, save_settings
+
+        save_settings(directory, SpanSettings())
+        return INFERENCE_PREFIX
+    if head.task == "entity_classification":
+        from luke_static.open_entity.data import INFERENCE_PREFIX
+        return INFERENCE_PREFIX
+    if head.task == "entity_pair_classification":
+        from luke_static.relation.data import INFERENCE_PREFIX
+        return INFERENCE_PREFIX
+    return "masked_lm"
+
+
 # -- conversion --------------------------------------------------------------------
 
 
@@ -116,37 +169,39 @@ def is_dense_weight(name: str, shape: tuple[int, ...]) -> bool:
     return len(shape) == 2 and not name.endswith("embeddings.weight")
 
 
-def read_source(kind: str, src: Path) -> tuple[LukeConfig, dict[str, np.ndarray]]:
-    """The config and the raw named arrays of an `hf` or `paddlenlp` checkpoint directory."""
+def read_source(kind: str, src: Path) -> tuple[LukeConfig, dict, dict[str, np.ndarray]]:
+    """The config (ours and the file's raw keys) and the named arrays of an `hf` or `paddlenlp`
+    checkpoint directory."""
     from luke_static.weights_io import read_pdparams, read_safetensors, read_torch_bin
 
     if kind == "hf":
-        cfg = _config(src / "config.json")
+        cfg, raw = _config(src / "config.json")
         if (src / "model.safetensors").is_file():
-            return cfg, read_safetensors(src / "model.safetensors")
+            return cfg, raw, read_safetensors(src / "model.safetensors")
         if (src / "pytorch_model.bin").is_file():
-            return cfg, read_torch_bin(src / "pytorch_model.bin")
+            return cfg, raw, read_torch_bin(src / "pytorch_model.bin")
         raise CheckpointError(f"{src}: no model.safetensors or pytorch_model.bin")
     config = src / "model_config.json" if (src / "model_config.json").is_file() else src / "config.json"
     # PaddleNLP's LUKE hard-codes LayerNorm eps 1e-6, whatever its config says.
-    cfg = _config(config, eps=1e-6)
+    cfg, raw = _config(config, eps=1e-6)
     if not (src / "model_state.pdparams").is_file():
         raise CheckpointError(f"{src}: no model_state.pdparams")
-    return cfg, read_pdparams(src / "model_state.pdparams")
+    return cfg, raw, read_pdparams(src / "model_state.pdparams")
 
 
-def to_ours(kind: str, source: dict[str, np.ndarray], cfg: LukeConfig) -> tuple[dict[str, np.ndarray], list[str]]:
-    """(our variables, names of the source left unused); a mismatch is an error listing names."""
+def to_ours(kind: str, source: dict[str, np.ndarray], cfg: LukeConfig) -> tuple[dict[str, np.ndarray], dict]:
+    """(our encoder variables, the source's head arrays by their own names); a mismatch is an error
+    listing names."""
     expected = variable_shapes(cfg)
-    renamed, unused = {}, []
+    renamed, heads = {}, {}
     for name, value in source.items():
         ours = name.removeprefix("luke.")
+        if ours.startswith(_HEADS):
+            heads[ours] = value
+            continue
         if kind == "paddlenlp":
             ours = ours.replace("layer_norm.", "LayerNorm.")
         if ours in _STALE:
-            continue
-        if ours.startswith(_HEADS):
-            unused.append(name)
             continue
         if kind == "hf" and ours in expected and is_dense_weight(ours, expected[ours]):
             value = value.T
@@ -163,7 +218,7 @@ def to_ours(kind: str, source: dict[str, np.ndarray], cfg: LukeConfig) -> tuple[
         if renamed[name].shape != shape:
             raise CheckpointError(f"'{name}' has shape {list(renamed[name].shape)} in the checkpoint "
                                   f"but {list(shape)} in the config")
-    return renamed, unused
+    return renamed, heads
 
 
 def _fill_entity_queries(params: dict, cfg: LukeConfig) -> None:
@@ -177,24 +232,143 @@ def _fill_entity_queries(params: dict, cfg: LukeConfig) -> None:
                     params.setdefault(f"{prefix}{query}.{part}", params[f"{prefix}query.{part}"].copy())
 
 
-def _config(path: Path, eps: float | None = None) -> LukeConfig:
+def _config(path: Path, eps: float | None = None) -> tuple[LukeConfig, dict]:
     data = read_json(path)
     if not isinstance(data, dict) or "hidden_size" not in data:
         raise ConfigError(f"{path}: not a LUKE config (no hidden_size)")
+    raw = data
     if eps is not None:
         data = {**data, "layer_norm_eps": eps}
         data.pop("layer_norm_epsilon", None)
-    return from_pretrained_config(data, str(path))
+    return from_pretrained_config(data, str(path)), raw
 
 
-def convert(kind: str, src: str | Path, output: str | Path) -> tuple[LukeConfig, list[str]]:
-    """Converts SRC into the model directory OUTPUT; returns (config, unused source names)."""
+def convert(kind: str, src: str | Path, output: str | Path) -> tuple[LukeConfig, TaskHead | None]:
+    """Converts SRC into the model directory OUTPUT, its task head included; returns (config, head)."""
     src = Path(src)
-    cfg, source = read_source(kind, src)
-    params, unused = to_ours(kind, source, cfg)
+    cfg, raw, source = read_source(kind, src)
+    params, heads = to_ours(kind, source, cfg)
+    head = read_head(kind, raw, heads, params, cfg)
     with atomic_directory(output) as tmp:
-        for name, value in params.items():
+        for name, value in {**params, **(head.arrays if head else {})}.items():
             write_tensor(tmp / name, value)
         save_luke_config(cfg, tmp)
+        if head is not None:
+            save_task(tmp, head)
         copy_tokenizer(src, tmp)
-    return cfg, unused
+    return cfg, head
+
+
+# -- task heads --------------------------------------------------------------------------
+
+
+@dataclass
+class TaskHead:
+    """A fine-tuned checkpoint's head: its task (`heads.HEAD_TASKS`), label list, variables in our
+    layout, and which decoders are not tied to the embeddings (masked LM)."""
+
+    task: str
+    labels: list[str] = field(default_factory=list)
+    arrays: dict = field(default_factory=dict)
+    untied: tuple[str, ...] = ()
+
+
+def read_head(kind: str, config: dict, source: dict[str, np.ndarray], encoder: dict[str, np.ndarray],
+              cfg: LukeConfig) -> TaskHead | None:
+    """The head of a checkpoint, found by its config's `architectures` or else by its weight names;
+    None for a bare encoder. The head's outputs must match the config's labels."""
+    task = _head_task(config, source, cfg, kind)
+    if task is None:
+        return None
+    arrays, untied = _head_arrays(kind, source, encoder)
+    labels = _head_labels(config, task, arrays)
+    expected = head_shapes(task, cfg, len(labels), untied)
+    missing, unexpected = sorted(set(expected) - set(arrays)), sorted(set(arrays) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(f"the {task} head does not match: missing {listing(missing, 6)}; "
+                              f"unexpected {listing(unexpected, 6)}")
+    for name, shape in expected.items():
+        if arrays[name].shape != shape:
+            raise CheckpointError(f"'{name}' has shape {list(arrays[name].shape)} in the checkpoint "
+                                  f"but {list(shape)} in the config")
+    return TaskHead(task, labels, arrays, untied)
+
+
+def _head_task(config: dict, source: dict, cfg: LukeConfig, kind: str) -> str | None:
+    for architecture in config.get("architectures") or []:
+        if architecture in HEAD_TASKS:
+            return HEAD_TASKS[architecture]
+    if "qa_outputs.weight" in source:
+        return "question_answering"
+    if any(name.startswith(("lm_head.", "entity_predictions.")) for name in source):
+        return "masked_lm"
+    if "classifier.weight" in source:
+        # Its input width tells the head: one entity, a pair, or a span (start ⊕ end ⊕ entity).
+        width = source["classifier.weight"].shape[0 if kind == "paddlenlp" else 1]
+        by_width = {cfg.hidden_size: "entity_classification", 2 * cfg.hidden_size: "entity_pair_classification",
+                    3 * cfg.hidden_size: "entity_span_classification"}
+        if width in by_width:
+            return by_width[width]
+    if source:
+        raise CheckpointError(f"unknown head weights {listing(sorted(source), 6)} (not a LUKE task head)")
+    return None
+
+
+# PaddleNLP's head names that differ from HF's.
+_PADDLENLP_HEAD_NAMES = {"lm_head.decoder_bias": "lm_head.bias", "lm_head.decoder_weight": "lm_head.decoder.weight",
+                         "entity_predictions.decoder.bias": "entity_predictions.bias",
+                         **{f"entity_predictions.transform.layer_norm.{p}": f"entity_predictions.transform.LayerNorm.{p}"
+                            for p in ("weight", "bias")}}
+# Decoders that HF ties to an embedding table, with the table (both [rows, width]).
+_DECODERS = {"lm_head.decoder.weight": "embeddings.word_embeddings.weight",
+             "entity_predictions.decoder.weight": "entity_embeddings.entity_embeddings.weight"}
+
+
+def _head_arrays(kind: str, source: dict[str, np.ndarray], encoder: dict) -> tuple[dict, tuple[str, ...]]:
+    """Head variables renamed to HF's names in our [in, out] layout; decoders equal to their tables
+    are dropped (tied), others kept and listed as untied."""
+    arrays, untied = {}, []
+    for name, value in source.items():
+        value = np.asarray(value, dtype=np.float32)
+        if kind == "paddlenlp":
+            name = _PADDLENLP_HEAD_NAMES.get(name, name)
+        if name == "lm_head.decoder.bias":  # HF ties the two; a file holds either name (or both)
+            name = "lm_head.bias"
+        if name in _DECODERS:
+            # torch's Linear and PaddleNLP's word decoder are [rows, width]; PaddleNLP's entity Linear is not.
+            rows = value.T if (kind == "paddlenlp" and name.startswith("entity_")) else value
+            if np.array_equal(rows, encoder[_DECODERS[name]]):
+                continue
+            arrays[name] = np.ascontiguousarray(rows.T)
+            untied.append(name)
+            continue
+        if kind == "hf" and value.ndim == 2:
+            value = value.T
+        arrays[name] = np.ascontiguousarray(value)
+    return arrays, tuple(sorted(untied))
+
+
+def _head_labels(config: dict, task: str, arrays: dict) -> list[str]:
+    if task not in LABELLED_TASKS:
+        return []
+    outputs = arrays["classifier.weight"].shape[-1]
+    id2label = config.get("id2label") or {}
+    labels = [id2label[k] for k in sorted(id2label, key=int)] if id2label else [f"LABEL_{i}" for i in range(outputs)]
+    if len(labels) != outputs:
+        raise CheckpointError(f"the classifier has {outputs} outputs but the config's id2label lists "
+                              f"{len(labels)} labels")
+    return labels
+
+
+def save_task(directory: str | Path, head: TaskHead) -> None:
+    """Records a model directory's task head (`task.json`): task, labels, untied decoders."""
+    write_json(Path(directory, TASK_FILE), {"task": head.task, "labels": head.labels, "untied": list(head.untied)})
+
+
+def load_task(directory: str | Path) -> TaskHead | None:
+    """The task head a model directory records (without its arrays), or None for a bare encoder."""
+    path = Path(directory, TASK_FILE)
+    if not path.is_file():
+        return None
+    data = read_json(path)
+    return TaskHead(data["task"], list(data.get("labels", [])), untied=tuple(data.get("untied", [])))

@@ -17,7 +17,7 @@ from paddle.nn.initializer import Constant, Normal
 
 from engine.ops import SEED_FEED, StepDropout, seed_input
 from luke_static.config import LukeConfig
-from luke_static.model import luke_encoder, luke_feeds
+from luke_static.model import layer_norm, linear, luke_encoder, luke_feeds
 
 
 @dataclass
@@ -109,6 +109,99 @@ def entity_span_classification(cfg: LukeConfig, num_labels: int, training: bool)
         nll = F.cross_entropy(logits.reshape([-1, num_labels]), paddle.clip(labels, min=0), reduction="none")
         graph.loss = (nll * real).sum() / paddle.clip(real.sum(), min=1.0)
     return graph
+
+
+def masked_lm(cfg: LukeConfig, untied: tuple[str, ...] = ()) -> TaskGraph:
+    """`LukeForMaskedLM`: word logits [B, L, vocab] (`logits`) and entity logits [B, N, entity vocab]
+    (`entity_logits`).
+
+    Words: `lm_head.dense` → gelu → `lm_head.layer_norm` → the word
+    embeddings' transpose (tied, as HF's) + `lm_head.bias`. Entities:
+    `entity_predictions.transform.dense` → gelu → `…transform.LayerNorm` →
+    the entity embeddings' transpose + `entity_predictions.bias`. A decoder
+    named in `untied` (`lm_head.decoder.weight`, `entity_predictions.decoder.weight`:
+    checkpoints that do not tie it, as PaddleNLP's entity decoder) is a
+    parameter of its own, [in, out].
+    """
+    feeds = luke_feeds(with_entities=True)
+    out = luke_encoder(cfg, feeds, with_pooler=False)
+    words = _layer_norm("lm_head.layer_norm", F.gelu(dense("lm_head.dense", out.word, cfg.hidden_size)),
+                        cfg.layer_norm_eps)
+    entities = _layer_norm("entity_predictions.transform.LayerNorm",
+                           F.gelu(dense("entity_predictions.transform.dense", out.entity, cfg.entity_emb_size)),
+                           cfg.layer_norm_eps)
+    logits = _decode(words, "lm_head", "embeddings.word_embeddings.weight", cfg.vocab_size, untied)
+    entity_logits = _decode(entities, "entity_predictions", "entity_embeddings.entity_embeddings.weight",
+                            cfg.entity_vocab_size, untied)
+    return TaskGraph(feeds, {"logits": logits, "entity_logits": entity_logits})
+
+
+def _decode(x, head: str, table: str, size: int, untied: tuple[str, ...]):
+    bias = paddle.static.create_parameter([size], "float32", attr=paddle.ParamAttr(name=f"{head}.bias",
+                                                                                    initializer=Constant(0.0)))
+    if f"{head}.decoder.weight" in untied:
+        weight = paddle.static.create_parameter([x.shape[-1], size], "float32", attr=paddle.ParamAttr(
+            name=f"{head}.decoder.weight", initializer=Normal(0.0, 0.02)))
+        return paddle.matmul(x, weight) + bias
+    tied = next(p for p in paddle.static.default_main_program().global_block().all_parameters() if p.name == table)
+    return paddle.matmul(x, tied, transpose_y=True) + bias
+
+
+def _layer_norm(name: str, x, eps: float):
+    size = x.shape[-1]
+    weight, bias = (paddle.static.create_parameter([size], "float32", attr=paddle.ParamAttr(
+        name=f"{name}.{part}", initializer=Constant(value))) for part, value in (("weight", 1.0), ("bias", 0.0)))
+    return F.layer_norm(x, [size], weight, bias, epsilon=eps)
+
+
+# -- the heads a checkpoint can carry -------------------------------------------------
+
+# HF's (and PaddleNLP's) class names, and the task each head is for.
+HEAD_TASKS = {
+    "LukeForQuestionAnswering": "question_answering",
+    "LukeForEntityClassification": "entity_classification",
+    "LukeForEntityPairClassification": "entity_pair_classification",
+    "LukeForEntitySpanClassification": "entity_span_classification",
+    "LukeForMaskedLM": "masked_lm",
+}
+LABELLED_TASKS = ("entity_classification", "entity_pair_classification", "entity_span_classification")
+
+
+def head_shapes(task: str, cfg: LukeConfig, num_labels: int = 0, untied: tuple[str, ...] = ()) -> dict:
+    """The variables of `task`'s head: name → shape ([in, out] for dense weights)."""
+    H = cfg.hidden_size
+    if task == "question_answering":
+        return linear("qa_outputs", H, 2)
+    if task == "entity_classification":
+        return linear("classifier", H, num_labels)
+    if task == "entity_pair_classification":
+        return linear("classifier", 2 * H, num_labels, bias=False)
+    if task == "entity_span_classification":
+        return linear("classifier", 3 * H, num_labels)
+    if task != "masked_lm":
+        raise ValueError(f"unknown task {task!r}")
+    Ee = cfg.entity_emb_size
+    shapes = {**linear("lm_head.dense", H, H), **layer_norm("lm_head.layer_norm", H), "lm_head.bias": (cfg.vocab_size,),
+              **linear("entity_predictions.transform.dense", H, Ee),
+              **layer_norm("entity_predictions.transform.LayerNorm", Ee),
+              "entity_predictions.bias": (cfg.entity_vocab_size,)}
+    if "lm_head.decoder.weight" in untied:
+        shapes["lm_head.decoder.weight"] = (H, cfg.vocab_size)
+    if "entity_predictions.decoder.weight" in untied:
+        shapes["entity_predictions.decoder.weight"] = (Ee, cfg.entity_vocab_size)
+    return shapes
+
+
+def task_graph(task: str, cfg: LukeConfig, num_labels: int = 0, training: bool = False,
+               untied: tuple[str, ...] = ()) -> TaskGraph:
+    """The builder of `task` (a `HEAD_TASKS` value); question answering is built words-only."""
+    if task == "question_answering":
+        return question_answering(cfg, with_entities=False, training=training)
+    if task == "masked_lm":
+        return masked_lm(cfg, untied)
+    builders = {"entity_classification": entity_typing, "entity_pair_classification": entity_pair_classification,
+                "entity_span_classification": entity_span_classification}
+    return builders[task](cfg, num_labels, training)
 
 
 # A span label that takes no part in the loss (padding), as torch's and HF's default.
