@@ -315,10 +315,10 @@ def _head_task(config: dict, source: dict, cfg: LukeConfig, kind: str) -> str | 
 
 
 # PaddleNLP's head names that differ from HF's.
+_TRANSFORM = "entity_predictions.transform"
 _PADDLENLP_HEAD_NAMES = {"lm_head.decoder_bias": "lm_head.bias", "lm_head.decoder_weight": "lm_head.decoder.weight",
                          "entity_predictions.decoder.bias": "entity_predictions.bias",
-                         **{f"entity_predictions.transform.layer_norm.{p}": f"entity_predictions.transform.LayerNorm.{p}"
-                            for p in ("weight", "bias")}}
+                         **{f"{_TRANSFORM}.layer_norm.{p}": f"{_TRANSFORM}.LayerNorm.{p}" for p in ("weight", "bias")}}
 # Decoders that HF ties to an embedding table, with the table (both [rows, width]).
 _DECODERS = {"lm_head.decoder.weight": "embeddings.word_embeddings.weight",
              "entity_predictions.decoder.weight": "entity_embeddings.entity_embeddings.weight"}
