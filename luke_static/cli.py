@@ -1,7 +1,7 @@
 """LUKE's command lines: each parses its flags and calls the library.
 
     python -m luke_static.convert --from hf|paddlenlp SRC_DIR --output DIR
-    python -m luke_static.export --model DIR --output PREFIX [--word-only] [--onnx]
+    python -m luke_static.export --model DIR --output PREFIX|DIR [--word-only] [--onnx]
     python -m luke_static.squad_check DATA.json --model DIR [--max-seq-length 512] [--doc-stride 128]
                                       [--max-query-length 64]
     python -m luke_static.squad_eval DATA.json PREDICTIONS.json
@@ -11,6 +11,10 @@
     python -m luke_static.relation_predict --model output/relation/inference --input records.json
                                            [--output relations.json]
     python -m luke_static.ner_predict --model output/ner/inference --input sentences.txt [--output tagged.txt]
+    python -m luke_static.fill_mask --model DIR --text "Beyoncé lives in <mask>." [--entity-spans 0:7]
+
+A converted fine-tuned checkpoint's export (`luke_static.export` of a model
+with a task head) is an inference directory the matching predictor takes.
 
 Every *_predict also takes --backend paddle|onnxruntime and --threads N.
 Fine-tuning itself is `sh run.sh squad|open_entity|relation|ner` (the engine's training command).
@@ -306,3 +310,69 @@ def ner_predict(argv: list[str] | None = None) -> list[list[str]]:
     else:
         print("\n".join(lines))
     return tagged
+
+
+def fill_mask(argv: list[str] | None = None) -> dict:
+    """Fill `<mask>` words and masked entities with a converted masked-LM checkpoint (`LukeForMaskedLM`:
+    the published pretrained LUKE models are these): prints the top-k words for each `<mask>` and the
+    top-k entities for each --entity-spans span (entered as `[MASK]`). --model is the model directory
+    from `luke_static.convert`, or its export."""
+    parser = _parser(fill_mask.__doc__)
+    parser.add_argument("--model", required=True, help="masked-LM model directory, or its export directory")
+    parser.add_argument("--text", required=True, help='text with <mask> tokens, e.g. "Beyoncé lives in <mask>."')
+    parser.add_argument("--entity-spans", default="",
+                        help="character spans to predict entities for, e.g. 0:7,17:28 (end exclusive)")
+    parser.add_argument("--top-k", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    spans = _spans(parser, args.entity_spans)
+
+    import tempfile
+
+    import numpy as np
+
+    from engine.errors import ConfigError
+    from engine.inference import InferenceProgram
+    from luke_static.formats import load_task
+    from luke_static.tokenizer import LukeTokenizer
+
+    model = Path(args.model)
+    with tempfile.TemporaryDirectory() as tmp:
+        if not (model / "masked_lm.json").is_file():
+            head = load_task(model)
+            if head is None or head.task != "masked_lm":
+                raise ConfigError(f"{model} is not a masked-LM model (convert a LukeForMaskedLM checkpoint, "
+                                  "e.g. studio-ousia/luke-base, and export it)")
+            export([f"--model={model}", f"--output={tmp}", f"--threads={args.threads}"])
+            model = Path(tmp)
+        tokenizer = LukeTokenizer.from_dir(model, add_prefix_space=True)
+        encoding = tokenizer.encode(args.text, entity_spans=spans or None)
+        if tokenizer.mask_id not in encoding.input_ids and not spans:
+            parser.error("nothing to fill: the text has no <mask> and no --entity-spans were given")
+        out = InferenceProgram(model / "masked_lm", args.threads).run(tokenizer.pad([encoding]))
+    titles = {index: title for title, index in tokenizer.entity_vocab.items()}
+
+    def top(logits, name):
+        probs = np.exp(logits - logits.max())
+        probs /= probs.sum()
+        return [(name(int(i)), float(probs[i])) for i in np.argsort(-probs)[: args.top_k]]
+
+    filled = {"words": [top(out["logits"][0, i], lambda t: tokenizer.bpe.decode([t]).strip())
+                        for i, t in enumerate(encoding.input_ids) if t == tokenizer.mask_id],
+              "entities": [top(out["entity_logits"][0, k], titles.get) for k in range(len(encoding.entity_ids))]}
+    for i, candidates in enumerate(filled["words"]):
+        print(f"<mask> {i + 1}: " + ", ".join(f"{w!r} {p:.3f}" for w, p in candidates))
+    for (start, end), candidates in zip(spans, filled["entities"]):
+        print(f"{args.text[start:end]!r}: " + ", ".join(f"{t} {p:.3f}" for t, p in candidates))
+    return filled
+
+
+def _spans(parser, text: str) -> list[tuple[int, int]]:
+    spans = []
+    for item in filter(None, text.split(",")):
+        try:
+            start, end = (int(x) for x in item.split(":"))
+        except ValueError:
+            parser.error(f"--entity-spans: {item!r} is not START:END")
+        spans.append((start, end))
+    return spans

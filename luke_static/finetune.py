@@ -27,13 +27,14 @@ import paddle
 
 from engine.atomic import atomic_directory
 from engine.config import section
+from engine.errors import listing
 from engine.inference import run_in_batches, save_inference_program
 from engine.job import Job, TrainGraph
 from engine.optim import OptimConfig
 from engine.runtime import DistEnv
-from engine.variables import load_variables, save_variables
-from luke_static.formats import copy_tokenizer, load_luke_config, save_luke_config
-from luke_static.heads import TaskGraph
+from engine.variables import get_value, load_variables, save_variables, set_value
+from luke_static.formats import copy_tokenizer, load_luke_config, load_task, save_luke_config
+from luke_static.heads import TaskGraph, head_shapes
 from luke_static.model import variable_shapes
 from luke_static.tokenizer import LukeTokenizer
 from reader.arrays import ArrayStream, save_arrays
@@ -61,6 +62,7 @@ class LukeTask(Job):
     """Base of a fine-tuning job on a converted model directory (`cfg.model.luke`)."""
 
     inference_prefix: str  # the exported program's file name
+    head_task: str  # the `heads.HEAD_TASKS` value of its head: a converted checkpoint's head of it is loaded
     # The dev metric whose best evaluation's parameters are kept and exported
     # (None: the parameters of the last step).
     best_metric: str | None = "f1"
@@ -120,12 +122,33 @@ class LukeTask(Job):
         unbuilt = tuple(name for name in variable_shapes(self.luke, with_pooler=True) if name not in built)
         return TrainGraph(feeds=g.feeds, loss=g.loss, unbuilt_parameters=unbuilt)
 
+    def head_labels(self) -> list[str]:
+        """The classifier's labels in its output order ([] for a head without labels)."""
+        return []
+
     def initialize(self, exe, program) -> list[str]:
-        """Loads the pretrained encoder variables the program has (not the new head)."""
+        """Loads the pretrained encoder variables the program has, and the head too when the model
+        directory is a converted fine-tuned checkpoint of this task with the same labels."""
         names = {p.name for p in program.global_block().all_parameters()}
         shapes = {n: s for n, s in variable_shapes(self.luke, with_pooler=True).items() if n in names}
         loaded = load_variables(self.model_dir, shapes, exe.place)
-        return [f"LUKE encoder from {self.model_dir}: {len(loaded)} variables"]
+        return [f"LUKE encoder from {self.model_dir}: {len(loaded)} variables", *self._load_head(exe.place)]
+
+    def _load_head(self, place) -> list[str]:
+        head = load_task(self.model_dir)
+        if head is None or head.task != self.head_task:
+            return []  # a bare encoder, or a pretrained masked LM: the head starts fresh
+        labels = self.head_labels()
+        if sorted(head.labels) != sorted(labels):
+            return [f"note: {self.model_dir} holds a {head.task} head for {len(head.labels)} other labels "
+                    f"({listing(head.labels, 4)}); this run's {len(labels)} labels get a fresh head"]
+        shapes = head_shapes(head.task, self.luke, len(labels))
+        load_variables(self.model_dir, shapes, place)
+        if head.labels != labels:  # the same labels in another order: the classifier's columns follow them
+            order = [head.labels.index(label) for label in labels]
+            for name in shapes:
+                set_value(name, get_value(name)[..., order], place)
+        return [f"{head.task} head from {self.model_dir}" + (f" ({len(labels)} labels)" if labels else "")]
 
     def train_batches(self, reader_state):
         stream = ArrayStream(str(self.train_file), self.cfg.train.batch_size, shuffle=True,

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,6 +62,10 @@ class Encoding:
     entity_end_positions: list[int] = field(default_factory=list)
 
 
+MASK_TOKEN = "<mask>"
+_MASK_RE = re.compile(r" ?" + re.escape(MASK_TOKEN))
+
+
 class LukeTokenizer:
     """Words by byte-level BPE, entities by title; see the module docstring for the rules."""
 
@@ -85,6 +90,7 @@ class LukeTokenizer:
             task, max_entity_length)
         self.max_mention_length = max_mention_length
         ids = {t: self._special(t) for t in ("<s>", "</s>", "<pad>", "<ent>", "<ent2>")}
+        self.mask_id = self.vocab.get(MASK_TOKEN)
         self.cls_id, self.sep_id, self.pad_id = ids["<s>"], ids["</s>"], ids["<pad>"]
         self.ent_id, self.ent2_id = ids["<ent>"], ids["<ent2>"]
         self.entity_unk_id = self._entity_special("[UNK]")
@@ -185,6 +191,20 @@ class LukeTokenizer:
         return tokens.ids, tokens.spans
 
     def _bpe(self, text: str, start: int, ids: list, offsets: list) -> None:
+        # `<mask>` is one token that takes the space before it (the `lstrip` of
+        # RoBERTa's and LUKE's tokenizer files); the text on either side is
+        # encoded as a piece of its own, as transformers does.
+        at = 0
+        for match in _MASK_RE.finditer(text):
+            if self.mask_id is None:
+                raise DataError(f"the text has {MASK_TOKEN} but the word vocabulary does not")
+            self._bpe_piece(text[at:match.start()], start + at, ids, offsets)
+            ids.append(self.mask_id)
+            offsets.append((start + match.end() - len(MASK_TOKEN), start + match.end()))
+            at = match.end()
+        self._bpe_piece(text[at:], start + at, ids, offsets)
+
+    def _bpe_piece(self, text: str, start: int, ids: list, offsets: list) -> None:
         if text:
             encoding = self.bpe.encode(text, add_special_tokens=False)
             ids += encoding.ids

@@ -30,18 +30,26 @@ def write_tokenizer(root: Path) -> Path:
     return root
 
 
-def write_luke_model(root: Path, seed: int = 0, **overrides) -> Path:
-    """A tiny random HF LukeModel saved with its tokenizer files, converted into our model directory."""
+def save_hf_luke(root: Path, cls: str = "LukeModel", seed: int = 0, **overrides):
+    """A tiny random HF `cls` (LukeModel, LukeForMaskedLM, ...) saved with its tokenizer files in
+    `root`/hf; returns (the model, in eval mode, and that directory)."""
     import torch
     import transformers
-
-    from luke_static.formats import convert
 
     src = write_tokenizer(root / "hf")
     vocab = json.loads((src / "vocab.json").read_text())
     torch.manual_seed(seed)
     config = transformers.LukeConfig(**{**SIZES, "vocab_size": len(vocab) + 2, "entity_vocab_size": len(ENTITIES),
                                         **overrides})
-    transformers.LukeModel(config).save_pretrained(src)
+    model = getattr(transformers, cls)(config).eval()
+    model.save_pretrained(src)
+    return model, src
+
+
+def write_luke_model(root: Path, seed: int = 0, **overrides) -> Path:
+    """A tiny random HF LukeModel saved with its tokenizer files, converted into our model directory."""
+    from luke_static.formats import convert
+
+    _, src = save_hf_luke(root, seed=seed, **overrides)
     convert("hf", src, root / "model")
     return root / "model"

@@ -150,3 +150,112 @@ def test_a_bare_encoder_has_no_task(tmp_path):
     from luke_fixtures import write_luke_model
 
     assert load_task(write_luke_model(tmp_path)) is None
+
+
+# -- what a user does next: predict with the export, fill masks ---------------------------
+
+TYPES = ["NIL", "PER", "LOC", "ORG"]
+
+
+def converted_export(tmp_path, cls: str):
+    """A tiny HF `cls` with tokenizer files and labels, converted and exported; (HF model, export dir)."""
+    from luke_fixtures import save_hf_luke
+
+    labelled = {"id2label": dict(enumerate(TYPES)), "label2id": {t: i for i, t in enumerate(TYPES)}}
+    # Positions for the predictors' default windows (512 tokens).
+    model, src = save_hf_luke(tmp_path, cls, max_position_embeddings=520, **(labelled if "Entity" in cls else {}))
+    convert("hf", src, tmp_path / "model")
+    export(tmp_path / "model", tmp_path / "export")
+    return model, tmp_path / "export"
+
+
+def test_the_predictors_take_a_converted_checkpoints_export(tmp_path, static_scope):
+    from luke_static.cli import ner_predict, open_entity_predict, relation_predict, squad_predict
+    from luke_static.open_entity.data import encode_records, read_records
+
+    from squad_fixtures import write_squad
+    from test_open_entity import records as typed_records
+    from test_relation import records as relation_records
+
+    squad = write_squad(tmp_path / "squad.json")
+    _, qa = converted_export(tmp_path / "qa", "LukeForQuestionAnswering")
+    answers = squad_predict(["--model", str(qa), "--input", str(squad), "--output", str(tmp_path / "a.json")])
+    contexts = json.loads(squad.read_text())["data"][0]["paragraphs"]
+    assert len(answers) == 8 and all(any(a in p["context"] for p in contexts) for a in answers.values())
+
+    model, typing = converted_export(tmp_path / "typing", "LukeForEntityClassification")
+    (tmp_path / "oe.json").write_text(json.dumps(typed_records()[:6], ensure_ascii=False))
+    predicted = open_entity_predict(["--model", str(typing), "--input", str(tmp_path / "oe.json")])
+    from luke_static.tokenizer import LukeTokenizer
+
+    tokenizer = LukeTokenizer.from_dir(typing, add_prefix_space=True, task="entity_classification")
+    arrays, _ = encode_records(read_records(tmp_path / "oe.json"), tokenizer, TYPES, 256)
+    logits = hf_outputs(model, {k: v for k, v in arrays.items() if k != "labels"}, ["logits"])["logits"]
+    assert predicted == [[t for t, x in zip(TYPES, row) if x > 0] for row in logits]  # HF's own decisions
+
+    _, pair = converted_export(tmp_path / "pair", "LukeForEntityPairClassification")
+    (tmp_path / "rel.json").write_text(json.dumps(relation_records(5, seed=1)))
+    assert set(relation_predict(["--model", str(pair), "--input", str(tmp_path / "rel.json")])) <= set(TYPES)
+
+    _, spans = converted_export(tmp_path / "spans", "LukeForEntitySpanClassification")
+    (tmp_path / "text.txt").write_text("Ana Ivanovic lives in Los Angeles .\n")
+    tags = ner_predict(["--model", str(spans), "--input", str(tmp_path / "text.txt")])
+    assert len(tags[0]) == 7 and {t.split("-")[-1] for t in tags[0]} <= {"O", "PER", "LOC", "ORG"}
+
+
+def test_fill_mask_ranks_words_and_entities_as_hf(tmp_path, static_scope, capsys):
+    from luke_static.cli import fill_mask
+    from luke_static.tokenizer import LukeTokenizer
+
+    from luke_fixtures import ENTITIES, save_hf_luke
+
+    model, src = save_hf_luke(tmp_path, "LukeForMaskedLM")
+    convert("hf", src, tmp_path / "model")
+    text = "Beyoncé lives in <mask>."
+    filled = fill_mask(["--model", str(tmp_path / "model"), "--text", text, "--entity-spans", "0:7", "--top-k", "3"])
+    out = capsys.readouterr().out
+    assert "<mask> 1:" in out and "'Beyoncé':" in out
+    tokenizer = LukeTokenizer.from_dir(tmp_path / "model", add_prefix_space=True)
+    batch = tokenizer.pad([tokenizer.encode(text, entity_spans=[(0, 7)])])
+    want = hf_outputs(model, batch, ("logits", "entity_logits"))
+    mask_at = list(batch["input_ids"][0]).index(tokenizer.mask_id)
+    top_words = np.argsort(-want["logits"][0, mask_at])[:3]
+    assert [w for w, _ in filled["words"][0]] == [tokenizer.bpe.decode([int(t)]).strip() for t in top_words]
+    titles = {i: t for t, i in ENTITIES.items()}
+    top_entities = np.argsort(-want["entity_logits"][0, 0])[:3]
+    assert [t for t, _ in filled["entities"][0]] == [titles[int(i)] for i in top_entities]
+    assert sum(p for _, p in filled["words"][0]) <= 1.0
+
+
+@pytest.mark.parametrize("same_labels", [True, False])
+def test_fine_tuning_starts_from_the_checkpoints_head_when_the_labels_match(tmp_path, static_scope, capsys,
+                                                                            same_labels):
+    from engine.config import load_config
+    from engine.trainer import Trainer
+    from engine.variables import get_value
+    from luke_static.open_entity.job import OpenEntityRunConfig, OpenEntityTraining
+
+    from luke_fixtures import save_hf_luke
+    from test_open_entity import records as typed_records
+
+    data = tmp_path / "oe.json"
+    data.write_text(json.dumps(typed_records(), ensure_ascii=False))
+    labels = sorted({label for r in typed_records() for label in r["labels"]})
+    theirs = labels[::-1] if same_labels else labels[:-1] + ["other"]  # the same labels in another order, or not
+    model, src = save_hf_luke(tmp_path, "LukeForEntityClassification", id2label=dict(enumerate(theirs)),
+                              label2id={t: i for i, t in enumerate(theirs)})
+    convert("hf", src, tmp_path / "model")
+    items = {"data.train": data, "data.dev": data, "data.test": data, "model.luke": tmp_path / "model",
+             "train.output_dir": tmp_path / "run",
+             "train.max_steps": 1, "train.save_every": 0, "optim.learning_rate": 0.0, "optim.accumulate_steps": 1}
+    cfg = load_config(OpenEntityRunConfig, "configs/open_entity.yaml", [f"{k}={v}" for k, v in items.items()])
+    Trainer(OpenEntityTraining(cfg), cfg.train, cfg.optim, cfg.runtime).fit()
+    out = capsys.readouterr().out
+    weight = model.classifier.weight.detach().numpy().T  # [in, out] in the checkpoint's label order
+    if same_labels:
+        assert f"entity_classification head from {tmp_path / 'model'} ({len(labels)} labels)" in out
+        np.testing.assert_allclose(get_value("classifier.weight"), weight[:, [theirs.index(x) for x in labels]],
+                                   atol=1e-6)
+    else:
+        assert f"holds a entity_classification head for {len(theirs)} other labels" in out
+        assert get_value("classifier.weight").shape == (weight.shape[0], len(labels))

@@ -59,6 +59,23 @@ def as_hf_fields(ours, theirs) -> dict:
     return {key: fields[key] for key in theirs}
 
 
+@pytest.mark.parametrize("prefix_space", [True, False])
+@pytest.mark.parametrize("text, spans", [
+    ("Beyoncé lives in <mask>.", None), ("<mask> lives in Los Angeles.", [(17, 28)]),
+    ("Beyoncé lives in <mask> <mask>, a city.", [(0, 7)]), ("a<mask>b", None),
+])
+def test_mask_tokens_match_luke_tokenizer(files, text, spans, prefix_space):
+    """`<mask>` as the tokenizer files declare it: one token that takes the space before it."""
+    mask = transformers.AddedToken("<mask>", lstrip=True, rstrip=False)
+    theirs = hf_tokenizer(files, add_prefix_space=prefix_space, mask_token=mask)(
+        text, **({"entity_spans": spans} if spans else {}))
+    tokenizer = LukeTokenizer.from_dir(files, add_prefix_space=prefix_space)
+    ours = tokenizer.encode(text, entity_spans=spans)
+    assert ours.input_ids == theirs["input_ids"] and tokenizer.mask_id in ours.input_ids
+    if spans:
+        assert ours.entity_position_ids == theirs["entity_position_ids"]
+
+
 def test_entity_classification_markers(files):
     text, span = "Top seed Ana Ivanovic said on Thursday she could hardly believe her luck.", [(39, 42)]
     ours = LukeTokenizer.from_dir(files, add_prefix_space=True, task="entity_classification").encode(

@@ -61,6 +61,7 @@ class NerTraining(LukeTask):
 
     config_class = NerRunConfig
     inference_prefix = INFERENCE_PREFIX
+    head_task = "entity_span_classification"
 
     def __init__(self, cfg: NerRunConfig, dist: DistEnv = DistEnv()):
         super().__init__(cfg, dist)
@@ -78,6 +79,9 @@ class NerTraining(LukeTask):
 
     def _arrays(self, encoded):
         return feature_arrays(encoded.features, self.settings, self.tokenizer)
+
+    def head_labels(self) -> list[str]:
+        return self.types
 
     def describe_data(self) -> str:
         counts = ", ".join(f"{len(e.sentences):,} {s} sentences ({len(e.features):,} features)"

@@ -64,6 +64,7 @@ class OpenEntityTraining(LukeTask):
 
     config_class = OpenEntityRunConfig
     inference_prefix = INFERENCE_PREFIX
+    head_task = "entity_classification"
 
     def __init__(self, cfg: OpenEntityRunConfig, dist: DistEnv = DistEnv()):
         super().__init__(cfg, dist, task="entity_classification")
@@ -82,6 +83,9 @@ class OpenEntityTraining(LukeTask):
     def data_notes(self) -> list[str]:
         return [f"{n:,} {split} record(s) longer than data.max_seq_length {self.cfg.data.max_seq_length} cut to the "
                 "mention and the context around it that fits" for split, n in self._cut.items() if n]
+
+    def head_labels(self) -> list[str]:
+        return self.labels
 
     def describe_data(self) -> str:
         return f"Open Entity: {len(self.labels)} labels, {len(self.splits['dev']['labels']):,} dev records"

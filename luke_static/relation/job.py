@@ -52,6 +52,7 @@ class RelationTraining(LukeTask):
 
     config_class = RelationRunConfig
     inference_prefix = INFERENCE_PREFIX
+    head_task = "entity_pair_classification"
 
     def __init__(self, cfg: RelationRunConfig, dist: DistEnv = DistEnv()):
         super().__init__(cfg, dist, task="entity_pair_classification")
@@ -64,6 +65,9 @@ class RelationTraining(LukeTask):
             if path:
                 self.splits[split] = encode_relations(read_relations(path), self.tokenizer, self.labels,
                                                       d.max_seq_length, path)
+
+    def head_labels(self) -> list[str]:
+        return self.labels
 
     def describe_data(self) -> str:
         return (f"relations: {len(self.labels)} (with {self.cfg.data.none_label}), "

@@ -65,6 +65,7 @@ class SquadTraining(LukeTask):
 
     config_class = SquadRunConfig
     inference_prefix = INFERENCE_PREFIX
+    head_task = "question_answering"
     best_metric = None  # the release evaluates once, at the end
 
     def __init__(self, cfg: SquadRunConfig, dist: DistEnv = DistEnv()):
