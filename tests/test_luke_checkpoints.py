@@ -259,3 +259,42 @@ def test_fine_tuning_starts_from_the_checkpoints_head_when_the_labels_match(tmp_
     else:
         assert f"holds a entity_classification head for {len(theirs)} other labels" in out
         assert get_value("classifier.weight").shape == (weight.shape[0], len(labels))
+
+
+@pytest.mark.parametrize("cls", sorted(CLASSES))
+def test_heads_written_by_paddlenlp_itself_convert_to_its_predictions(tmp_path, static_scope, cls):
+    """Against the seed system when it is installed (the `bench` extra's pins; its own environment)."""
+    paddlenlp = pytest.importorskip("paddlenlp.transformers", reason="PaddleNLP not installed (the bench extra)")
+    import paddle
+
+    task, program, outputs = CLASSES[cls]
+    sizes = {k: v for k, v in SIZES.items() if k != "layer_norm_eps"}
+    batch = task_inputs(cls)
+    paddle.disable_static()
+    try:
+        paddle.seed(0)
+        config = paddlenlp.LukeConfig(**sizes, **({"num_labels": len(LABELS)} if "Entity" in cls else {}))
+        model = getattr(paddlenlp, cls)(config)
+        model.eval()
+        model.save_pretrained(str(tmp_path / "pn"))
+        with paddle.no_grad():
+            got = model(**{k: paddle.to_tensor(v) for k, v in batch.items()})
+        want = dict(zip(outputs, (t.numpy() for t in (got if isinstance(got, (tuple, list)) else [got]))))
+    finally:
+        paddle.enable_static()
+    convert("paddlenlp", tmp_path / "pn", tmp_path / "model")
+    assert load_task(tmp_path / "model").task == task
+    export(tmp_path / "model", tmp_path / "export")
+    ours = InferenceProgram(tmp_path / "export" / program).run(batch)
+    # Real positions only: PaddleNLP's tables return zeros for padding ids (`padding_idx`), HF's and ours
+    # read the row; rows 0 of the pair head read two real entities.
+    real = {"start_logits": batch["attention_mask"] == 1, "end_logits": batch["attention_mask"] == 1}
+    if cls == "LukeForMaskedLM":
+        real = {"logits": batch["attention_mask"] == 1, "entity_logits": batch["entity_attention_mask"] == 1}
+    elif cls == "LukeForEntitySpanClassification":
+        real = {"logits": batch["entity_attention_mask"] == 1}
+    elif "Entity" in cls:
+        real = {"logits": np.array([True, cls == "LukeForEntityClassification"])}
+    for name in outputs:
+        np.testing.assert_allclose(ours[name][real[name]], want[name][real[name]], atol=1e-5, rtol=1e-5,
+                                   err_msg=name)
