@@ -13,7 +13,8 @@
 # $CUDA_VISIBLE_DEVICES (as the fluid release), else 1.
 #
 # The first call creates .venv and installs the project into it (with the
-# test and onnx extras for `test`); later calls reuse it until pyproject.toml changes.
+# test, onnx and plot extras for `test`, plot for jobs); later calls reuse it until
+# pyproject.toml changes.
 set -eu
 cd "$(dirname "$0")"
 
@@ -42,7 +43,7 @@ if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then
 fi
 
 if [ "$job" = test ]; then
-    ensure_venv "[test,onnx]"
+    ensure_venv "[test,onnx,plot]"
     "$PY" -m ruff check .
     exec "$PY" -m pytest "$@"
 fi
@@ -63,7 +64,7 @@ if [ -z "$nproc" ] && [ -n "${CUDA_VISIBLE_DEVICES:-}" ]; then
 fi
 nproc="${nproc:-1}"
 
-ensure_venv ""
+ensure_venv "[plot]"
 if [ "$nproc" -gt 1 ]; then
     # Rank 0's output is shown here; every rank's log is in output/launch/JOB/.
     exec "$PY" -m paddle.distributed.launch --nproc_per_node "$nproc" --log_dir "output/launch/$job" \

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -18,7 +19,26 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=2, help="math threads for both sides")
     p.add_argument("--repeats", type=int, default=5, help="timed repetitions (after warm-up)")
     p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--json", help="also write the ratios to this JSON file (what bench/chart.py draws)")
     return p
+
+
+class Results:
+    """The ratios a run prints, kept for `--json`: {benchmark, cpu, threads, ratios: {label: {value, target}}}."""
+
+    def __init__(self, benchmark: str, args):
+        self.path = args.json
+        self.data = {"benchmark": benchmark, "cpu": cpu_model(), "threads": args.threads, "ratios": {}}
+
+    def ratio(self, label: str, value: float, target: float | None = None) -> None:
+        """Prints `label: value` (the line the README quotes) and keeps it."""
+        print(f"{label}: {value:.2f}")
+        self.data["ratios"][label] = {"value": round(value, 4), "target": target}
+
+    def save(self) -> None:
+        if self.path:
+            Path(self.path).write_text(json.dumps(self.data, indent=1))
+            print(f"wrote {self.path}")
 
 
 def set_threads(threads: int) -> None:

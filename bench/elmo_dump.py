@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import cpu_model, onnx_backend, parser, set_threads, torch_threads
+from common import Results, cpu_model, onnx_backend, parser, set_threads, torch_threads
 
 
 def main():
@@ -33,6 +33,7 @@ def main():
     p.add_argument("--hidden", type=int, default=1024)
     p.add_argument("--layers", type=int, default=2)
     a = p.parse_args()
+    results = Results("elmo_dump", a)
     set_threads(a.threads)
     import numpy as np
 
@@ -56,8 +57,10 @@ def main():
         print(f"{name:<44} {seconds:8.1f} s  {tokens / seconds:10,.0f} tokens/s")
     print(f"{'torch eval, sorted batches of 64':<44} {theirs:8.1f} s  {tokens / theirs:10,.0f} tokens/s")
     for (backend, processes), seconds in ours.items():
-        print(f"ratio, {backend}" + (f", {processes} processes" if processes > 1 else "") + f": {theirs / seconds:.2f}")
-    print(f"ratio: {theirs / min(t for (_, n), t in ours.items() if n == 1):.2f}")
+        label = f"ratio, {backend}" + (f", {processes} processes" if processes > 1 else "")
+        results.ratio(label, theirs / seconds, target=2.0)
+    results.ratio("ratio", theirs / min(t for (_, n), t in ours.items() if n == 1))
+    results.save()
 
 
 def write_model(a, tmp: Path, words: list[str]) -> Path:

@@ -13,7 +13,18 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from common import ceiling_share, cpu_model, gemm_rate, line, measure, onnx_backend, parser, set_threads, torch_threads
+from common import (
+    Results,
+    ceiling_share,
+    cpu_model,
+    gemm_rate,
+    line,
+    measure,
+    onnx_backend,
+    parser,
+    set_threads,
+    torch_threads,
+)
 
 
 def main():
@@ -28,6 +39,7 @@ def main():
     p.add_argument("--any-length", dest="fixed_length", action="store_false",
                    help="export for any sentence length (a while loop) instead of a fixed one (unrolled)")
     a = p.parse_args()
+    results = Results("elmo_embed", a)
     set_threads(a.threads)
     import numpy as np
 
@@ -49,8 +61,9 @@ def main():
         print(line(f"ours ({backend})", t, tokens, "tokens") + ceiling_share(flops, t, ceiling))
     print(line("torch eval", theirs, tokens, "tokens") + ceiling_share(flops, theirs, ceiling))
     for backend, t in ours.items():
-        print(f"ratio, {backend}: {theirs['median'] / t['median']:.2f}")
-    print(f"ratio: {theirs['median'] / min(t['median'] for t in ours.values()):.2f}")
+        results.ratio(f"ratio, {backend}", theirs["median"] / t["median"], target=1.5)
+    results.ratio("ratio", theirs["median"] / min(t["median"] for t in ours.values()))
+    results.save()
 
 
 def exported_program(a, ids, tmp: Path, backends: list[str]) -> dict:

@@ -14,7 +14,7 @@ and sparse softmax-row lookups, which torch's Adagrad updates row-wise).
 
 from __future__ import annotations
 
-from common import ceiling_share, cpu_model, gemm_rate, line, measure, parser, set_threads, torch_threads
+from common import Results, ceiling_share, cpu_model, gemm_rate, line, measure, parser, set_threads, torch_threads
 
 
 def flops_per_step(a) -> float:
@@ -35,6 +35,7 @@ def main():
     p.add_argument("--layers", type=int, default=2)
     p.add_argument("--samples", type=int, default=8192)
     a = p.parse_args()
+    results = Results("elmo_train", a)
     set_threads(a.threads)
     import numpy as np
 
@@ -58,10 +59,11 @@ def main():
     for name, t in (("ours (Paddle static)", ours), ("torch eager, dense tables", dense),
                     ("torch eager, sparse tables", sparse)):
         print(line(name, t, tokens, "tokens") + ceiling_share(flops, t, ceiling))
-    print(f"ratio vs dense torch: {dense['median'] / ours['median']:.2f}")
-    print(f"ratio vs sparse torch: {sparse['median'] / ours['median']:.2f}")
+    results.ratio("ratio vs dense torch", dense["median"] / ours["median"], target=2.0)
+    results.ratio("ratio vs sparse torch", sparse["median"] / ours["median"], target=1.6)
     # Against the stronger reference.
-    print(f"ratio: {min(dense['median'], sparse['median']) / ours['median']:.2f}")
+    results.ratio("ratio", min(dense["median"], sparse["median"]) / ours["median"])
+    results.save()
 
 
 def paddle_step(a, ids, neg_ids, tries):

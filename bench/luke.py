@@ -18,7 +18,18 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from common import ceiling_share, cpu_model, gemm_rate, line, measure, onnx_backend, parser, set_threads, torch_threads
+from common import (
+    Results,
+    ceiling_share,
+    cpu_model,
+    gemm_rate,
+    line,
+    measure,
+    onnx_backend,
+    parser,
+    set_threads,
+    torch_threads,
+)
 
 
 def main():
@@ -32,6 +43,7 @@ def main():
     p.add_argument("--entity-vocab", type=int, default=10000)
     p.set_defaults(repeats=3, warmup=1)
     a = p.parse_args()
+    results = Results("luke", a)
     set_threads(a.threads)
     torch = torch_threads(a.threads)
     import transformers
@@ -71,10 +83,11 @@ def main():
         print(line(f"inference batch 1, {name}", t, a.seq, "tokens") + ceiling_share(forward_flops(a), t, ceiling))
     fastest = min(t["median"] for t in ours_infer.values())
     if seed:
-        print(f"fine-tune ratio vs PaddleNLP: {seed['step']['median'] / ours_step['median']:.2f}")
-        print(f"inference ratio vs PaddleNLP: {seed['infer']['median'] / fastest:.2f}")
-    print(f"inference ratio: {hf_infer['median'] / fastest:.2f}")
-    print(f"ratio: {hf_step['median'] / ours_step['median']:.2f}")
+        results.ratio("fine-tune ratio vs PaddleNLP", seed["step"]["median"] / ours_step["median"], target=2.5)
+        results.ratio("inference ratio vs PaddleNLP", seed["infer"]["median"] / fastest)
+    results.ratio("inference ratio", hf_infer["median"] / fastest, target=1.3)
+    results.ratio("ratio", hf_step["median"] / ours_step["median"], target=1.5)
+    results.save()
 
 
 def forward_flops(a) -> float:

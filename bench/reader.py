@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import cpu_model, parser, set_threads
+from common import Results, cpu_model, parser, set_threads
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,6 +31,7 @@ def main():
     p.add_argument("--batches", type=int, default=300, help="batches read for the reader's rate")
     p.add_argument("--train-steps", type=int, default=40)
     a = p.parse_args()
+    results = Results("reader", a)
     set_threads(a.threads)
     from reader.default_corpus import build_default_corpus
     from reader.lm import LMStream
@@ -56,6 +57,8 @@ def main():
     print(f"executor waiting for data in a {a.train_steps}-step run: {waited.group(1)} s "
           f"({waited.group(2)}% of the run)")
     print(f"ratio: {reader_rate / step_rate:.0f}")
+    results.data["ratios"]["reader over trainer"] = {"value": round(reader_rate / step_rate, 1), "target": None}
+    results.save()
 
 
 def train_log(a, tmp: Path) -> str:

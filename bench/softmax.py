@@ -11,7 +11,7 @@ Last line: `ratio: X` (sampled over full, layer speed).
 
 from __future__ import annotations
 
-from common import cpu_model, line, measure, parser, set_threads
+from common import Results, cpu_model, line, measure, parser, set_threads
 
 
 def layer_step(a, sampled: bool):
@@ -56,6 +56,7 @@ def main():
     p.add_argument("--tokens", type=int, default=640)
     p.add_argument("--no-step", action="store_true", help="skip the whole-step comparison")
     a = p.parse_args()
+    results = Results("softmax", a)
     set_threads(a.threads)
     print(f"{cpu_model()} | threads {a.threads} | vocab {a.vocab:,}, {a.samples} samples, "
           f"{a.tokens} tokens × {a.embed}")
@@ -81,7 +82,8 @@ def main():
             Step.softmax = kind
             t = measure(paddle_step(Step, ids, neg, tries), max(2, a.repeats // 2), 1)
             print(line(name, t, 640, "tokens"))
-    print(f"ratio: {full['median'] / sampled['median']:.2f}")
+    results.ratio("ratio", full["median"] / sampled["median"], target=5.0)
+    results.save()
 
 
 if __name__ == "__main__":

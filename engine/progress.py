@@ -25,9 +25,12 @@ class ProgressLog:
     """Accumulates per-step numbers and reports them every `every` steps."""
 
     def __init__(self, log_file: Path | None, total_steps: int, start_step: int,
-                 every: int, enabled: bool = True, metrics: Callable[[float], dict] | None = None):
-        """`metrics(mean loss)`: figures logged beside the loss (e.g. perplexity)."""
+                 every: int, enabled: bool = True, metrics: Callable[[float], dict] | None = None,
+                 sink=None):
+        """`metrics(mean loss)`: figures logged beside the loss (e.g. perplexity); `sink(record)`
+        receives every JSON record too (e.g. `engine.plot.VisualDLWriter`; closed with the log)."""
         self.enabled = enabled
+        self.sink = sink if enabled else None
         self.metrics = metrics or (lambda loss: {})
         self.every = max(1, every)
         self.total = total_steps
@@ -85,11 +88,15 @@ class ProgressLog:
         if record is not None and self._file:
             self._file.write(json.dumps(record) + "\n")
             self._file.flush()
+        if record is not None and self.sink is not None:
+            self.sink(record)
 
     def close(self) -> None:
         self._bar.close()
         if self._file:
             self._file.close()
+        if self.sink is not None:
+            self.sink.close()
 
 
 def _drop_records_after(log_file: Path, step: int) -> None:

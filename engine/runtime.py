@@ -22,6 +22,8 @@ class RuntimeConfig:
     # CPU math threads per process (0: the cores shared among the processes); Paddle alone would use 1
     threads: int = 2
     device: Literal["auto", "cpu", "gpu"] = "auto"  # auto: a card when this Paddle build has CUDA and sees one
+    # Also log the training curves' scalars for VisualDL, in RUN_DIR/visualdl (the visualdl extra)
+    visualdl: bool = False
 
 
 @dataclass(frozen=True)

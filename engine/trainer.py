@@ -22,6 +22,7 @@ from engine.inference import require_onnx
 from engine.job import BatchStream, Job, TrainGraph
 from engine.ops import SEED_FEED, step_seed
 from engine.optim import OptimConfig
+from engine.plot import CURVES_FILE, LOG_FILE, VisualDLWriter, save_curves
 from engine.progress import ProgressLog
 from engine.runtime import DistEnv, RuntimeConfig, all_gather_rows, rank_rows, setup
 from engine.step import build_step_programs
@@ -86,6 +87,9 @@ class Trainer:
             if not job.exports_onnx:
                 raise ConfigError(f"train.export_onnx: the {type(job).__name__} job has no ONNX export")
             require_onnx()
+        if runtime.visualdl:
+            VisualDLWriter.require()
+        self._curves_note: str | None = None  # why curves.png cannot be drawn, once known
 
     def fit(self, resume: bool = False) -> dict:
         """Trains (or continues) to `max_steps`; returns the final evaluation metrics."""
@@ -113,8 +117,9 @@ class Trainer:
         for prefix in self.programs.freeze_skipped:
             notes.append(f"optim.freeze: '{prefix}' is not built in this configuration; nothing to freeze")
         self._saved_step = state.step if start is not None else None
-        log = ProgressLog(self.output_dir / "train_log.jsonl", self.cfg.max_steps, state.step,
-                          self.cfg.log_every, enabled=self.dist.is_main, metrics=self.job.step_metrics)
+        sink = VisualDLWriter(self.output_dir) if self.runtime.visualdl and self.dist.is_main else None
+        log = ProgressLog(self.output_dir / LOG_FILE, self.cfg.max_steps, state.step,
+                          self.cfg.log_every, enabled=self.dist.is_main, metrics=self.job.step_metrics, sink=sink)
         for line in loaded:
             log.write(line)
         if start is not None:
@@ -269,7 +274,18 @@ class Trainer:
         metrics = self.job.evaluate(self.exe)
         log.write(f"eval at step {step} | {self.job.describe_metrics(metrics)}",
                   {"step": step, "eval": metrics})
+        self._draw_curves(log)
         return metrics
+
+    def _draw_curves(self, log: ProgressLog) -> None:
+        """Redraws RUN_DIR/curves.png from the log (rank 0); without matplotlib, says so once."""
+        if self._curves_note is not None:
+            return
+        try:
+            save_curves([self.output_dir], self.output_dir / CURVES_FILE)
+        except ConfigError as exc:
+            self._curves_note = str(exc)
+            log.write(f"note: no {CURVES_FILE}: {exc}")
 
 
 def _zero_gradient_effect(optim: OptimConfig) -> str:

@@ -68,12 +68,13 @@ class RegressionJob(Job):
         return {}
 
 
-def run(tmp_path, run_name, rows, steps, job: dict | None = None, **optim) -> dict[str, np.ndarray]:
-    train = TrainConfig(output_dir=str(tmp_path / run_name), batch_size=rows, max_steps=steps, log_every=100,
+def run(tmp_path, run_name, rows, steps, job: dict | None = None, log_every: int = 100, visualdl: bool = False,
+        **optim) -> dict[str, np.ndarray]:
+    train = TrainConfig(output_dir=str(tmp_path / run_name), batch_size=rows, max_steps=steps, log_every=log_every,
                         save_every=0)
     optim_cfg = load_config(OptimConfig, None, [f"{k}={v}" for k, v in optim.items()])
     with paddle.static.scope_guard(paddle.static.Scope()):
-        Trainer(RegressionJob(rows, **(job or {})), train, optim_cfg, RuntimeConfig()).fit()
+        Trainer(RegressionJob(rows, **(job or {})), train, optim_cfg, RuntimeConfig(visualdl=visualdl)).fit()
         scope = paddle.static.global_scope()
         return {n: np.array(scope.find_var(n).get_tensor()) for n in ("reg.weight", "reg.bias",
                                                                       "reg.LayerNorm.weight")}
