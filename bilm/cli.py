@@ -9,6 +9,7 @@
     python -m bilm.import_bilm_tf --options options.json --weights weights.hdf5 --output DIR
                                   [--token-embeddings vocab_embedding.hdf5 --vocab vocab.txt]
     python -m bilm.export_bilm_tf --model DIR --output OUT_DIR
+    python -m bilm.import_fluid --checkpoint FLUID_DIR --vocab vocabulary_min5k.txt --output DIR
     python -m bilm.cache_token_embeddings --model DIR --vocab VOCAB.txt --output EMB.hdf5
 
 DIR is a model directory (`output/elmo/model`, an import) or any checkpoint.
@@ -173,6 +174,31 @@ threads (default: the cores divided among them); the file is the same."""
     print(f"wrote {done['sentences']:,} sentences ({done['tokens']:,} tokens) to {args.output} in "
           f"{done['seconds']:.1f} s ({done['tokens'] / max(done['seconds'], 1e-9):,.0f} tokens/s)")
     return done
+
+
+def import_fluid(argv: list[str] | None = None) -> str:
+    """Turn a checkpoint of the fluid ELMo release (one file per variable under the fluid names, no
+config and no vocabulary: `elmo_chinese_checkpoint`, the `baike` one) into a model directory every
+command here takes. Sizes and layer count come from the files' shapes; clips 3.0/3.0 and the state
+carried across sentences, as the release trained. The softmax comes along when the checkpoint has it;
+Adagrad moments and `learning_rate_0` are left out (listed)."""
+    parser = _parser(import_fluid.__doc__, model_help="", threads=False)
+    parser.add_argument("--checkpoint", required=True, help="the fluid checkpoint directory")
+    parser.add_argument("--vocab", required=True, help="its vocabulary, one word per line (vocabulary_min5k.txt)")
+    parser.add_argument("--output", required=True, help="model directory to create")
+    args = parser.parse_args(argv)
+
+    from bilm.formats import import_fluid as convert
+    from engine.errors import listing
+
+    done = convert(args.checkpoint, args.vocab, args.output)
+    c = done.cfg
+    softmax = "with" if Path(args.output, "softmax_weight").is_file() else "without"
+    print(f"imported a {c.num_layers}-layer biLM (cell {c.hidden_size}, projection {c.embed_size}, vocabulary "
+          f"{c.vocab_size:,}, {softmax} its softmax) into {args.output}")
+    if done.left_out:
+        print(f"left out (optimizer state, other files): {listing(done.left_out, 6)}")
+    return args.output
 
 
 def import_bilm_tf(argv: list[str] | None = None) -> str:

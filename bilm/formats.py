@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
@@ -44,7 +45,7 @@ from bilm.model import (
 from engine.atomic import atomic_directory
 from engine.config import from_dict, read_json, write_json
 from engine.errors import CheckpointError, ConfigError
-from engine.variables import check_directory, get_value, load_variables, read_tensor, write_tensor
+from engine.variables import check_directory, get_value, load_variables, read_tensor, read_tensor_header, write_tensor
 from reader.chars import NUM_CHARS
 from reader.vocab import SPECIAL_TOKENS, Vocabulary
 
@@ -114,6 +115,50 @@ def read_model_dir(directory: str | Path) -> tuple[BiLMConfig, Vocabulary]:
 def load_model_variables(directory: str | Path, cfg: BiLMConfig, place, with_softmax: bool = True) -> list[str]:
     """Loads the biLM variables of a model directory into the global scope."""
     return load_variables(directory, variable_shapes(cfg, with_softmax), place)
+
+
+# -- the fluid release's checkpoints ---------------------------------------------------
+
+
+@dataclass
+class FluidImport:
+    """What `import_fluid` made of a fluid checkpoint: the model's config, and the files it left out."""
+
+    cfg: BiLMConfig
+    left_out: list[str]  # optimizer state and anything else that is not a biLM variable
+
+
+def read_fluid_config(checkpoint: str | Path, vocab: Vocabulary) -> BiLMConfig:
+    """A fluid-release checkpoint's architecture, read from its files' shapes (the release's clips
+    3.0/3.0, the state carried across sentences and the full softmax as it trained). The vocabulary
+    must have as many entries as `embedding_para` has rows."""
+    checkpoint = Path(checkpoint)
+    if not Path(checkpoint, EMBEDDING).is_file():
+        raise CheckpointError(f"{checkpoint}: no {EMBEDDING} (not a fluid ELMo checkpoint?)")
+    rows, embed = read_tensor_header(checkpoint / EMBEDDING)[1]
+    if rows != len(vocab):
+        raise CheckpointError(f"{checkpoint}: {EMBEDDING} has {rows:,} rows but the vocabulary has "
+                              f"{len(vocab):,} entries")
+    layers = sum(1 for k in range(64) if Path(checkpoint, f"lstmp_{k}.w_0").is_file()) // 2
+    if layers == 0:
+        raise CheckpointError(f"{checkpoint}: no lstmp_0.w_0 (not a fluid ELMo checkpoint?)")
+    hidden = read_tensor_header(checkpoint / "lstmp_0.w_1")[1][0]
+    return BiLMConfig(vocab_size=rows, embed_size=embed, hidden_size=hidden, num_layers=layers, cell_clip=3.0,
+                      proj_clip=3.0, state_reset="stream", softmax="full")  # the release's training loss
+
+
+def import_fluid(checkpoint: str | Path, vocab_path: str | Path, output: str | Path) -> FluidImport:
+    """Turns a fluid-release checkpoint (one file per variable under the fluid names, no config, no
+    vocabulary: `elmo_chinese_checkpoint`, the `baike` one) into a model directory. The softmax comes
+    along when the files have it; Adagrad moments and `learning_rate_0` are left out (listed)."""
+    vocab = Vocabulary.load(vocab_path)
+    cfg = read_fluid_config(checkpoint, vocab)
+    with_softmax = Path(checkpoint, SOFTMAX_WEIGHT).is_file()
+    files = check_directory(checkpoint, variable_shapes(cfg, with_softmax))
+    arrays = {name: read_tensor(path) for name, path in files.items()}
+    write_model_arrays(Path(output), cfg, vocab, arrays)
+    left_out = sorted(p.name for p in Path(checkpoint).iterdir() if p.is_file() and p.name not in arrays)
+    return FluidImport(cfg, left_out)
 
 
 # -- bilm-tf ------------------------------------------------------------------------
