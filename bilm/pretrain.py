@@ -12,16 +12,17 @@ from pathlib import Path
 from typing import Literal
 
 from bilm.config import BiLMConfig
-from bilm.formats import load_model_config, write_model_dir, write_model_files
+from bilm.formats import VOCAB_FILE, load_model_config, write_model_dir, write_model_files
 from bilm.lm import PerplexityEvaluator, build_lm, zero_states
-from bilm.model import INIT_CELL, INIT_HIDDEN
+from bilm.model import EMBEDDING, INIT_CELL, INIT_HIDDEN, SOFTMAX_BIAS, SOFTMAX_WEIGHT, variable_shapes
 from bilm.vectors import export_inference_model
 from engine.config import section
-from engine.errors import ConfigError, DataError
+from engine.errors import CheckpointError, ConfigError, DataError
 from engine.job import Carry, Job, TrainGraph
 from engine.optim import OptimConfig
 from engine.runtime import DistEnv, RuntimeConfig
 from engine.trainer import TrainConfig
+from engine.variables import get_value, persistable_shapes, read_tensor, read_tensor_header, set_value
 from reader.default_corpus import build_default_corpus
 from reader.lm import LMStream, RankRows
 from reader.prefetch import Prefetcher
@@ -92,6 +93,7 @@ class ElmoPretraining(Job):
     """Bidirectional LM pretraining (the fluid ELMo recipe) on the shared engine."""
 
     config_class = ElmoConfig
+    starts_from_init = True
 
     def __init__(self, cfg: ElmoConfig, dist: DistEnv = DistEnv()):
         self.cfg = cfg
@@ -122,6 +124,14 @@ class ElmoPretraining(Job):
                    Carry(INIT_CELL, g.last_cell, zeros[INIT_CELL], batch_axis=1)],
             gradient_sources=g.gradient_sources,
         )
+
+    def initialize(self, exe, program) -> list[str]:
+        """`train.init_from`: the biLM's variables (and, with `train.init_optimizer`, Adagrad's state)
+        from another model; a checkpoint of this run restored afterwards overrides them."""
+        t = self.cfg.train
+        if not t.init_from:
+            return []
+        return init_from(Path(t.init_from), self.model, self.vocab, program, exe.place, t.init_optimizer)
 
     def train_batches(self, reader_state: dict | None):
         B = self.cfg.train.batch_size
@@ -167,3 +177,93 @@ class ElmoPretraining(Job):
         if onnx:
             written["exported ONNX program"] = f"{prefix}.onnx"
         return written
+
+
+# -- starting from another model --------------------------------------------------------------
+
+# Variables with one row per vocabulary entry: copied word by word when the vocabularies differ.
+_ROWS_BY_WORD = (EMBEDDING, SOFTMAX_WEIGHT, SOFTMAX_BIAS)
+_MOMENT = "_moment_0"
+# Settings that change the computation without changing any shape: a difference is worth a note.
+_SAME_SHAPE_SETTINGS = ("cell_clip", "proj_clip", "forget_bias", "state_reset", "use_skip_connections")
+
+
+def init_from(source: Path, cfg: BiLMConfig, vocab: Vocabulary, program, place,
+              with_optimizer: bool = False) -> list[str]:
+    """Sets the new run's biLM variables from `source`: a model or checkpoint directory of this
+    project, an imported bilm-tf model, or a fluid-release checkpoint (variable files only; its
+    vocabulary must then be this run's). Shapes are checked against the run's config (an error names
+    the variable and both shapes); a missing softmax stays freshly initialised; with another
+    vocabulary, the rows of words both have are copied by word. Returns lines for the log."""
+    if not source.is_dir():
+        raise ConfigError(f"train.init_from: {source} is not a directory")
+    source_vocab = _source_vocabulary(source, vocab)
+    same_vocab = source_vocab.tokens == vocab.tokens
+    notes = [f"initialised from {source}", *_setting_notes(source, cfg)]
+    for name, shape in variable_shapes(cfg, with_softmax=True).items():
+        if not Path(source, name).is_file():
+            if name in (SOFTMAX_WEIGHT, SOFTMAX_BIAS):
+                notes.append(f"note: {source} has no {name}: it starts freshly initialised")
+                continue
+            raise CheckpointError(f"train.init_from: {source} has no '{name}' (this run's model needs {list(shape)})")
+        value = read_tensor(Path(source, name))
+        if name in _ROWS_BY_WORD and not same_vocab:
+            value, copied = _rows_by_word(name, value, source_vocab, vocab, get_value(name))
+            notes.append(f"{name}: {copied:,} rows copied by word, {len(vocab) - copied:,} new")
+        elif tuple(value.shape) != shape:
+            raise CheckpointError(f"train.init_from: '{name}' has shape {list(value.shape)} in {source} but "
+                                  f"{list(shape)} in this run's model")
+        set_value(name, value, place)
+    if with_optimizer:
+        notes.append(_load_optimizer_state(source, cfg, program, place, same_vocab))
+    return notes
+
+
+def _source_vocabulary(source: Path, vocab: Vocabulary) -> Vocabulary:
+    if Path(source, VOCAB_FILE).is_file():
+        return Vocabulary.load(Path(source, VOCAB_FILE))
+    # A fluid-release directory has no vocabulary of its own: it must be this run's.
+    rows = read_tensor_header(Path(source, EMBEDDING))[1][0] if Path(source, EMBEDDING).is_file() else None
+    if rows != len(vocab):
+        raise ConfigError(f"train.init_from: {source} has no {VOCAB_FILE}, and its {EMBEDDING} rows ({rows}) are "
+                          f"not this run's {len(vocab):,} words; import it with `python -m bilm.import_fluid "
+                          "--vocab ITS_VOCABULARY` and start from the import")
+    return vocab
+
+
+def _setting_notes(source: Path, cfg: BiLMConfig) -> list[str]:
+    if not Path(source, "model.json").is_file():
+        return []
+    theirs = load_model_config(source)
+    return [f"note: {source} was trained with model.{k} {getattr(theirs, k)!r}; this run uses {getattr(cfg, k)!r}"
+            for k in _SAME_SHAPE_SETTINGS if getattr(theirs, k) != getattr(cfg, k)]
+
+
+def _rows_by_word(name: str, value, source_vocab: Vocabulary, vocab: Vocabulary, fresh):
+    """`fresh` (this run's initial rows) with the rows of the words both vocabularies have taken from
+    `value`; returns (rows, how many were copied)."""
+    if value.shape[0] != len(source_vocab) or value.shape[1:] != fresh.shape[1:]:
+        raise CheckpointError(f"train.init_from: '{name}' has shape {list(value.shape)} but its vocabulary has "
+                              f"{len(source_vocab):,} entries and this run's model needs rows of "
+                              f"{list(fresh.shape[1:])}")
+    index = {word: i for i, word in enumerate(source_vocab.tokens)}
+    rows, copied = fresh.copy(), 0
+    for i, word in enumerate(vocab.tokens):
+        if word in index:
+            rows[i] = value[index[word]]
+            copied += 1
+    return rows, copied
+
+
+def _load_optimizer_state(source: Path, cfg: BiLMConfig, program, place, same_vocab: bool) -> str:
+    if not same_vocab:
+        return "note: train.init_optimizer: the vocabularies differ, so the optimizer state starts fresh"
+    params = variable_shapes(cfg, with_softmax=True)
+    # Adagrad's accumulators, under Paddle's (and the fluid release's) names.
+    state = {name: shape for name, shape in persistable_shapes(program).items()
+             if name.endswith(_MOMENT) and name.removesuffix(_MOMENT) in params}
+    loaded = [name for name, shape in state.items()
+              if Path(source, name).is_file() and read_tensor_header(Path(source, name))[1] == shape]
+    for name in loaded:
+        set_value(name, read_tensor(Path(source, name)), place)
+    return f"optimizer state: {len(loaded)} of {len(state)} accumulators from {source}"

@@ -29,6 +29,8 @@ def config_parser(description: str, default_config: str | None = None) -> argpar
                         help="override a config value, e.g. -o train.max_steps=100 (repeatable)")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the latest complete checkpoint in train.output_dir")
+    parser.add_argument("--init-from", metavar="DIR",
+                        help="start a new run from the variables of DIR (= -o train.init_from=DIR)")
     parser.add_argument("--show", nargs="?", const="text", choices=("text", "markdown"),
                         help="print every config key with its default, this run's value and its meaning; "
                              "do not train")
@@ -59,6 +61,8 @@ def train(argv: list[str] | None = None, default_config: str | None = None) -> d
     from engine.runtime import dist_env_from_launcher
 
     args = config_parser(__doc__, default_config).parse_args(argv)
+    if args.init_from:
+        args.overrides.append(f"train.init_from={args.init_from}")
     cls = job_class(args.config)
     cfg = load_config(cls.config_class, args.config, args.overrides)
     if args.show:

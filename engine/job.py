@@ -102,6 +102,8 @@ class Job(ABC):
     config_class: ClassVar[type]
     # Whether `export(onnx=True)` can convert this job's programs (`train.export_onnx`).
     exports_onnx: ClassVar[bool] = True
+    # Whether `initialize` honours `train.init_from` (start from another model's variables).
+    starts_from_init: ClassVar[bool] = False
 
     def summary(self) -> str:
         """One line the launcher prints before training (rank 0)."""

@@ -48,6 +48,11 @@ class TrainConfig:
     # Also convert the exported inference program to ONNX (PREFIX.onnx, for
     # ONNX Runtime; needs the [onnx] extra).
     export_onnx: bool = False
+    # Start a new run (step 0) from the variables of this model or checkpoint directory
+    # (jobs that can: ELMo pretraining); --resume of this run's own checkpoints takes precedence
+    init_from: str = ""
+    # With init_from: also take the optimizer state (Adagrad's moments) when it is there
+    init_optimizer: bool = False
 
     def __post_init__(self):
         for name in ("batch_size", "max_steps", "log_every", "keep_checkpoints"):
@@ -87,6 +92,9 @@ class Trainer:
             if not job.exports_onnx:
                 raise ConfigError(f"train.export_onnx: the {type(job).__name__} job has no ONNX export")
             require_onnx()
+        if train.init_from and not job.starts_from_init:
+            raise ConfigError(f"train.init_from: the {type(job).__name__} job does not start from another "
+                              "model's variables (LUKE tasks: model.luke)")
         if runtime.visualdl:
             VisualDLWriter.require()
         self._curves_note: str | None = None  # why curves.png cannot be drawn, once known
