@@ -100,7 +100,8 @@ def test_optimizer_state_comes_along_when_asked(source, tmp_path, static_scope, 
 
 def test_what_cannot_be_a_start_is_named(source, tmp_path, static_scope):
     run, corpus = source
-    with pytest.raises(CheckpointError, match=r"'fw_layer1_gate_w' has shape \[16, 128\] in .* but \[16, 64\] in this run"):
+    wrong = r"'fw_layer1_gate_w' has shape \[16, 128\] in .* but \[16, 64\] in this run"
+    with pytest.raises(CheckpointError, match=wrong):
         train(tiny_config(corpus, tmp_path / "a", **{"train.init_from": run / "model", "model.hidden_size": 16}))
     lonely = tmp_path / "lonely"  # variable files, no vocabulary, and rows that are not this run's words
     lonely.mkdir()
