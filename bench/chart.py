@@ -25,8 +25,8 @@ def read(paths: list[str]) -> list[tuple[str, float, float, str]]:
         data = json.loads(Path(path).read_text())
         for label, ratio in data["ratios"].items():
             if ratio.get("target"):
-                rows.append((f"{data['benchmark']}: {label.removeprefix('ratio').strip(' ,:') or 'ratio'}",
-                             ratio["value"], ratio["target"], data["cpu"]))
+                rows.append((ratio.get("title", f"{data['benchmark']}: {label}"), ratio["value"], ratio["target"],
+                             f"{data['cpu']}, {data['threads']} threads, {data.get('date', '')}"))
     if not rows:
         raise SystemExit("no ratio with a target in those files (write them with a benchmark's --json)")
     return rows

@@ -28,12 +28,13 @@ class Results:
 
     def __init__(self, benchmark: str, args):
         self.path = args.json
-        self.data = {"benchmark": benchmark, "cpu": cpu_model(), "threads": args.threads, "ratios": {}}
+        self.data = {"benchmark": benchmark, "cpu": cpu_model(), "threads": args.threads,
+                     "date": time.strftime("%Y-%m-%d"), "ratios": {}}
 
-    def ratio(self, label: str, value: float, target: float | None = None) -> None:
-        """Prints `label: value` (the line the README quotes) and keeps it."""
+    def ratio(self, label: str, value: float, target: float | None = None, title: str | None = None) -> None:
+        """Prints `label: value` (the line the README quotes) and keeps it, with a `title` for the chart."""
         print(f"{label}: {value:.2f}")
-        self.data["ratios"][label] = {"value": round(value, 4), "target": target}
+        self.data["ratios"][label] = {"value": round(value, 4), "target": target, "title": title or label}
 
     def save(self) -> None:
         if self.path:

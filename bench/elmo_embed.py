@@ -61,7 +61,8 @@ def main():
         print(line(f"ours ({backend})", t, tokens, "tokens") + ceiling_share(flops, t, ceiling))
     print(line("torch eval", theirs, tokens, "tokens") + ceiling_share(flops, theirs, ceiling))
     for backend, t in ours.items():
-        results.ratio(f"ratio, {backend}", theirs["median"] / t["median"], target=1.5)
+        results.ratio(f"ratio, {backend}", theirs["median"] / t["median"], target=1.5,
+                      title=f"ELMo vectors vs torch ({backend})")
     results.ratio("ratio", theirs["median"] / min(t["median"] for t in ours.values()))
     results.save()
 

@@ -83,10 +83,11 @@ def main():
         print(line(f"inference batch 1, {name}", t, a.seq, "tokens") + ceiling_share(forward_flops(a), t, ceiling))
     fastest = min(t["median"] for t in ours_infer.values())
     if seed:
-        results.ratio("fine-tune ratio vs PaddleNLP", seed["step"]["median"] / ours_step["median"], target=2.5)
+        results.ratio("fine-tune ratio vs PaddleNLP", seed["step"]["median"] / ours_step["median"], target=2.5,
+                      title="LUKE fine-tune vs PaddleNLP")
         results.ratio("inference ratio vs PaddleNLP", seed["infer"]["median"] / fastest)
-    results.ratio("inference ratio", hf_infer["median"] / fastest, target=1.3)
-    results.ratio("ratio", hf_step["median"] / ours_step["median"], target=1.5)
+    results.ratio("inference ratio", hf_infer["median"] / fastest, target=1.3, title="LUKE inference vs HF")
+    results.ratio("ratio", hf_step["median"] / ours_step["median"], target=1.5, title="LUKE fine-tune vs HF")
     results.save()
 
 
