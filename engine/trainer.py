@@ -17,7 +17,7 @@ import numpy as np
 import paddle
 
 from engine.checkpoint import CheckpointManager, read_state
-from engine.errors import CheckpointError, ConfigError, PipelineError
+from engine.errors import CheckpointError, ConfigError, DataError, PipelineError
 from engine.inference import require_onnx
 from engine.job import BatchStream, Job, TrainGraph
 from engine.ops import SEED_FEED, step_seed
@@ -286,12 +286,13 @@ class Trainer:
         return metrics
 
     def _draw_curves(self, log: ProgressLog) -> None:
-        """Redraws RUN_DIR/curves.png from the log (rank 0); without matplotlib, says so once."""
+        """Redraws RUN_DIR/curves.png from the log (rank 0). A picture never stops a run: without
+        matplotlib (or with a log it cannot read) it says so once and draws no more."""
         if self._curves_note is not None:
             return
         try:
             save_curves([self.output_dir], self.output_dir / CURVES_FILE)
-        except ConfigError as exc:
+        except (ConfigError, DataError) as exc:
             self._curves_note = str(exc)
             log.write(f"note: no {CURVES_FILE}: {exc}")
 

@@ -70,9 +70,9 @@ class _Speller:
 def encode_shard(path: str, vocab: Vocabulary, max_chars: int = 0) -> EncodedShard:
     """Reads and encodes one shard (with spellings of `max_chars` when > 0).
 
-    Blank (or whitespace-only) lines are skipped and counted, as the fluid
-    reader reads them as empty sentences that train nothing. A bad line is an
-    error naming file and line.
+    Blank (or whitespace-only) lines are skipped and counted (the fluid
+    reader made each one a sentence without words, `<S> </S>`). A bad line is
+    an error naming file and line.
     """
     pieces: list[np.ndarray] = []
     spellings: list[np.ndarray] = []
