@@ -49,6 +49,7 @@ from bilm.model import (
     create_params,
     embed_tokens,
     encode_embedded,
+    sentence_mask,
     token_feed_name,
     variable_shapes,
     wrap_embedded,
@@ -92,19 +93,20 @@ class ElmoModel:
 # -- in your own network -------------------------------------------------------------
 
 
-def emb(tokens, model: ElmoModel):
-    """The biLM's token vectors [B,T,E] (layer 0), frozen.
+def emb(tokens, model: ElmoModel, trainable: bool = False):
+    """The biLM's token vectors [B,T,E] (layer 0), frozen unless `trainable`.
 
     `tokens`: word ids [B,T] (ids in `model.vocab`), or for a character model
     (`model.cfg.input == "char"`) character ids [B,T,C] from
     `reader.chars.padded_char_ids` (int64; `model.input_shape` says which).
     """
-    params = create_params(model.cfg, with_softmax=False, trainable=False)
+    params = create_params(model.cfg, with_softmax=False, trainable=trainable)
     return embed_tokens(params, model.cfg, tokens)
 
 
 def elmo_encoder(x_emb, lengths, model: ElmoModel, l2_coef: float = 0.001, dropout: float = 0.0,
-                 dropout_seed=None, all_layers: bool = False):
+                 dropout_seed=None, all_layers: bool = False, trainable: bool = False, layer_norm: bool = False,
+                 num_mixes: int = 1, name: str | None = None):
     """ELMo vectors [B,T,2P]: γ · Σ_k softmax(w)_k · layer_k over the biLM's L+1 layers.
 
     `x_emb` [B,T,E] comes from `emb`; `lengths` [B] int64 counts each
@@ -115,39 +117,76 @@ def elmo_encoder(x_emb, lengths, model: ElmoModel, l2_coef: float = 0.001, dropo
     masks from `dropout_seed` (an int32 [1] feed, see `engine.ops`) when
     given, else from Paddle's generator. Padding positions are zero.
     With `all_layers=True`, returns the layers [B, L+1, T, 2P] instead.
+
+    AllenNLP's options: `trainable=True` fine-tunes the biLM with the task
+    (its variables get gradients; pass it to `emb` too; the sentence length
+    must be fixed in the program, as the recurrence is then unrolled); `layer_norm=True`
+    normalises each layer over its non-padded positions before mixing
+    (`do_layer_norm`); `num_mixes=N` returns a list of N independent mixes
+    of the same biLM computation (the ELMo paper's input and output mixes),
+    named `{name}_{i}_w` / `{name}_{i}_gamma` with `name` default
+    `elmo_mix`. One mix keeps the fluid names unless `name` is given.
     """
     cfg = model.cfg
-    params = create_params(cfg, with_softmax=False, trainable=False)
+    if trainable and not (x_emb.shape[1] or 0) > 0:
+        raise ValueError("trainable=True needs a fixed sentence length (feeds declared as [-1, T], sentences "
+                         "padded to T): Paddle 3.3.1's while loop passes no gradient to the weights inside it, "
+                         "so the biLM is unrolled over T steps")
+    params = create_params(cfg, with_softmax=False, trainable=trainable)
     bos, eos = boundary_embeddings(params, cfg, model.vocab.bos_id, model.vocab.eos_id)
     wrapped = wrap_embedded(x_emb, lengths, bos, eos)
     layers = encode_embedded(params, cfg, wrapped, lengths + 2, word_lengths=lengths).layers
-    layers.stop_gradient = True
+    layers.stop_gradient = not trainable
     if all_layers:
         return layers
-    mixed = scalar_mix(layers, l2_coef)
-    if dropout > 0:
-        if dropout_seed is not None:
-            mixed = StepDropout(dropout, dropout_seed)(mixed)
-        else:
-            mixed = paddle.nn.functional.dropout(mixed, dropout, training=True)
-    return mixed
+    names = [name] if num_mixes == 1 else [f"{name or 'elmo_mix'}_{i}" for i in range(num_mixes)]
+    mask = sentence_mask(lengths, paddle.shape(layers)[2]) if layer_norm else None
+    mixes = []
+    for mix_name in names:
+        mixed = scalar_mix(layers, l2_coef, name=mix_name, mask=mask)
+        if dropout > 0:
+            if dropout_seed is not None:
+                mixed = StepDropout(dropout, dropout_seed)(mixed)
+            else:
+                mixed = paddle.nn.functional.dropout(mixed, dropout, training=True)
+        mixes.append(mixed)
+    return mixes[0] if num_mixes == 1 else mixes
 
 
 def elmo(tokens, lengths, model: ElmoModel, **kwargs):
     """`elmo_encoder(emb(tokens, model), lengths, model, **kwargs)` in one call."""
-    return elmo_encoder(emb(tokens, model), lengths, model, **kwargs)
+    return elmo_encoder(emb(tokens, model, trainable=kwargs.get("trainable", False)), lengths, model, **kwargs)
 
 
-def scalar_mix(layers, l2_coef: float = 0.001):
-    """γ · Σ_k softmax(w)_k · layers[:, k] for layers [B, K, T, D] → [B, T, D] (original names)."""
+def scalar_mix(layers, l2_coef: float = 0.001, name: str | None = None, mask=None):
+    """γ · Σ_k softmax(w)_k · layers[:, k] for layers [B, K, T, D] → [B, T, D].
+
+    `name`: the parameters are `{name}_w` and `{name}_gamma` (None: the fluid
+    names `ELMo_w`, `ELMo_gamma`). With `mask` [B, T] (1 for real tokens),
+    each layer is first normalised by its mean and variance over the real
+    positions (AllenNLP's `do_layer_norm`).
+    """
     k = layers.shape[1]
+    w_name, gamma_name = (MIX_WEIGHTS, MIX_SCALE) if name is None else (f"{name}_w", f"{name}_gamma")
     w = paddle.static.create_parameter(
-        [k], "float32", attr=paddle.ParamAttr(name=MIX_WEIGHTS, initializer=paddle.nn.initializer.Constant(0.0),
+        [k], "float32", attr=paddle.ParamAttr(name=w_name, initializer=paddle.nn.initializer.Constant(0.0),
                                               regularizer=paddle.regularizer.L2Decay(l2_coef)))
     gamma = paddle.static.create_parameter(
-        [1], "float32", attr=paddle.ParamAttr(name=MIX_SCALE, initializer=paddle.nn.initializer.Constant(1.0)))
+        [1], "float32", attr=paddle.ParamAttr(name=gamma_name, initializer=paddle.nn.initializer.Constant(1.0)))
+    if mask is not None:
+        layers = _normalised(layers, mask)
     weights = paddle.nn.functional.softmax(w).reshape([1, k, 1, 1])
     return gamma * (layers * weights).sum(axis=1)
+
+
+def _normalised(layers, mask):
+    """Each layer of [B, K, T, D] minus its mean, over its standard deviation, both over the positions
+    `mask` [B, T] marks real (one scalar per layer, as AllenNLP's `_do_layer_norm`)."""
+    m = paddle.cast(mask, "float32").unsqueeze(1).unsqueeze(-1)  # [B, 1, T, 1]
+    count = m.sum() * float(layers.shape[-1])
+    mean = (layers * m).sum(axis=[0, 2, 3], keepdim=True) / count
+    variance = (((layers - mean) * m) ** 2).sum(axis=[0, 2, 3], keepdim=True) / count
+    return (layers - mean) / paddle.sqrt(variance + 1e-12)
 
 
 @dataclass
