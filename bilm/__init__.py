@@ -2,7 +2,8 @@
 
 In your own network: `bilm.ElmoModel`, `bilm.emb`, `bilm.elmo_encoder`
 (or `bilm.elmo` for both), `bilm.scalar_mix` and `bilm.load_pretrained`;
-outside one, `bilm.ElmoEmbedder` (see `bilm.vectors`).
+outside one, `bilm.ElmoEmbedder` (see `bilm.vectors`); for raw text,
+`bilm.segment(text, vocab)` (see `reader.segment`).
 
 - `bilm.config`: the architecture (`BiLMConfig`).
 - `bilm.model`: the network: parameters under the fluid names, token
@@ -15,11 +16,11 @@ outside one, `bilm.ElmoEmbedder` (see `bilm.vectors`).
 - `bilm.pretrain`: the pretraining job (`sh run.sh`).
 - `bilm.cli`: the command lines, `python -m bilm.<verb>` for `train`,
   `evaluate`, `export`, `dump`, `import_bilm_tf`, `export_bilm_tf`,
-  `cache_token_embeddings`.
+  `import_fluid`, `cache_token_embeddings`.
 """
 
 __all__ = ["ElmoEmbedder", "ElmoModel", "LoadReport", "elmo", "elmo_encoder", "emb", "load_pretrained",
-           "scalar_mix"]
+           "scalar_mix", "segment"]
 
 
 def __getattr__(name: str):
@@ -28,5 +29,6 @@ def __getattr__(name: str):
     if name in __all__:
         import importlib
 
-        return getattr(importlib.import_module("bilm.vectors"), name)
+        module = "reader.segment" if name == "segment" else "bilm.vectors"
+        return getattr(importlib.import_module(module), name)
     raise AttributeError(f"module 'bilm' has no attribute '{name}'")

@@ -126,7 +126,10 @@ sentences and --max-tokens padded tokens per batch): little padding. With
 The file also holds `sentence_to_index` (AllenNLP's: a JSON string mapping
 each sentence to its dataset's name). Input is streamed: memory stays bounded.
 -n N embeds with N worker processes (not with --stateful), each on --threads
-threads (default: the cores divided among them); the file is the same."""
+threads (default: the cores divided among them); the file is the same.
+Raw text (Chinese, say): --segment vocab cuts each line into the model's
+vocabulary words (forward maximum matching), --segment jieba uses jieba with
+that vocabulary as its dictionary."""
     parser = _parser(dump.__doc__, "model directory (trained here or imported)", threads=False)
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads per process (default 2; with -n, the cores divided among the processes)")
@@ -141,6 +144,9 @@ threads (default: the cores divided among them); the file is the same."""
     parser.add_argument("--layers", choices=("all", "top", "mix"), default="all")
     parser.add_argument("--backend", choices=("paddle", "onnxruntime"), default="paddle",
                         help="onnxruntime: convert the program to ONNX first (the [onnx] extra); faster on CPU")
+    parser.add_argument("--segment", choices=("none", "vocab", "jieba"), default="none",
+                        help="raw text (Chinese): cut lines into the model's vocabulary words by forward maximum "
+                             "matching (vocab) or with jieba (the [jieba] extra); none: split on whitespace")
     args = parser.parse_args(argv)
     for name in ("batch_size", "max_tokens", "window", "processes"):
         if getattr(args, name) <= 0:
@@ -152,13 +158,17 @@ threads (default: the cores divided among them); the file is the same."""
 
     from tqdm import tqdm
 
+    from bilm.formats import read_model_dir
     from bilm.vectors import ElmoEmbedder, dump_file, embedded_batches, embedded_batches_in_processes
+    from reader.segment import Segmenter
     from reader.sentences import read_batches, sorted_batches
 
+    split = Segmenter(args.segment, read_model_dir(args.model)[1].tokens if args.segment != "none" else ())
     if args.stateful:
-        batches = ((list(range(first, first + len(b))), b) for first, b in read_batches(args.input, args.batch_size))
+        batches = ((list(range(first, first + len(b))), b)
+                   for first, b in read_batches(args.input, args.batch_size, split))
     else:
-        batches = sorted_batches(args.input, args.max_tokens, args.batch_size, args.window)
+        batches = sorted_batches(args.input, args.max_tokens, args.batch_size, args.window, split)
     if args.processes > 1:
         embedded = embedded_batches_in_processes(args.model, batches, args.layers, args.processes, args.threads,
                                                  args.backend)

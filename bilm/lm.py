@@ -252,10 +252,11 @@ class PerplexityEvaluator:
     once; `run` evaluates the current parameters.
     """
 
-    def __init__(self, model: BiLMConfig, files, vocab: Vocabulary, batch_size: int, num_steps: int):
+    def __init__(self, model: BiLMConfig, files, vocab: Vocabulary, batch_size: int, num_steps: int,
+                 segment: str = "none"):
         self.model = model
         self.stream = LMStream(tuple(files), str(vocab.path), batch_size, num_steps, loop=False,
-                               max_chars=model.spelled_chars)
+                               max_chars=model.spelled_chars, segment=segment)
         self.program = paddle.static.Program()
         with paddle.static.program_guard(self.program, paddle.static.Program()):
             self.graph = build_lm(model, batch_size, num_steps, training=False,

@@ -27,6 +27,7 @@ from reader.default_corpus import build_default_corpus
 from reader.lm import LMStream, RankRows
 from reader.prefetch import Prefetcher
 from reader.sampling import NegativeSampling
+from reader.segment import Segmenter
 from reader.shards import resolve_shards
 from reader.vocab import Vocabulary
 
@@ -42,6 +43,9 @@ class LMDataConfig:
     train: str = ""  # glob of training shards (one tokenized sentence per line)
     dev: str = ""  # glob of dev shards
     vocab: str = ""  # one token per line, with <S>, </S>, <UNK>; sorted by descending frequency
+    # How a line becomes words: none (whitespace: pre-segmented text), vocab (forward maximum
+    # matching over the vocabulary, for raw Chinese text), jieba (the jieba extra)
+    segment: Literal["none", "vocab", "jieba"] = "none"
     num_steps: int = 20  # unroll length (truncated BPTT window)
     shuffle: bool = True  # reshuffle shard order and sentence order every pass (seeded)
     num_workers: int = 1  # processes that encode upcoming shards (0: encode in the reader process)
@@ -102,6 +106,7 @@ class ElmoPretraining(Job):
         self.vocab = Vocabulary.load(self.files.vocab)
         self.model: BiLMConfig = cfg.model.with_vocab_size(len(self.vocab))
         self._evaluator: PerplexityEvaluator | None = None
+        Segmenter(cfg.data.segment)  # segment: jieba without jieba stops here, not in the reader
 
     def summary(self) -> str:
         m, cfg = self.model, self.cfg
@@ -142,7 +147,8 @@ class ElmoPretraining(Job):
         stream = LMStream(self.files.train, str(self.files.vocab), B * self.dist.world,
                           self.cfg.data.num_steps, shuffle=self.cfg.data.shuffle,
                           seed=self.cfg.train.seed, loop=True, num_workers=self.cfg.data.num_workers,
-                          transforms=tuple(transforms), max_chars=self.model.spelled_chars)
+                          transforms=tuple(transforms), max_chars=self.model.spelled_chars,
+                          segment=self.cfg.data.segment)
         return Prefetcher(stream, reader_state, capacity=self.cfg.data.prefetch)
 
     def step_metrics(self, loss: float) -> dict[str, float]:
@@ -152,7 +158,8 @@ class ElmoPretraining(Job):
     def evaluate(self, exe) -> dict[str, float]:
         if self._evaluator is None:  # built on first use, after the training program
             self._evaluator = PerplexityEvaluator(self.model, self.files.dev, self.vocab,
-                                                  self.cfg.train.batch_size, self.cfg.data.num_steps)
+                                                  self.cfg.train.batch_size, self.cfg.data.num_steps,
+                                                  segment=self.cfg.data.segment)
         return self._evaluator.run(exe)
 
     def describe_metrics(self, m: dict[str, float]) -> str:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.errors import DataError
+from reader.segment import Segmenter
 from reader.shards import EncodedShard, encode_shard
 from reader.vocab import Vocabulary
 
@@ -63,7 +64,7 @@ class SentenceSource:
 
     def __init__(self, files: list[str], vocab_path: str, *, shuffle: bool, seed: int,
                  loop: bool, num_workers: int = 0, position: tuple[int, int, int] = (0, 0, 0),
-                 max_chars: int = 0):
+                 max_chars: int = 0, segment: str = "none"):
         self.files = list(files)
         self.vocab_path = vocab_path
         self.max_chars = max_chars
@@ -72,7 +73,9 @@ class SentenceSource:
         self.loop = loop
         self.epoch, self.shard_pos, self.sentence_pos = position
         self._vocab = None
-        self._pool = _encoding_pool(vocab_path, num_workers)
+        self.segment = segment
+        self._split = None  # this process's `Segmenter`, made with the vocabulary
+        self._pool = _encoding_pool(vocab_path, num_workers, segment)
         self._lookahead = max(1, num_workers)
         self._pending: deque = deque()
         self._shard: EncodedShard | None = None
@@ -143,7 +146,8 @@ class SentenceSource:
         if self._pool is None:
             if self._vocab is None:
                 self._vocab = Vocabulary.load(self.vocab_path)
-            return encode_shard(self.files[self._file_index(key)], self._vocab, self.max_chars)
+                self._split = Segmenter(self.segment, self._vocab.tokens)
+            return encode_shard(self.files[self._file_index(key)], self._vocab, self.max_chars, self._split)
         while self._pending and self._pending[0][0] != key:
             self._pending.popleft()
         queued = {k for k, _ in self._pending}
@@ -259,13 +263,14 @@ class LMStream:
     num_workers: int = 0
     transforms: tuple = ()  # callables LMBatch → LMBatch, applied in the worker
     max_chars: int = 0  # > 0: also spell the inputs (character models)
+    segment: str = "none"  # how a line becomes words: `reader.segment.MODES`
 
     def __call__(self, state: dict | None = None):
         """Yields the stream's batches, from `state` (a batch's `.state`) on if given."""
         position = tuple(state.get("position", (0, 0, 0))) if state else (0, 0, 0)
         source = SentenceSource(list(self.files), self.vocab_path, shuffle=self.shuffle, seed=self.seed,
                                 loop=self.loop, num_workers=self.num_workers, position=position,
-                                max_chars=self.max_chars)
+                                max_chars=self.max_chars, segment=self.segment)
         try:
             batcher = StreamBatcher(source, self.batch_size, self.num_steps, state)
             while (batch := batcher.next_batch()) is not None:
@@ -279,22 +284,26 @@ class LMStream:
 _worker_vocab: Vocabulary | None = None
 
 
-def _encoding_pool(vocab_path: str, num_workers: int):
+def _encoding_pool(vocab_path: str, num_workers: int, segment: str = "none"):
     if num_workers <= 0:
         return None
     # A Pool (not a ProcessPoolExecutor): `terminate` stops workers mid-shard
     # when the trainer closes the stream.
     return multiprocessing.get_context("spawn").Pool(num_workers, initializer=_init_worker,
-                                                     initargs=(vocab_path,))
+                                                     initargs=(vocab_path, segment))
 
 
-def _init_worker(vocab_path: str) -> None:
-    global _worker_vocab
+_worker_split = str.split
+
+
+def _init_worker(vocab_path: str, segment: str) -> None:
+    global _worker_vocab, _worker_split
     _worker_vocab = Vocabulary.load(vocab_path)
+    _worker_split = Segmenter(segment, _worker_vocab.tokens)
 
 
 def _encode_in_worker(path: str, max_chars: int) -> EncodedShard:
-    return encode_shard(path, _worker_vocab, max_chars)
+    return encode_shard(path, _worker_vocab, max_chars, _worker_split)
 
 
 @dataclass(frozen=True)

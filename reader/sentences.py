@@ -13,10 +13,11 @@ from pathlib import Path
 from reader.text_file import numbered_lines
 
 
-def read_batches(path: str | Path, batch_size: int):
-    """Yields (first line index, [tokens per line]) in batches of consecutive lines."""
+def read_batches(path: str | Path, batch_size: int, split=str.split):
+    """Yields (first line index, [tokens per line]) in batches of consecutive lines; `split` cuts a
+    line into words (whitespace; or a `reader.segment.Segmenter` for raw text)."""
     batch, start = [], 0
-    for _, words in _sentences(path):
+    for _, words in _sentences(path, split):
         batch.append(words)
         if len(batch) == batch_size:
             yield start, batch
@@ -25,7 +26,7 @@ def read_batches(path: str | Path, batch_size: int):
         yield start, batch
 
 
-def sorted_batches(path: str | Path, max_tokens: int, max_sentences: int, window: int = 8192):
+def sorted_batches(path: str | Path, max_tokens: int, max_sentences: int, window: int = 8192, split=str.split):
     """Yields ([line indices], [tokens per line]) batches of similar lengths.
 
     Lines are read `window` at a time, sorted by length, and cut into batches
@@ -34,7 +35,7 @@ def sorted_batches(path: str | Path, max_tokens: int, max_sentences: int, window
     sentence goes alone. Memory stays bounded by the window.
     """
     buffer = []
-    for item in _sentences(path):
+    for item in _sentences(path, split):
         buffer.append(item)
         if len(buffer) == window:
             yield from _by_length(buffer, max_tokens, max_sentences)
@@ -54,8 +55,8 @@ def _by_length(items: list, max_tokens: int, max_sentences: int):
         yield [i for i, _ in batch], [w for _, w in batch]
 
 
-def _sentences(path: str | Path):
+def _sentences(path: str | Path, split=str.split):
     """(0-based line index, tokens) of every line; a blank line is an empty sentence (bilm-tf reads it as
     `<S> </S>`), so every line keeps its index."""
     for lineno, line in numbered_lines(path, "input file"):
-        yield lineno - 1, line.split()
+        yield lineno - 1, split(line)

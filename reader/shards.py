@@ -67,10 +67,11 @@ class _Speller:
         return char_ids(list(self.rows), max_chars).astype(np.uint16)
 
 
-def encode_shard(path: str, vocab: Vocabulary, max_chars: int = 0) -> EncodedShard:
+def encode_shard(path: str, vocab: Vocabulary, max_chars: int = 0, split=str.split) -> EncodedShard:
     """Reads and encodes one shard (with spellings of `max_chars` when > 0).
 
-    Blank (or whitespace-only) lines are skipped and counted (the fluid
+    `split` cuts a line into words (whitespace; a `reader.segment.Segmenter`
+    for raw text). Blank (or whitespace-only) lines are skipped and counted (the fluid
     reader made each one a sentence without words, `<S> </S>`). A bad line is
     an error naming file and line.
     """
@@ -80,7 +81,7 @@ def encode_shard(path: str, vocab: Vocabulary, max_chars: int = 0) -> EncodedSha
     lengths = [0]
     blank = 0
     for _, line in numbered_lines(path, "shard"):
-        words = line.split()
+        words = split(line)
         if not words:  # real corpora have a few (the fluid release's sample has 10)
             blank += 1
             continue

@@ -2,7 +2,8 @@
 
     python -m tagger.predict --model output/lac/inference --input sentences.txt [--batch-size 32]
 
-One whitespace-tokenized sentence per input line; prints `word/TAG …` per line.
+One whitespace-tokenized sentence per input line (raw text with --segment);
+prints `word/TAG …` per line, a blank line for a blank one.
 """
 
 from __future__ import annotations
@@ -61,16 +62,25 @@ def main(argv: list[str] | None = None) -> list[list[str]]:
     parser.add_argument("--model", required=True, help="the tagger's inference directory")
     parser.add_argument("--input", required=True, help="text file, one tokenized sentence per line")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--segment", choices=("none", "vocab", "jieba"), default="none",
+                        help="raw text (Chinese): cut lines into the ELMo vocabulary's words (forward maximum "
+                             "matching, or jieba: the [jieba] extra); none: split on whitespace")
     args = parser.parse_args(argv)
 
+    from reader.segment import Segmenter
     from reader.sentences import read_batches
 
     predictor = TaggerPredictor(args.model)
+    # The fluid release segments with the ELMo vocabulary; without ELMo, the task's own words.
+    split = Segmenter(args.segment, (predictor.elmo or predictor.words).tokens)
     tagged = []
-    for _, batch in read_batches(args.input, args.batch_size):
-        for words, tags in zip(batch, predictor.tag(batch)):
-            print(" ".join(f"{w}/{t}" for w, t in zip(words, tags)))
-            tagged.append(tags)
+    for _, batch in read_batches(args.input, args.batch_size, split):
+        words_only = [words for words in batch if words]  # a blank line is printed blank
+        tags = iter(predictor.tag(words_only) if words_only else [])
+        for words in batch:
+            sentence_tags = next(tags) if words else []
+            print(" ".join(f"{w}/{t}" for w, t in zip(words, sentence_tags)))
+            tagged.append(sentence_tags)
     return tagged
 
 

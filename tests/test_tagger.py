@@ -84,9 +84,13 @@ def test_exported_tagger_equals_the_decoding_program_and_predicts(pretrained, tm
     for row, tags in enumerate(tagged):
         assert tags == [job.tagset.tags[t] for t in want[row, :len(tags)]]
 
-    (tmp_path / "raw.txt").write_text("the cat sees a tree .\na dog helps the river today .\n")
+    (tmp_path / "raw.txt").write_text("the cat sees a tree .\n\na dog helps the river today .\n")
     printed = predict_main(["--model", str(tmp_path / "run" / "inference"), "--input", str(tmp_path / "raw.txt")])
-    assert len(printed) == 2 and "the/" in capsys.readouterr().out
+    assert len(printed) == 3 and printed[1] == [] and "the/" in capsys.readouterr().out  # a blank line stays
+    # --segment vocab on text that is already words gives the same tags.
+    again = predict_main(["--model", str(tmp_path / "run" / "inference"), "--input", str(tmp_path / "raw.txt"),
+                          "--segment", "vocab"])
+    assert again == printed
 
 
 def test_the_tagger_takes_a_character_elmo(tmp_path, static_scope):
