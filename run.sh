@@ -3,12 +3,13 @@
 #
 #   sh run.sh                         ELMo pretraining on the built-in corpus (configs/elmo.yaml)
 #   sh run.sh test [PYTEST_ARGS]      the test suite
-#   sh run.sh [JOB] [-n N] [-o key=value ...] [--resume] [--show]
+#   sh run.sh [JOB] [-n N] [--nnodes M --master HOST:PORT] [-o key=value ...] [--resume] [--show]
 #                                     the job of configs/JOB.yaml (default: elmo), run by
 #                                     `python -m engine --config configs/JOB.yaml`; the
 #                                     recipe's `job:` key names the job class
 #
-# -n N runs N data-parallel processes (python -m paddle.distributed.launch).
+# -n N runs N data-parallel processes (python -m paddle.distributed.launch);
+# --nnodes M --master HOST:PORT, given alike on M machines, joins them (N each).
 # Without -n: $NPROC if set, else one process per device in
 # $CUDA_VISIBLE_DEVICES (as the fluid release), else 1.
 #
@@ -55,16 +56,33 @@ if [ ! -f "$config" ]; then
 fi
 
 nproc="${NPROC:-}"
-if [ $# -ge 2 ] && [ "$1" = "-n" ]; then
-    nproc="$2"
+nnodes="${PADDLE_NNODES:-1}"
+master="${PADDLE_MASTER:-}"
+while [ $# -ge 2 ]; do
+    case "$1" in
+        -n) nproc="$2" ;;
+        --nnodes) nnodes="$2" ;;
+        --master) master="$2" ;;
+        *) break ;;
+    esac
     shift 2
-fi
+done
 if [ -z "$nproc" ] && [ -n "${CUDA_VISIBLE_DEVICES:-}" ]; then
     nproc=$(echo "$CUDA_VISIBLE_DEVICES" | tr ',' '\n' | grep -c .)
 fi
 nproc="${nproc:-1}"
+if [ "$nnodes" -gt 1 ] && [ -z "$master" ]; then
+    echo "--nnodes $nnodes needs --master HOST:PORT (the same on every machine)" >&2
+    exit 2
+fi
 
 ensure_venv "[plot]"
+if [ "$nnodes" -gt 1 ]; then
+    # Several machines: the same command on each, with the same --master (any one machine's
+    # HOST:PORT); the launcher numbers the ranks. This machine's logs are in output/launch/JOB/.
+    exec "$PY" -m paddle.distributed.launch --master "$master" --nnodes "$nnodes" --nproc_per_node "$nproc" \
+        --log_dir "output/launch/$job" "$PY" -m engine --config "$config" "$@"
+fi
 if [ "$nproc" -gt 1 ]; then
     # Rank 0's output is shown here; every rank's log is in output/launch/JOB/.
     exec "$PY" -m paddle.distributed.launch --nproc_per_node "$nproc" --log_dir "output/launch/$job" \

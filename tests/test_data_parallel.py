@@ -105,3 +105,35 @@ def test_a_checkpoint_from_two_ranks_resumes_in_one_process(corpus, tmp_path):
     whole, _ = run(tmp_path, tmp_path / "whole", overrides(corpus, tmp_path / "whole", batch=6, steps=6), ranks=1)
     assert "resumed from" in log and "restarts from zero" not in log
     assert_same(resumed[0], whole[0])
+
+
+def test_two_nodes_on_localhost_equal_one_process(corpus, tmp_path):
+    """Two launchers, one rank each, joined through --master as two machines would be (run.sh
+    --nnodes 2 --master HOST:PORT runs this launch command)."""
+    import socket
+
+    with socket.socket() as s:  # a free port for the master
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "nodes"
+    out.mkdir()
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER)
+    args = overrides(corpus, out, batch=3, steps=6)
+    nodes = [subprocess.Popen([sys.executable, "-m", "paddle.distributed.launch", "--master", f"127.0.0.1:{port}",
+                               "--nnodes", "2", "--nproc_per_node", "1", "--log_dir", str(out / f"launch{k}"),
+                               sys.executable, str(driver), str(out), "--config", "configs/elmo.yaml", *args],
+                              cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for k in range(2)]
+    outputs = [node.communicate(timeout=600)[0] for node in nodes]
+    assert all(node.returncode == 0 for node in nodes), "\n".join(o[-2000:] for o in outputs)
+    two = {int(p.stem[4:]): dict(np.load(p)) for p in out.glob("rank*.npz")}
+    one, _ = run(tmp_path, tmp_path / "one", overrides(corpus, tmp_path / "one", batch=6, steps=6), ranks=1)
+    assert set(two) == {0, 1}
+    assert_same(two[0], two[1])
+    assert_same(two[0], one[0])
+
+
+def test_run_sh_needs_a_master_for_several_nodes():
+    proc = subprocess.run(["sh", "run.sh", "elmo", "--nnodes", "2"], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 2 and "--nnodes 2 needs --master HOST:PORT" in proc.stderr
