@@ -100,8 +100,11 @@ def dump(model: Path, tmp_path: Path, batch_size: int, stateful=False, layers="a
     text = tmp_path / "sentences.txt"
     text.write_text("\n".join(sentences) + "\n")
     out = tmp_path / f"dump-{batch_size}-{stateful}-{layers}.hdf5"
+    # Paddle's program against the references (`--backend auto` would take ONNX Runtime where the
+    # extra is installed; tests/test_onnx.py checks that both give the same file).
+    backend = [] if "--backend" in extra else ["--backend", "paddle"]
     args = ["--model", str(model), "--input", str(text), "--output", str(out), "--batch-size", str(batch_size),
-            "--layers", layers, *extra] + (["--stateful"] if stateful else [])
+            "--layers", layers, *backend, *extra] + (["--stateful"] if stateful else [])
     dump_main(args)
     with h5py.File(out, "r") as f:
         names = json.loads(f["sentence_to_index"][0])

@@ -129,3 +129,13 @@ def test_a_job_without_onnx_export_fails_before_training(tmp_path):
     with pytest.raises(ConfigError, match="train.export_onnx: the TaggerTraining job has no ONNX export"):
         Trainer(job, cfg.train, cfg.optim, cfg.runtime)
     assert not (tmp_path / "run").exists()
+
+
+def test_dump_takes_the_faster_backend_when_it_can(monkeypatch):
+    import sys
+
+    import engine.inference as inference
+
+    assert inference.fastest_backend() == "onnxruntime"  # the test extras include onnx
+    monkeypatch.setitem(sys.modules, "paddle2onnx", None)
+    assert inference.fastest_backend() == "paddle"
