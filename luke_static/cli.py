@@ -144,7 +144,7 @@ def _read_json(path: str, what: str):
     from engine.errors import DataError
 
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:  # files saved on Windows often start with a BOM
             return json.load(f)
     except FileNotFoundError:
         raise DataError(f"{what} not found: {path}") from None

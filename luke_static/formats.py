@@ -209,16 +209,19 @@ def to_ours(kind: str, source: dict[str, np.ndarray], cfg: LukeConfig) -> tuple[
     _fill_entity_queries(renamed, cfg)
     if "pooler.dense.weight" not in renamed:  # HF's QA models have no pooler: keep a fresh one out
         expected = variable_shapes(cfg, with_pooler=False)
-    missing = sorted(set(expected) - set(renamed))
-    unexpected = sorted(set(renamed) - set(expected))
-    if missing or unexpected:
-        raise CheckpointError(f"parameter names do not match a {cfg.num_hidden_layers}-layer LUKE: "
-                              f"missing {listing(missing, 6)}; unexpected {listing(unexpected, 6)}")
-    for name, shape in expected.items():
-        if renamed[name].shape != shape:
-            raise CheckpointError(f"'{name}' has shape {list(renamed[name].shape)} in the checkpoint "
-                                  f"but {list(shape)} in the config")
+    _check_arrays(renamed, expected, f"parameter names do not match a {cfg.num_hidden_layers}-layer LUKE")
     return renamed, heads
+
+
+def _check_arrays(arrays: dict, expected: dict, mismatch: str) -> None:
+    """One error listing missing and unexpected names (after `mismatch`), or naming a wrong shape."""
+    missing, unexpected = sorted(set(expected) - set(arrays)), sorted(set(arrays) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(f"{mismatch}: missing {listing(missing, 6)}; unexpected {listing(unexpected, 6)}")
+    for name, shape in expected.items():
+        if arrays[name].shape != shape:
+            raise CheckpointError(f"'{name}' has shape {list(arrays[name].shape)} in the checkpoint "
+                                  f"but {list(shape)} in the config")
 
 
 def _fill_entity_queries(params: dict, cfg: LukeConfig) -> None:
@@ -282,15 +285,7 @@ def read_head(kind: str, config: dict, source: dict[str, np.ndarray], encoder: d
         return None
     arrays, untied = _head_arrays(kind, source, encoder)
     labels = _head_labels(config, task, arrays)
-    expected = head_shapes(task, cfg, len(labels), untied)
-    missing, unexpected = sorted(set(expected) - set(arrays)), sorted(set(arrays) - set(expected))
-    if missing or unexpected:
-        raise CheckpointError(f"the {task} head does not match: missing {listing(missing, 6)}; "
-                              f"unexpected {listing(unexpected, 6)}")
-    for name, shape in expected.items():
-        if arrays[name].shape != shape:
-            raise CheckpointError(f"'{name}' has shape {list(arrays[name].shape)} in the checkpoint "
-                                  f"but {list(shape)} in the config")
+    _check_arrays(arrays, head_shapes(task, cfg, len(labels), untied), f"the {task} head does not match")
     return TaskHead(task, labels, arrays, untied)
 
 

@@ -23,7 +23,8 @@ def test_every_word_is_in_the_vocabulary_or_one_character(mode):
     for text in SENTENCES:
         words = split(text)
         assert "".join(words) == "".join(text.split()), (text, words)
-        assert all(w in WORDS or len(w) == 1 or w.isascii() for w in words), (text, words)
+        # jieba keeps a run of Latin letters together (`ELMo`); maximum matching spells it out.
+        assert all(w in WORDS or len(w) == 1 or (mode == "jieba" and w.isascii()) for w in words), (text, words)
     if mode == "vocab":  # the longest match first
         assert split("我们是中国人") == ["我们", "是", "中国人"]
         assert split("在北京的中国人爱天安门。") == ["在", "北京", "的", "中国人", "爱", "天安门", "。"]
