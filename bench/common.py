@@ -20,6 +20,8 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=5, help="timed repetitions (after warm-up)")
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--json", help="also write the ratios to this JSON file (what bench/chart.py draws)")
+    p.add_argument("--default-malloc", action="store_true",
+                   help="leave glibc's allocator at its defaults (both sides) instead of the engine's setting")
     return p
 
 
@@ -42,15 +44,23 @@ class Results:
             print(f"wrote {self.path}")
 
 
-def set_threads(threads: int) -> None:
-    """Same thread count for Paddle (OpenMP/MKL) and torch; call before either runs anything.
+def set_threads(threads: int, keep_memory: bool = True, announce: bool = True) -> None:
+    """Same process settings for Paddle (OpenMP/MKL) and torch; call before either runs anything.
 
-    Uses the engine's own set-up, so the benchmark runs Paddle as training does.
+    Uses the engine's own set-up, so the benchmark runs Paddle as training
+    does. The allocator setting (`engine.runtime.keep_freed_memory`) is
+    process-wide, so the references in this process get it too: it makes
+    torch's steps faster as well (HF's fine-tuning step more than ours), and
+    a reference given the better allocator is the stronger one.
     """
-    from engine.runtime import serial_cpu_executor
+    from engine.runtime import keep_freed_memory, serial_cpu_executor
     from engine.runtime import set_threads as engine_threads
 
     engine_threads(threads)
+    kept = keep_memory and keep_freed_memory()
+    if announce:
+        print(f"every side: {threads} threads, freed memory "
+              f"{'kept for reuse (engine.runtime.keep_freed_memory)' if kept else 'returned per glibc defaults'}")
     os.environ.setdefault("GLOG_minloglevel", "2")
     serial_cpu_executor()
 

@@ -34,7 +34,7 @@ def main():
     p.add_argument("--layers", type=int, default=2)
     a = p.parse_args()
     results = Results("elmo_dump", a)
-    set_threads(a.threads)
+    set_threads(a.threads, keep_memory=not a.default_malloc)
     import numpy as np
 
     rng = np.random.default_rng(0)

@@ -40,7 +40,7 @@ def main():
                    help="export for any sentence length (a while loop) instead of a fixed one (unrolled)")
     a = p.parse_args()
     results = Results("elmo_embed", a)
-    set_threads(a.threads)
+    set_threads(a.threads, keep_memory=not a.default_malloc)
     import numpy as np
 
     ids = np.random.default_rng(0).integers(3, a.vocab, (a.batch, a.length)).astype(np.int64)

@@ -36,7 +36,7 @@ def main():
     p.add_argument("--samples", type=int, default=8192)
     a = p.parse_args()
     results = Results("elmo_train", a)
-    set_threads(a.threads)
+    set_threads(a.threads, keep_memory=not a.default_malloc)
     import numpy as np
 
     from reader.sampling import LogUniformSampler

@@ -44,7 +44,7 @@ def main():
     p.set_defaults(repeats=3, warmup=1)
     a = p.parse_args()
     results = Results("luke", a)
-    set_threads(a.threads)
+    set_threads(a.threads, keep_memory=not a.default_malloc)
     torch = torch_threads(a.threads)
     import transformers
 
@@ -184,7 +184,7 @@ def paddlenlp_side(a, hf_dir: Path, batch: dict, single: dict) -> dict | None:
 
 
 def _paddlenlp_timings(a, hf_dir: str, batch: dict, single: dict) -> dict | str:
-    set_threads(a.threads)
+    set_threads(a.threads, keep_memory=not a.default_malloc, announce=False)
     try:
         from paddlenlp.transformers import LukeConfig, LukeForQuestionAnswering
     except Exception as error:  # not installed, or one of its dependencies clashes

@@ -32,7 +32,7 @@ def main():
     p.add_argument("--train-steps", type=int, default=40)
     a = p.parse_args()
     results = Results("reader", a)
-    set_threads(a.threads)
+    set_threads(a.threads, keep_memory=not a.default_malloc)
     from reader.default_corpus import build_default_corpus
     from reader.lm import LMStream
     from reader.prefetch import Prefetcher

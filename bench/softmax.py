@@ -57,7 +57,7 @@ def main():
     p.add_argument("--no-step", action="store_true", help="skip the whole-step comparison")
     a = p.parse_args()
     results = Results("softmax", a)
-    set_threads(a.threads)
+    set_threads(a.threads, keep_memory=not a.default_malloc)
     print(f"{cpu_model()} | threads {a.threads} | vocab {a.vocab:,}, {a.samples} samples, "
           f"{a.tokens} tokens × {a.embed}")
     sampled = measure(layer_step(a, True), a.repeats, a.warmup)

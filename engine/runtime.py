@@ -8,6 +8,7 @@ dygraph guard (checked on Paddle 3.3.1 with gloo).
 
 from __future__ import annotations
 
+import ctypes
 import os
 from dataclasses import dataclass
 from typing import Literal
@@ -24,6 +25,8 @@ class RuntimeConfig:
     device: Literal["auto", "cpu", "gpu"] = "auto"  # auto: a card when this Paddle build has CUDA and sees one
     # Also log the training curves' scalars for VisualDL, in RUN_DIR/visualdl (the visualdl extra)
     visualdl: bool = False
+    # Keep freed memory for reuse (glibc): no page faults on each step's large buffers; the process keeps its peak size
+    keep_memory: bool = True
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,30 @@ def set_threads(threads: int, processes: int = 1) -> int:
     return n
 
 
+# glibc's mallopt parameters (malloc.h).
+_M_TRIM_THRESHOLD, _M_MMAP_MAX, _M_ARENA_MAX = -1, -4, -8
+
+
+def keep_freed_memory() -> bool:
+    """Makes glibc keep the memory a program frees for its next allocations.
+
+    The executor runs ops on worker threads, and glibc serves a large block
+    there with a fresh `mmap` that it unmaps when the block is freed, so every
+    step faulted its large buffers in again page by page: 130k page faults
+    per LUKE fine-tuning step, and a 150 MB zero-filled gradient took 95 ms
+    instead of 13 (measured on this project's CPU machines). One arena, no
+    mapped blocks and no trimming keep the pages; the cost is that the process
+    holds its peak heap until it exits. Returns False (nothing changed) where
+    the C library is not glibc. Call it before the first program runs.
+    """
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return False
+    settings = ((_M_ARENA_MAX, 1), (_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, 2**31 - 1))
+    return all(mallopt(param, value) == 1 for param, value in settings)
+
+
 def serial_cpu_executor() -> None:
     """Makes the executor run a program's ops one after another.
 
@@ -88,6 +115,8 @@ def _amd_cpu() -> bool:
 def setup(cfg: RuntimeConfig, dist: DistEnv):
     """Threads, static mode and the device of this rank; returns the Paddle place."""
     set_threads(cfg.threads, dist.world)
+    if cfg.keep_memory:
+        keep_freed_memory()
     import paddle
 
     if dist.world > 1:
