@@ -41,12 +41,13 @@ def affine(x, weight, bias):
                              paddle.concat([weight, bias.reshape([1, -1])], axis=0))
     stacked = paddle.concat([weight, bias], axis=1)  # [G, K+1, N]
     rows = paddle.concat([x, ones], axis=-1)
-    if -1 not in x.shape and len(x.shape) > 3:
-        # One [G, rows, K+1] product: MKL runs it faster than a broadcast over [G, …].
-        out = paddle.matmul(rows.reshape([x.shape[0], -1, rows.shape[-1]]), stacked)
-        return out.reshape(list(x.shape[:-1]) + [stacked.shape[-1]])
-    stacked = stacked.reshape([stacked.shape[0]] + [1] * (len(x.shape) - 3) + list(stacked.shape[1:]))
-    return paddle.matmul(rows, stacked)
+    if len(x.shape) == 3:
+        return paddle.matmul(rows, stacked)
+    # One [G, rows, K+1] product: MKL and ONNX Runtime run it faster than a
+    # broadcast over [G, …], which is a small product per leading index.
+    out = paddle.matmul(rows.reshape([x.shape[0], -1, rows.shape[-1]]), stacked)
+    dims = [d if d > 0 else paddle.shape(x)[k] for k, d in enumerate(x.shape[:-1])]
+    return out.reshape(dims + [stacked.shape[-1]])
 
 
 # -- dropout --------------------------------------------------------------------
