@@ -50,7 +50,9 @@ def draw(rows):
         ax.text(v, yi, f" {v:.2f}", va="center", fontsize="small")
     ax.set_yticks(y, [r[0] for r in rows], fontsize="small")
     ax.set_xlabel("speed ratio (green: target met)")
-    ax.legend(fontsize="small", loc="lower right")
+    ax.set_xlim(0, max(values + targets) * 1.12)  # room for the value labels
+    # Below the axes: inside, it covered the longest bars.
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize="small")
     ax.set_title(f"Benchmarks on {', '.join(sorted({r[3] for r in rows}))}", fontsize="medium")
     return fig
 
