@@ -49,7 +49,7 @@ from reader.vocab import Vocabulary
 
 TOKEN_FEEDS = {"fw": (FW_INPUT, FW_TARGET), "bw": (BW_INPUT, BW_TARGET)}
 CHAR_FEEDS = {"fw": FW_CHARS, "bw": BW_CHARS}
-# Added to an accidental hit's logit; as in the fluid op.
+# The sampled softmax's last column when the target is among the samples: it adds nothing.
 _HIT_PENALTY = -1e20
 
 
@@ -210,21 +210,24 @@ def sampled_loss_from_rows(hidden, targets, neg_ids, rows: SoftmaxRows, num_trie
     """`sampled_softmax_loss` given the rows it reads (gathered once for both directions in training)."""
     true_logit = (hidden * rows.true_weight).sum(-1) + rows.true_bias
     true_logit = true_logit - log_expected_count(targets, num_tries, vocab_size)
-    # The log-Q correction folds into the sampled bias, the bias into the
-    # product, and a spare column (zero weight, bias -1e20) joins the samples.
+    # The log-Q correction folds into the sampled bias, and the bias into the product.
     neg_bias = rows.neg_bias - log_expected_count(neg_ids, num_tries, vocab_size)
     weight = paddle.concat([rows.neg_weight, neg_bias.unsqueeze(-1)], axis=1)  # [S, P+1]
-    spare = paddle.concat([paddle.zeros_like(weight[:1, :-1]), paddle.full_like(weight[:1, -1:], _HIT_PENALTY)], 1)
     inputs = paddle.concat([hidden, paddle.ones_like(hidden[:, :1])], axis=-1)
-    logits = paddle.matmul(inputs, paddle.concat([weight, spare]), transpose_y=True)  # [N, S+1]
-    # The true logit goes where the target is among the samples (an accidental
-    # hit's logit is the true logit, so the hit counts once), else into the
-    # spare column. One scatter of N values and no concat: comparing every
-    # target with every sample and masking [N,S] cost a third of the layer on CPU.
-    column = _hit_columns(targets, neg_ids).unsqueeze(-1)
-    logits = paddle.put_along_axis(logits, column, true_logit.unsqueeze(-1), 1, "assign")
+    sampled = paddle.matmul(inputs, weight, transpose_y=True)  # [N, S]
+    # A target among the samples (an accidental hit) is scored in its sample's
+    # column, whose logit is the true logit (same row, bias and log Q), so the
+    # hit counts once; any other target's true logit goes into a last column.
+    # A binary search finds the columns: comparing every target with every
+    # sample and masking [N, S] cost a third of the layer on CPU, and
+    # scattering the true logits into the product (`put_along_axis`) had a
+    # gradient that cost a third of what was left.
+    column = _hit_columns(targets, neg_ids)
+    hit = column < neg_ids.shape[0]
+    last = paddle.where(hit, paddle.full_like(true_logit, _HIT_PENALTY), true_logit)
+    logits = paddle.concat([sampled, last.unsqueeze(-1)], axis=1)  # [N, S+1]
     # `cross_entropy` (fused softmax + loss) is ~35x faster than `log_softmax` on CPU in Paddle 3.3.1.
-    return F.cross_entropy(logits, column, reduction="none").squeeze(-1)
+    return F.cross_entropy(logits, column.unsqueeze(-1), reduction="none").squeeze(-1)
 
 
 def _hit_columns(targets, neg_ids):
