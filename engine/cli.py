@@ -1,4 +1,4 @@
-"""The training command every job shares, and what every command line does on a user mistake.
+"""The training command every job shares.
 
     python -m engine --config configs/JOB.yaml [-o section.key=value ...] [--resume] [--show]
 
@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import sys
-import warnings
-from collections.abc import Callable
+import shutil
 from pathlib import Path
 
-from engine.errors import ConfigError, PipelineError
+from engine.errors import ConfigError
 
 
 def config_parser(description: str, default_config: str | None = None) -> argparse.ArgumentParser:
@@ -70,13 +68,24 @@ def train(argv: list[str] | None = None, default_config: str | None = None) -> d
         print(key_table(rows, args.config) if args.show == "markdown" else show_text(rows), end="")
         return {}
     dist = dist_env_from_launcher()
-    job = cls(cfg, dist)
-    if dist.is_main:
-        print(job.summary(), flush=True)
     from engine.trainer import Trainer
 
-    run_config = f"{JOB_KEY}: {cls.__module__}.{cls.__name__}\n" + dump_yaml(cfg)
-    return Trainer(job, cfg.train, cfg.optim, cfg.runtime, dist, run_config=run_config).fit(resume=args.resume)
+    output = Path(cfg.train.output_dir)
+    created = dist.is_main and not output.exists()
+    trainer = None
+    try:
+        job = cls(cfg, dist)
+        if dist.is_main:
+            print(job.summary(), flush=True)
+        run_config = f"{JOB_KEY}: {cls.__module__}.{cls.__name__}\n" + dump_yaml(cfg)
+        trainer = Trainer(job, cfg.train, cfg.optim, cfg.runtime, dist, run_config=run_config)
+        return trainer.fit(resume=args.resume)
+    except BaseException:
+        # A run that stops before its first step (a missing file, a typo in a path) leaves
+        # nothing behind that it made: no empty output directory to trip the next try.
+        if created and (trainer is None or trainer.steps_run == 0):
+            shutil.rmtree(output, ignore_errors=True)
+        raise
 
 
 def show_text(rows) -> str:
@@ -90,17 +99,3 @@ def show_text(rows) -> str:
         if row.meaning:
             lines.append(f"    {row.meaning}")
     return "\n".join(lines) + "\n"
-
-
-def run(main: Callable[[], object]) -> None:
-    """Runs `main`; a user-input problem prints one line and exits with status 2."""
-    # Paddle's import-time notices (ccache, PIR 'place') say nothing to users.
-    warnings.filterwarnings("ignore", category=UserWarning, module=r"paddle\..*")
-    try:
-        main()
-    except PipelineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)

@@ -32,7 +32,7 @@ from typing import Any, Literal, TypeVar, Union
 
 import yaml
 
-from engine.errors import ConfigError
+from engine.errors import ConfigError, DataError
 
 T = TypeVar("T")
 
@@ -95,6 +95,8 @@ def apply_override(cls: type, data: dict, item: str) -> None:
         value = raw
     if _is_str_type(field_type) and not isinstance(value, str) and value is not None:
         value = raw  # `-o data.vocab=123` means the string "123"
+    if not dataclasses.is_dataclass(field_type):  # a wrong value is the override's mistake, not the recipe's
+        value = _convert(field_type, value, f"-o {item}", key)
     node = data
     parts = key.split(".")
     for part in parts[:-1]:
@@ -136,6 +138,20 @@ def from_dict(cls: type[T], data: Any, source: str = "config", prefix: str = "",
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{source}: '{where}': {exc}") from None
     return obj
+
+
+def check_files(cfg: Any, section_name: str, required: tuple[str, ...] = (), optional: tuple[str, ...] = ()) -> None:
+    """Every file a section names exists, or one error naming the key: `required` keys must name a file,
+    `optional` ones may be "" (skipped)."""
+    for key in (*required, *optional):
+        path = getattr(cfg, key)
+        if not path and key in optional:
+            continue
+        if not path:
+            raise ConfigError(f"{section_name}.{key}: no file given (-o {section_name}.{key}=PATH)")
+        if not Path(path).is_file():
+            skip = f"; -o {section_name}.{key}= skips it" if key in optional else ""
+            raise DataError(f"{section_name}.{key}: no such file {path}{skip}")
 
 
 def read_json(path: str | Path, missing: str | None = None) -> Any:
@@ -270,7 +286,17 @@ def describe(cfg: Any, defaults: Any = None, prefix: str = "") -> list[KeyRow]:
 
 
 def field_meanings(cls: type) -> dict[str, str]:
-    """Field name → its comment in the class source: the lines right above it, then the one beside it."""
+    """Field name → its comment in the class source: the lines right above it, then the one beside it.
+    A field a subclass declares again without a comment keeps its base class's."""
+    meanings: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if dataclasses.is_dataclass(klass):
+            meanings.update({name: text for name, text in _own_field_meanings(klass).items()
+                             if text or name not in meanings})
+    return meanings
+
+
+def _own_field_meanings(cls: type) -> dict[str, str]:
     try:
         source = textwrap.dedent(inspect.getsource(cls))
     except (OSError, TypeError):

@@ -178,6 +178,6 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    from engine.cli import run
+    from engine.command import run
 
     run(main)

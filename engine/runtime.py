@@ -8,6 +8,7 @@ dygraph guard (checked on Paddle 3.3.1 with gloo).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 from dataclasses import dataclass
@@ -110,6 +111,21 @@ def _amd_cpu() -> bool:
             return "AuthenticAMD" in f.read(4096)
     except OSError:
         return False
+
+
+@contextlib.contextmanager
+def static_mode():
+    """Paddle's static mode inside the block, and the process's own mode after it: a library call
+    (a pipeline building its program) leaves a user's dygraph code as it found it."""
+    import paddle
+
+    dynamic = paddle.in_dynamic_mode()
+    paddle.enable_static()
+    try:
+        yield
+    finally:
+        if dynamic:
+            paddle.disable_static()
 
 
 def setup(cfg: RuntimeConfig, dist: DistEnv):

@@ -98,6 +98,7 @@ class Trainer:
         if runtime.visualdl:
             VisualDLWriter.require()
         self._curves_note: str | None = None  # why curves.png cannot be drawn, once known
+        self.steps_run = 0  # optimizer steps this process has taken
 
     def fit(self, resume: bool = False) -> dict:
         """Trains (or continues) to `max_steps`; returns the final evaluation metrics."""
@@ -188,6 +189,7 @@ class Trainer:
                 if result is None:
                     break
                 state, loss, step_tokens = result
+                self.steps_run += 1
                 if math.isfinite(loss):
                     log.step(state.step, loss, step_tokens)
                 else:  # raises unless skipping is configured

@@ -1,29 +1,21 @@
-"""LUKE's command lines: each parses its flags and calls the library.
+"""LUKE's command lines (`python -m luke_static VERB`): each parses its flags and calls the library.
 
-    python -m luke_static.convert --from hf|paddlenlp SRC_DIR --output DIR
-    python -m luke_static.export --model DIR --output PREFIX|DIR [--word-only] [--onnx]
-    python -m luke_static.squad_check DATA.json --model DIR [--max-seq-length 512] [--doc-stride 128]
-                                      [--max-query-length 64]
-    python -m luke_static.squad_eval DATA.json PREDICTIONS.json
-    python -m luke_static.squad_predict --model output/squad/inference --input questions.json --output answers.json
-    python -m luke_static.open_entity_predict --model output/open_entity/inference --input records.json
-                                              [--output labels.json]
-    python -m luke_static.relation_predict --model output/relation/inference --input records.json
-                                           [--output relations.json]
-    python -m luke_static.ner_predict --model output/ner/inference --input sentences.txt [--output tagged.txt]
-    python -m luke_static.fill_mask --model DIR --text "Beyoncé lives in <mask>." [--entity-spans 0:7]
+    python -m luke_static convert --from hf|paddlenlp SRC_DIR --output DIR
+    python -m luke_static export --model DIR --output PREFIX|DIR [--word-only] [--onnx]
+    python -m luke_static predict --model EXPORT --input FILE [--output FILE.jsonl] [--task TASK]
+    python -m luke_static fill-mask --model DIR --text "Beyoncé lives in <mask>." [--entity-spans 0:7]
+    python -m luke_static squad-check DATA.json --model DIR [--max-seq-length 512] [--doc-stride 128]
+    python -m luke_static squad-eval DATA.json PREDICTIONS
 
-A converted fine-tuned checkpoint's export (`luke_static.export` of a model
-with a task head) is an inference directory the matching predictor takes.
-
-Every *_predict also takes --backend auto|paddle|onnxruntime (auto, the default: ONNX Runtime when the
-export has its .onnx file and the onnx extra is installed) and --threads N.
-Fine-tuning itself is `sh run.sh squad|open_entity|relation|ner` (the engine's training command).
+`predict` runs the pipeline of the task the export records (`luke_static.pipelines`); every
+prediction command prints one JSON record per input. Fine-tuning itself is `sh run.sh
+squad|open_entity|relation|ner` (the engine's training command).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import sys
@@ -32,28 +24,6 @@ from pathlib import Path
 
 def _parser(description: str) -> argparse.ArgumentParser:
     return argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-
-
-def _predictor_parser(description: str) -> argparse.ArgumentParser:
-    """A predictor's flags: the exported model, and how to run it."""
-    parser = _parser(description)
-    parser.add_argument("--model", required=True, help="the job's inference directory")
-    parser.add_argument("--backend", choices=("auto", "paddle", "onnxruntime"), default="auto",
-                        help="onnxruntime runs the ONNX export (train.export_onnx=true; the [onnx] extra); auto "
-                             "(default): onnxruntime when the export has its .onnx file and the extra is installed")
-    parser.add_argument("--threads", type=int, default=2, help="CPU threads")
-    return parser
-
-
-def _run_export(args, prefix: str, arrays: dict) -> dict:
-    """The exported program's outputs over `arrays`, in batches of `--batch-size`."""
-    from engine.inference import InferenceProgram, fastest_backend, run_in_batches
-
-    backend = args.backend
-    if backend == "auto":  # ONNX Runtime ran the LUKE encoder about 1.45x faster than paddle.inference here
-        backend = fastest_backend() if Path(args.model, f"{prefix}.onnx").is_file() else "paddle"
-    program = InferenceProgram(Path(args.model) / prefix, args.threads, backend=backend)
-    return run_in_batches(program.run, arrays, args.batch_size)
 
 
 def convert(argv: list[str] | None = None) -> Path:
@@ -113,8 +83,9 @@ def export(argv: list[str] | None = None) -> str:
 
 
 def squad_eval(argv: list[str] | None = None) -> dict[str, float]:
-    """The official SQuAD v1.1 evaluation: prints {"exact_match": …, "f1": …}."""
-    parser = argparse.ArgumentParser(description="Evaluation for SQuAD 1.1")
+    """The official SQuAD v1.1 evaluation: prints {"exact_match": …, "f1": …}. The predictions are the
+    official JSON object {question id: answer}, or `predict`'s JSON Lines ({"id", "answer", …} a line)."""
+    parser = argparse.ArgumentParser(description=squad_eval.__doc__)
     parser.add_argument("dataset_file")
     parser.add_argument("prediction_file")
     args = parser.parse_args(argv)
@@ -127,16 +98,32 @@ def squad_eval(argv: list[str] | None = None) -> dict[str, float]:
         raise DataError(f"{args.dataset_file}: not a SQuAD dataset (a JSON object with a 'data' list)")
     if dataset.get("version") != "1.1":
         print(f"Evaluation expects v-1.1, but got dataset with v-{dataset.get('version')}", file=sys.stderr)
-    predictions = _read_json(args.prediction_file, "prediction file")
-    if not isinstance(predictions, dict) or not all(isinstance(v, str) for v in predictions.values()):
-        raise DataError(f"{args.prediction_file}: not a predictions file (a JSON object mapping question ids "
-                        "to answer strings)")
+    predictions = _predictions(args.prediction_file)
     try:
         scores = evaluate(dataset["data"], predictions)
     except (KeyError, TypeError) as exc:
         raise DataError(f"{args.dataset_file}: a malformed article, paragraph or question (missing {exc})") from None
     print(json.dumps(scores))
     return scores
+
+
+def _predictions(path: str) -> dict[str, str]:
+    """{question id: answer} from the official predictions file or `predict`'s records."""
+    from engine.errors import DataError
+
+    try:
+        predictions = _read_json(path, "prediction file")
+    except DataError:
+        from reader.text_file import json_records
+
+        records = json_records(path, "prediction file")
+        if not all(isinstance(r, dict) and isinstance(r.get("answer"), str) and "id" in r for r in records):
+            raise
+        predictions = {str(r["id"]): r["answer"] for r in records}
+    if not isinstance(predictions, dict) or not all(isinstance(v, str) for v in predictions.values()):
+        raise DataError(f"{path}: not a predictions file (a JSON object mapping question ids to answer strings, "
+                        "or JSON Lines of {\"id\", \"answer\"} records)")
+    return predictions
 
 
 def _read_json(path: str, what: str):
@@ -195,133 +182,56 @@ def squad_check(argv: list[str] | None = None) -> dict:
     return report
 
 
-def squad_predict(argv: list[str] | None = None) -> dict[str, str]:
-    """Answer SQuAD-format questions with an exported model (`paddle.inference` or ONNX Runtime); writes
-    {question id: answer}, the official script's prediction format."""
-    parser = _predictor_parser(squad_predict.__doc__)
-    parser.add_argument("--input", required=True, help="SQuAD 1.1 JSON (answers not needed)")
-    parser.add_argument("--output", required=True, help="predictions JSON to write")
-    parser.add_argument("--batch-size", type=int, default=8)
+def predict(argv: list[str] | None = None) -> int:
+    """Run a LUKE task export over a file and write one JSON record per input (JSON Lines): the task is
+    the one the export records (task.json), so one command serves NER, relations, entity typing,
+    question answering and fill-mask exports."""
+    from luke_static.pipelines import registered_pipelines
+
+    pipelines = registered_pipelines()
+    formats = "\n".join(f"  {name}: {cls.input_format}" for name, cls in pipelines.items())
+    parser = argparse.ArgumentParser(description=predict.__doc__, epilog=f"--input, by task:\n{formats}",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="a task export (a run's inference/ directory, or "
+                                                       "`luke_static export` of a fine-tuned model)")
+    parser.add_argument("--input", required=True, help="the inputs, in the task's format (below)")
+    parser.add_argument("--output", help="JSON Lines file to write (default: print)")
+    parser.add_argument("--task", choices=list(pipelines), help="refuse an export of another task")
+    parser.add_argument("--backend", choices=("auto", "paddle", "onnxruntime"), default="auto",
+                        help="auto (default): ONNX Runtime when the export has its .onnx file and the onnx "
+                             "extra is installed, else paddle.inference")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads")
     args = parser.parse_args(argv)
 
-    from luke_static.squad.answers import best_answers
-    from luke_static.squad.data import INFERENCE_PREFIX, build_features, feature_arrays, load_settings, read_squad
-    from luke_static.tokenizer import LukeTokenizer
+    from luke_static.pipelines import pipeline, pipeline_for
 
-    settings, n_best, max_answer = load_settings(args.model)
-    tokenizer = LukeTokenizer.from_dir(args.model, add_prefix_space=True)
-    examples = read_squad(args.input)
-    features = build_features(examples, tokenizer, settings, training=False)
-    arrays = feature_arrays(features, settings, tokenizer.pad_id, tokenizer.entity_pad_id)
-    outputs = _run_export(args, INFERENCE_PREFIX, arrays)
-    predictions, _ = best_answers(examples, features, outputs["start_logits"], outputs["end_logits"], n_best,
-                                  max_answer)
-    Path(args.output).write_text(json.dumps(predictions, ensure_ascii=False, indent=1))
-    print(f"answered {len(predictions):,} questions → {args.output}")
-    return predictions
+    pipe = (pipeline(args.task, args.model, args.backend, args.threads) if args.task
+            else pipeline_for(args.model, args.backend, args.threads))
+    return write_records(pipe.records(args.input), args.output, f"{pipe.task}, {pipe.backend}")
 
 
-def open_entity_predict(argv: list[str] | None = None) -> list[list[str]]:
-    """Type entity mentions with an exported Open Entity model (`paddle.inference` or ONNX Runtime). Input records
-    need `sent`, `start`, `end` (labels are ignored); the output lists, per record, the labels whose logit
-    is above 0."""
-    args = _task_predictor_parser(open_entity_predict.__doc__, "Open Entity JSON").parse_args(argv)
+def write_records(records, output: str | None, what: str) -> int:
+    """Prints `records` as JSON Lines, or writes them to `output` (complete or not at all); returns how many."""
+    from engine.atomic import atomic_file
 
-    from luke_static.open_entity.data import INFERENCE_PREFIX, encode_records, read_records
-
-    labels, tokenizer = _labels_and_tokenizer(args.model, "entity_classification")
-    arrays, cut = encode_records(read_records(args.input), tokenizer, labels, args.max_seq_length)
-    if cut:
-        print(f"note: {cut:,} record(s) longer than --max-seq-length {args.max_seq_length} cut to the mention and "
-              "the context around it that fits", file=sys.stderr)
-    logits = _run_export(args, INFERENCE_PREFIX, arrays)["logits"]
-    predicted = [[label for label, logit in zip(labels, row) if logit > 0] for row in logits]
-    _write_or_print(predicted, args.output)
-    return predicted
-
-
-def relation_predict(argv: list[str] | None = None) -> list[str]:
-    """Classify the relation between each record's subject and object with an exported relation model
-    (`paddle.inference` or ONNX Runtime). Input: TACRED-format records (`token`, `subj_start`, `subj_end`,
-    `obj_start`, `obj_end`; `relation` is ignored); output: one relation per record."""
-    args = _task_predictor_parser(relation_predict.__doc__, "TACRED-format JSON list or JSONL").parse_args(argv)
-
-    from luke_static.relation.data import INFERENCE_PREFIX, encode_relations, read_relations
-
-    labels, tokenizer = _labels_and_tokenizer(args.model, "entity_pair_classification")
-    records = read_relations(args.input, need_relation=False)
-    arrays = encode_relations(records, tokenizer, None, args.max_seq_length, args.input)
-    predicted = [labels[i] for i in _run_export(args, INFERENCE_PREFIX, arrays)["logits"].argmax(-1)]
-    _write_or_print(predicted, args.output)
-    return predicted
-
-
-def _task_predictor_parser(description: str, input_help: str) -> argparse.ArgumentParser:
-    parser = _predictor_parser(description)
-    parser.add_argument("--input", required=True, help=input_help)
-    parser.add_argument("--output", help="JSON file for the predictions (default: print)")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--max-seq-length", type=int, default=256)
-    return parser
-
-
-def _labels_and_tokenizer(model: str, task: str):
-    from luke_static.formats import load_labels
-    from luke_static.tokenizer import LukeTokenizer
-
-    return load_labels(model), LukeTokenizer.from_dir(model, add_prefix_space=True, task=task)
-
-
-def _write_or_print(predictions, output: str | None) -> None:
-    text = json.dumps(predictions, ensure_ascii=False)
-    if output:
-        Path(output).write_text(text)
-    else:
-        print(text)
-
-
-def ner_predict(argv: list[str] | None = None) -> list[list[str]]:
-    """Tag named entities in tokenized text with an exported NER model (`paddle.inference` or ONNX Runtime). Input:
-    one whitespace-tokenized sentence per line, a blank line between documents (a sentence's document gives
-    it context); output: `word/TAG` per line, IOB2 tags."""
-    parser = _predictor_parser(ner_predict.__doc__)
-    parser.add_argument("--input", required=True, help="text file, one tokenized sentence per line")
-    parser.add_argument("--output", help="file for the tagged sentences (default: print)")
-    parser.add_argument("--batch-size", type=int, default=8)
-    args = parser.parse_args(argv)
-
-    from luke_static.formats import load_labels
-    from luke_static.ner.data import INFERENCE_PREFIX, Sentence, decode, encode, feature_arrays, load_settings
-    from luke_static.tokenizer import LukeTokenizer
-    from reader.chunks import iob2_tags
-    from reader.text_file import numbered_lines
-
-    types, settings = load_labels(args.model), load_settings(args.model)
-    tokenizer = LukeTokenizer.from_dir(args.model)
-    sentences, document = [], 0
-    for _, line in numbered_lines(args.input, "input"):
-        if line.split():
-            sentences.append(Sentence(line.split(), set(), document))
-        else:
-            document += 1
-    encoded = encode(sentences, tokenizer, settings, types, args.input)
-    arrays = feature_arrays(encoded.features, settings, tokenizer)
-    logits = _run_export(args, INFERENCE_PREFIX, arrays)["logits"] if encoded.features else None
-    spans = decode(encoded, logits, types) if logits is not None else [set() for _ in sentences]
-    tagged = [iob2_tags(found, len(s.words)) for found, s in zip(spans, sentences)]
-    lines = [" ".join(f"{w}/{t}" for w, t in zip(s.words, tags)) for s, tags in zip(sentences, tagged)]
-    if args.output:
-        Path(args.output).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    else:
-        print("\n".join(lines))
-    return tagged
+    with contextlib.ExitStack() as stack:
+        out = sys.stdout
+        if output is not None:
+            out = stack.enter_context(open(stack.enter_context(atomic_file(output)), "w", encoding="utf-8"))
+        count = 0
+        for record in records:
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            count += 1
+    if output is not None:
+        print(f"wrote {count:,} records to {output} ({what})", file=sys.stderr)
+    return count
 
 
 def fill_mask(argv: list[str] | None = None) -> dict:
     """Fill `<mask>` words and masked entities with a converted masked-LM checkpoint (`LukeForMaskedLM`:
-    the published pretrained LUKE models are these): prints the top-k words for each `<mask>` and the
-    top-k entities for each --entity-spans span (entered as `[MASK]`). --model is the model directory
-    from `luke_static.convert`, or its export."""
+    the published pretrained LUKE models are these): prints one JSON record with the top-k words for
+    each `<mask>` and the top-k entities for each --entity-spans span (entered as `[MASK]`). --model is
+    the model directory from `luke_static convert`, or its export."""
     parser = _parser(fill_mask.__doc__)
     parser.add_argument("--model", required=True, help="masked-LM model directory, or its export directory")
     parser.add_argument("--text", required=True, help='text with <mask> tokens, e.g. "Beyoncé lives in <mask>."')
@@ -332,43 +242,10 @@ def fill_mask(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     spans = _spans(parser, args.entity_spans)
 
-    import tempfile
+    from luke_static.pipelines import pipeline
 
-    import numpy as np
-
-    from engine.errors import ConfigError
-    from engine.inference import InferenceProgram
-    from luke_static.formats import load_task
-    from luke_static.tokenizer import LukeTokenizer
-
-    model = Path(args.model)
-    with tempfile.TemporaryDirectory() as tmp:
-        if not (model / "masked_lm.json").is_file():
-            head = load_task(model)
-            if head is None or head.task != "masked_lm":
-                raise ConfigError(f"{model} is not a masked-LM model (convert a LukeForMaskedLM checkpoint, "
-                                  "e.g. studio-ousia/luke-base, and export it)")
-            export([f"--model={model}", f"--output={tmp}", f"--threads={args.threads}"])
-            model = Path(tmp)
-        tokenizer = LukeTokenizer.from_dir(model, add_prefix_space=True)
-        encoding = tokenizer.encode(args.text, entity_spans=spans or None)
-        if tokenizer.mask_id not in encoding.input_ids and not spans:
-            parser.error("nothing to fill: the text has no <mask> and no --entity-spans were given")
-        out = InferenceProgram(model / "masked_lm", args.threads).run(tokenizer.pad([encoding]))
-    titles = {index: title for title, index in tokenizer.entity_vocab.items()}
-
-    def top(logits, name):
-        probs = np.exp(logits - logits.max())
-        probs /= probs.sum()
-        return [(name(int(i)), float(probs[i])) for i in np.argsort(-probs)[: args.top_k]]
-
-    filled = {"words": [top(out["logits"][0, i], lambda t: tokenizer.bpe.decode([t]).strip())
-                        for i, t in enumerate(encoding.input_ids) if t == tokenizer.mask_id],
-              "entities": [top(out["entity_logits"][0, k], titles.get) for k in range(len(encoding.entity_ids))]}
-    for i, candidates in enumerate(filled["words"]):
-        print(f"<mask> {i + 1}: " + ", ".join(f"{w!r} {p:.3f}" for w, p in candidates))
-    for (start, end), candidates in zip(spans, filled["entities"]):
-        print(f"{args.text[start:end]!r}: " + ", ".join(f"{t} {p:.3f}" for t, p in candidates))
+    filled = pipeline("fill_mask", args.model, threads=args.threads)(args.text, entity_spans=spans, top_k=args.top_k)
+    print(json.dumps({"text": args.text, **filled}, ensure_ascii=False))
     return filled
 
 

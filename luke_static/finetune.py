@@ -6,13 +6,14 @@ builds the training graph and the decoding program from the task's builder
 (`luke_static.heads`), runs a split through the decoder in batches, keeps
 the parameters of the best dev evaluation and restores them for the end,
 scores the test split, and exports the decoder with named outputs beside the
-model files (config, tokenizer, the task's own files).
+model files (config, tokenizer, the task record: labels and input settings).
 
-A task subclass supplies: `config_class`, `inference_prefix`,
-`task_graph(training)`, `score(exe, split)` over the splits it encoded into
-`self.splits` (with `save_train_features` for the training set), and,
-where it has them, `describe_data`, `describe_metrics`, `write_task_files` and
-`write_outputs`.
+A task subclass supplies: `config_class` (whose `data:` section extends
+`TaskDataConfig`), `head_task`, `task_graph(training)`, `score(exe, split)`
+over the splits it encoded into `self.splits` (with `save_train_features` for
+the training set), and, where it has them, `head_labels`, `describe_data`,
+`describe_metrics`, `predict_settings` and `write_outputs`. Its predictor is
+the `Pipeline` in its folder's `predict.py`.
 """
 
 from __future__ import annotations
@@ -26,15 +27,15 @@ import numpy as np
 import paddle
 
 from engine.atomic import atomic_directory
-from engine.config import section
+from engine.config import check_files, section
 from engine.errors import listing
 from engine.inference import run_in_batches, save_inference_program
 from engine.job import Job, TrainGraph
 from engine.optim import OptimConfig
 from engine.runtime import DistEnv
 from engine.variables import get_value, load_variables, save_variables, set_value
-from luke_static.formats import copy_tokenizer, load_luke_config, load_task, save_luke_config
-from luke_static.heads import TaskGraph, head_shapes
+from luke_static.formats import TaskHead, copy_tokenizer, load_luke_config, load_task, save_luke_config, save_task
+from luke_static.heads import TASK_PROGRAMS, TaskGraph, head_shapes
 from luke_static.model import variable_shapes
 from luke_static.tokenizer import LukeTokenizer
 from reader.arrays import ArrayStream, save_arrays
@@ -55,19 +56,31 @@ def release_optim(learning_rate: float, accumulate_steps: int, **changes) -> Opt
 class FineTuneModelConfig:
     """The `model:` section of a fine-tuning job: which converted LUKE to start from."""
 
-    luke: str = "models/luke-large"  # a directory from `python -m luke_static.convert`
+    luke: str = "models/luke-large"  # a directory from `python -m luke_static convert`
+
+
+@dataclass
+class TaskDataConfig:
+    """The `data:` section every LUKE task has (a task's own section adds to it): its files, in the
+    task's format."""
+
+    train: str = ""  # the training file
+    dev: str = ""  # scored at every evaluation; the best evaluation's parameters are kept
+    test: str = ""  # optional: scored with the kept parameters at the end ("" skips it)
+    max_seq_length: int = 256  # tokens per input, special tokens included
+    prefetch: int = 16  # batches kept ready ahead of the executor
 
 
 class LukeTask(Job):
     """Base of a fine-tuning job on a converted model directory (`cfg.model.luke`)."""
 
-    inference_prefix: str  # the exported program's file name
     head_task: str  # the `heads.HEAD_TASKS` value of its head: a converted checkpoint's head of it is loaded
     # The dev metric whose best evaluation's parameters are kept and exported
     # (None: the parameters of the last step).
     best_metric: str | None = "f1"
 
     def __init__(self, cfg, dist: DistEnv = DistEnv(), **tokenizer_settings):
+        check_files(cfg.data, "data", required=("train", "dev"), optional=("test",))
         self.cfg = cfg
         self.dist = dist
         self.model_dir = Path(cfg.model.luke)
@@ -106,8 +119,15 @@ class LukeTask(Job):
                 f"batch {cfg.train.batch_size}×{self.dist.world} ranks×{cfg.optim.accumulate_steps} accumulated")
         return "\n".join([line, *(f"note: {note}" for note in self.data_notes())])
 
-    def write_task_files(self, directory: Path) -> None:
-        """What a predictor needs beside the program and the tokenizer (labels, settings)."""
+    @property
+    def inference_prefix(self) -> str:
+        """The exported program's file name."""
+        return TASK_PROGRAMS[self.head_task]
+
+    def predict_settings(self) -> dict:
+        """How this run built its inputs, which the task's pipeline must repeat (kept in the export's
+        task record)."""
+        return {"max_seq_length": self.cfg.data.max_seq_length}
 
     def write_outputs(self, exe, output_dir: Path) -> dict[str, str]:
         """Files the run leaves besides the export (e.g. dev predictions); returns {what: path}."""
@@ -168,7 +188,8 @@ class LukeTask(Job):
     def write_model_files(self, directory: Path) -> None:
         save_luke_config(self.luke, directory)
         copy_tokenizer(self.model_dir, directory)
-        self.write_task_files(directory)
+        save_task(directory, TaskHead(self.head_task, self.head_labels(), program=self.inference_prefix,
+                                      settings=self.predict_settings()))
 
     def export(self, exe, output_dir: Path, onnx: bool = False) -> dict[str, str]:
         """Restores the best dev parameters, scores the test split with them, writes outputs, exports."""

@@ -29,13 +29,13 @@ from engine.errors import CheckpointError, ConfigError, listing
 from engine.inference import save_inference_program
 from engine.variables import load_variables, write_tensor
 from luke_static.config import LukeConfig, from_pretrained_config
-from luke_static.heads import HEAD_TASKS, LABELLED_TASKS, head_shapes
+from luke_static.heads import HEAD_TASKS, LABELLED_TASKS, TASK_PROGRAMS, head_shapes
 from luke_static.model import OUTPUTS, QUERIES, luke_encoder, luke_feeds, variable_shapes
 
 MODEL_FILE = "luke_config.json"
 TOKENIZER_FILES = ("vocab.json", "merges.txt", "entity_vocab.json", "entity_vocab.tsv", "entity_vocab.jsonl",
                    "special_tokens_map.json", "tokenizer_config.json", "added_tokens.json")
-INFERENCE_PREFIX, LABELS_FILE, TASK_FILE = "luke", "labels.txt", "task.json"
+INFERENCE_PREFIX, TASK_FILE = "luke", "task.json"
 # Buffers some files carry that are not parameters.
 _STALE = ("embeddings.position_ids",)
 # Prefixes of task heads: not part of the encoder.
@@ -62,19 +62,6 @@ def copy_tokenizer(source: str | Path, directory: str | Path) -> None:
     for name in TOKENIZER_FILES:
         if Path(source, name).is_file() and Path(source) != Path(directory):
             shutil.copy(Path(source, name), Path(directory, name))
-
-
-def save_labels(directory: str | Path, labels: list[str]) -> None:
-    """A task's label list, one per line in the classifier's order (what a predictor reads back)."""
-    Path(directory, LABELS_FILE).write_text("".join(label + "\n" for label in labels), encoding="utf-8")
-
-
-def load_labels(directory: str | Path) -> list[str]:
-    """The label list `save_labels` wrote, in the classifier's order."""
-    path = Path(directory, LABELS_FILE)
-    if not path.is_file():
-        raise CheckpointError(f"{directory}: no {LABELS_FILE} (is it a task's inference directory?)")
-    return [line for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
 def has_pooler(directory: str | Path) -> bool:
@@ -113,11 +100,11 @@ def export_encoder(exe, place, model_dir: str | Path, prefix: str | Path, with_e
 
 
 def export_task(exe, place, model_dir: str | Path, directory: str | Path, onnx: bool = False) -> str:
-    """Saves a converted fine-tuned model's task program into `directory`, where that task's predictor
-    (`luke_static.squad_predict`, `open_entity_predict`, `relation_predict`, `ner_predict`) reads it:
-    feeds and outputs under HF's names (`start_logits`/`end_logits`, `logits`, and `entity_logits`
-    for the masked LM), the labels, the predictor's settings at the LUKE recipes' defaults, and the
-    tokenizer. Returns the program's path prefix."""
+    """Saves a converted fine-tuned model's task program into `directory`, which the task's pipeline
+    (`luke_static.pipeline`, `python -m luke_static predict`) takes as it is: feeds and outputs under
+    HF's names (`start_logits`/`end_logits`, `logits`, and `entity_logits` for the masked LM), the
+    task record (`task.json`: task, labels, program) and the tokenizer; the predictor's settings stay
+    at the LUKE recipes' defaults. Returns the program's path prefix."""
     from luke_static.heads import task_graph
 
     head = load_task(model_dir)
@@ -131,34 +118,13 @@ def export_task(exe, place, model_dir: str | Path, directory: str | Path, onnx: 
     names = {p.name for p in program.global_block().all_parameters()}
     shapes = {**variable_shapes(cfg, with_pooler=False), **head_shapes(head.task, cfg, len(head.labels), head.untied)}
     load_variables(model_dir, {n: shape for n, shape in shapes.items() if n in names}, place)
-    prefix = directory / _write_task_files(head, directory)
-    save_inference_program(prefix, list(graph.feeds.values()), graph.outputs, exe, program, onnx)
+    head.program = TASK_PROGRAMS[head.task]
+    prefix = save_inference_program(directory / head.program, list(graph.feeds.values()), graph.outputs, exe,
+                                    program, onnx)
+    save_task(directory, head)  # settings left to the predictor's defaults: the LUKE recipes'
     copy_tokenizer(model_dir, directory)
     save_luke_config(cfg, directory)
-    return str(prefix)
-
-
-def _write_task_files(head: TaskHead, directory: Path) -> str:
-    """Writes what the task's predictor reads beside the program; returns the program's file name."""
-    if head.labels:
-        save_labels(directory, head.labels)
-    if head.task == "question_answering":
-        from luke_static.squad.data import INFERENCE_PREFIX, WindowSettings, save_settings
-
-        save_settings(directory, WindowSettings(), n_best=20, max_answer_length=30)
-        return INFERENCE_PREFIX
-    if head.task == "entity_span_classification":
-        from luke_static.ner.data import INFERENCE_PREFIX, SpanSettings, save_settings
-
-        save_settings(directory, SpanSettings())
-        return INFERENCE_PREFIX
-    if head.task == "entity_classification":
-        from luke_static.open_entity.data import INFERENCE_PREFIX
-        return INFERENCE_PREFIX
-    if head.task == "entity_pair_classification":
-        from luke_static.relation.data import INFERENCE_PREFIX
-        return INFERENCE_PREFIX
-    return "masked_lm"
+    return prefix
 
 
 # -- conversion --------------------------------------------------------------------
@@ -267,13 +233,16 @@ def convert(kind: str, src: str | Path, output: str | Path) -> tuple[LukeConfig,
 
 @dataclass
 class TaskHead:
-    """A fine-tuned checkpoint's head: its task (`heads.HEAD_TASKS`), label list, variables in our
-    layout, and which decoders are not tied to the embeddings (masked LM)."""
+    """A task head: its task (`heads.HEAD_TASKS`), label list, variables in our layout (a checkpoint's),
+    which decoders are not tied to the embeddings (masked LM), and, in an export, the program's name
+    and the settings its inputs were built with (what a predictor reads back)."""
 
     task: str
     labels: list[str] = field(default_factory=list)
     arrays: dict = field(default_factory=dict)
     untied: tuple[str, ...] = ()
+    program: str = ""
+    settings: dict = field(default_factory=dict)
 
 
 def read_head(kind: str, config: dict, source: dict[str, np.ndarray], encoder: dict[str, np.ndarray],
@@ -356,14 +325,34 @@ def _head_labels(config: dict, task: str, arrays: dict) -> list[str]:
 
 
 def save_task(directory: str | Path, head: TaskHead) -> None:
-    """Records a model directory's task head (`task.json`): task, labels, untied decoders."""
-    write_json(Path(directory, TASK_FILE), {"task": head.task, "labels": head.labels, "untied": list(head.untied)})
+    """Records the task head of a model directory or an export (`task.json`): task, labels, untied
+    decoders and, in an export, the program's name and its settings."""
+    record = {"task": head.task, "labels": head.labels, "untied": list(head.untied)}
+    if head.program:
+        record.update(program=head.program, settings=head.settings)
+    write_json(Path(directory, TASK_FILE), record)
 
 
 def load_task(directory: str | Path) -> TaskHead | None:
-    """The task head a model directory records (without its arrays), or None for a bare encoder."""
+    """The task head a model directory or an export records (without its arrays), or None for a bare
+    encoder. Exports written before the record existed are recognised by their program's name."""
     path = Path(directory, TASK_FILE)
     if not path.is_file():
-        return None
+        return _unrecorded_export(Path(directory))
     data = read_json(path)
-    return TaskHead(data["task"], list(data.get("labels", [])), untied=tuple(data.get("untied", [])))
+    if not isinstance(data, dict) or data.get("task") not in TASK_PROGRAMS:
+        raise ConfigError(f"{path}: not a task record (a 'task' among {', '.join(TASK_PROGRAMS)})")
+    return TaskHead(data["task"], list(data.get("labels", [])), untied=tuple(data.get("untied", [])),
+                    program=data.get("program", ""), settings=dict(data.get("settings") or {}))
+
+
+def _unrecorded_export(directory: Path) -> TaskHead | None:
+    """The record of an export without `task.json`: its labels and settings files, or None."""
+    for task, program in TASK_PROGRAMS.items():
+        if (directory / f"{program}.json").is_file():
+            labels_file = directory / "labels.txt"
+            labels = labels_file.read_text(encoding="utf-8").split("\n") if labels_file.is_file() else []
+            settings_file = directory / f"{program}_settings.json"
+            settings = read_json(settings_file) if settings_file.is_file() else {}
+            return TaskHead(task, [label for label in labels if label], program=program, settings=settings)
+    return None

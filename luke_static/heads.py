@@ -165,6 +165,10 @@ HEAD_TASKS = {
     "LukeForMaskedLM": "masked_lm",
 }
 LABELLED_TASKS = ("entity_classification", "entity_pair_classification", "entity_span_classification")
+# The file name of each task's exported program (`NAME.json`), as the fine-tuning jobs write it.
+TASK_PROGRAMS = {"question_answering": "squad", "entity_classification": "open_entity",
+                 "entity_pair_classification": "relation", "entity_span_classification": "ner",
+                 "masked_lm": "masked_lm"}
 
 
 def head_shapes(task: str, cfg: LukeConfig, num_labels: int = 0, untied: tuple[str, ...] = ()) -> dict:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from engine.metrics import precision_recall_f1
+
 
 def split_tag(tag: str) -> tuple[str, str]:
     """('B'|'I'|'O', chunk type) of a tag."""
@@ -72,15 +74,10 @@ class ChunkCounter:
 
     def scores(self) -> dict[str, float]:
         """Micro precision, recall and F1 over all chunks."""
-        return _prf(self.predicted, self.gold, self.correct)
+        return precision_recall_f1(self.correct, self.predicted, self.gold)
 
     def type_scores(self) -> dict[str, dict[str, float]]:
         """Precision, recall and F1 of each chunk type."""
-        return {t: _prf(*counts) for t, counts in sorted(self.by_type.items())}
+        return {t: precision_recall_f1(correct, predicted, gold)
+                for t, (predicted, gold, correct) in sorted(self.by_type.items())}
 
-
-def _prf(predicted: int, gold: int, correct: int) -> dict[str, float]:
-    precision = correct / predicted if predicted else 0.0
-    recall = correct / gold if gold else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": precision, "recall": recall, "f1": f1}

@@ -1,7 +1,8 @@
-"""Reading UTF-8 text files line by line, with errors that name the file and line."""
+"""Reading UTF-8 text files line by line, and JSON record files, with errors that name the file and line."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,3 +21,33 @@ def numbered_lines(path: str | Path, what: str = "file") -> Iterator[tuple[int, 
                 yield lineno, raw.decode("utf-8").rstrip("\r\n")
             except UnicodeDecodeError as exc:
                 raise DataError(f"{path}:{lineno}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+
+
+def json_records(path: str | Path, what: str) -> list:
+    """The records of a file holding a JSON list, one JSON object, or one JSON record per line (JSONL,
+    blank lines skipped); errors name the file (and the line)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise DataError(f"{what} not found: {path}") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if text.lstrip().startswith("["):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}: not valid JSON: {exc}") from None
+    if text.lstrip().startswith("{"):
+        try:  # one object over several lines (a SQuAD file, say) is one record
+            return [json.loads(text)]
+        except json.JSONDecodeError:
+            pass  # one object a line
+    items = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                items.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}:{number}: not a JSON record: {exc}") from None
+    return items

@@ -26,8 +26,6 @@ precision/recall/F1 (the same as `seqeval`'s default mode), and per type.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 import re
 import string
@@ -42,7 +40,7 @@ from luke_static.tokenizer import LukeTokenizer
 from reader.chunks import ChunkCounter, chunks
 from reader.text_file import numbered_lines
 
-INFERENCE_PREFIX, SETTINGS_FILE, OUTSIDE = "ner", "ner_settings.json", "O"
+OUTSIDE = "O"
 _TAG = re.compile(r"^(O|[BI]-\S+)$")
 
 
@@ -239,20 +237,26 @@ def feature_arrays(features: list[Feature], settings: SpanSettings, tokenizer: L
 
 def decode(encoded: Encoded, logits: np.ndarray, types: list[str]) -> list[set]:
     """Each sentence's predicted (type, start, end) spans: argmax labels, greedy by top logit, no overlap."""
+    return [set(found) for found in scored_entities(encoded, logits, types)]
+
+
+def scored_entities(encoded: Encoded, logits: np.ndarray, types: list[str]) -> list[dict]:
+    """`decode`'s spans of each sentence, each with the probability of its label ({(type, start, end): p})."""
     candidates: list[list] = [[] for _ in encoded.pieces]
     for f, feature in enumerate(encoded.features):
         scores = logits[f, :len(feature.spans)]
         for (start, end), row in zip(feature.spans, scores):
             label = int(np.argmax(row))
             if label != 0:
-                candidates[feature.piece].append((float(row[label]), start, end, types[label]))
-    predicted = [set() for _ in encoded.sentences]
+                probability = 1.0 / float(np.exp(row - row[label]).sum())
+                candidates[feature.piece].append((float(row[label]), start, end, types[label], probability))
+    predicted: list[dict] = [{} for _ in encoded.sentences]
     for found, (k, offset) in zip(candidates, encoded.pieces):
         taken = set()
-        for _, start, end, entity_type in sorted(found, key=lambda c: -c[0]):
+        for _, start, end, entity_type, probability in sorted(found, key=lambda c: -c[0]):
             if taken.isdisjoint(range(start, end)):
                 taken.update(range(start, end))
-                predicted[k].add((entity_type, start + offset, end + offset))
+                predicted[k][(entity_type, start + offset, end + offset)] = probability
     return predicted
 
 
@@ -263,12 +267,3 @@ def span_scores(predicted: list[set], sentences: list[Sentence]) -> dict:
         counter.add_spans(spans, sentence.entities)
     return {**counter.scores(), "per_type": counter.type_scores()}
 
-
-def save_settings(directory: str | Path, settings: SpanSettings) -> None:
-    """Writes what a predictor needs to build features as training did."""
-    Path(directory, SETTINGS_FILE).write_text(json.dumps(dataclasses.asdict(settings)))
-
-
-def load_settings(directory: str | Path) -> SpanSettings:
-    """The span settings saved beside an exported model."""
-    return SpanSettings(**json.loads(Path(directory, SETTINGS_FILE).read_text()))

@@ -6,40 +6,35 @@ the LUKE release's recipe for luke-large.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from pathlib import Path
 
 from engine.config import section
 from engine.optim import OptimConfig
 from engine.runtime import DistEnv, RuntimeConfig
 from engine.trainer import TrainConfig
-from luke_static.finetune import FineTuneModelConfig, LukeTask, release_optim
-from luke_static.formats import save_labels
+from luke_static.finetune import FineTuneModelConfig, LukeTask, TaskDataConfig, release_optim
 from luke_static.heads import entity_span_classification
 from luke_static.ner.data import (
-    INFERENCE_PREFIX,
     SpanSettings,
     decode,
     encode,
     entity_types,
     feature_arrays,
     read_conll,
-    save_settings,
     span_scores,
 )
 
 
 @dataclass
-class NerDataConfig:
+class NerDataConfig(TaskDataConfig):
     """The `data:` section."""
 
     train: str = "data/conll2003/eng.train"  # CoNLL format: token first, NER tag last, -DOCSTART- documents
     dev: str = "data/conll2003/eng.testa"  # picks the best evaluation
-    test: str = "data/conll2003/eng.testb"  # scored with the best dev parameters at the end; "" to skip
     max_seq_length: int = 512  # subwords per feature: the sentence and its document's context
     max_entity_length: int = 128  # candidate spans per feature (more make more features)
     max_mention_length: int = 16  # subwords per candidate span
-    prefetch: int = 16  # batches kept ready ahead of the executor
 
 
 @dataclass
@@ -60,7 +55,6 @@ class NerTraining(LukeTask):
     """Every span of a sentence classified as an entity type or `O` (`LukeForEntitySpanClassification`)."""
 
     config_class = NerRunConfig
-    inference_prefix = INFERENCE_PREFIX
     head_task = "entity_span_classification"
 
     def __init__(self, cfg: NerRunConfig, dist: DistEnv = DistEnv()):
@@ -112,6 +106,5 @@ class NerTraining(LukeTask):
         types = " ".join(f"{t} {s['f1']:.3f}" for t, s in m["per_type"].items())
         return f"P {m['precision']:.4f} R {m['recall']:.4f} F1 {m['f1']:.4f}{best} | F1 by type: {types}"
 
-    def write_task_files(self, directory: Path) -> None:
-        save_labels(directory, self.types)
-        save_settings(directory, self.settings)
+    def predict_settings(self) -> dict:
+        return dataclasses.asdict(self.settings)

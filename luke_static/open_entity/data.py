@@ -1,4 +1,4 @@
-"""Open Entity data: `[{"sent", "start", "end", "labels"}, …]` with character offsets.
+"""Open Entity data: `[{"sent", "start", "end", "labels"}, …]` with character offsets (or one record a line).
 
 PTB bracket tokens (`-LRB-`, `-LSB-`, `-LCB-` and the right forms) are turned
 into "(" and ")" first, with the offsets moved accordingly, as the LUKE
@@ -9,7 +9,6 @@ with one `[MASK]` entity over the mention and its markers (the tokenizer's
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +17,8 @@ import numpy as np
 
 from engine.errors import DataError
 from luke_static.tokenizer import LukeTokenizer
+from reader.text_file import json_records
 
-INFERENCE_PREFIX = "open_entity"
 _BRACKETS = {"-LRB-": "(", "-LSB-": "(", "-LCB-": "(", "-RRB-": ")", "-RSB-": ")", "-RCB-": ")"}
 _BRACKET_RE = re.compile("|".join(map(re.escape, _BRACKETS)))
 
@@ -49,28 +48,31 @@ def normalize_brackets(text: str, start: int, end: int) -> tuple[str, int, int]:
     return "".join(pieces), new_start, new_end
 
 
-def read_records(path: str | Path) -> list[EntityRecord]:
-    """Reads an Open Entity file; a record without its fields is an error naming it."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(f"Open Entity file not found: {path}") from None
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: not valid JSON: {exc}") from None
-    if not isinstance(data, list):
-        raise DataError(f"{path}: expected a list of records")
-    records = []
-    for i, item in enumerate(data):
-        missing = [k for k in ("sent", "start", "end", "labels") if k not in item]
-        if missing:
-            raise DataError(f"{path}: record {i} has no {', '.join(missing)}")
-        text, start, end = normalize_brackets(item["sent"], int(item["start"]), int(item["end"]))
-        if not 0 <= start < end <= len(text):
-            raise DataError(f"{path}: record {i}: span ({item['start']}, {item['end']}) is outside the sentence")
-        records.append(EntityRecord(text, start, end, list(item["labels"])))
+def read_records(path: str | Path, need_labels: bool = True) -> list[EntityRecord]:
+    """Reads an Open Entity file (a JSON list, or JSONL); a record without its fields is an error naming it."""
+    records = [entity_record(item, f"{path}: record {i}", need_labels)
+               for i, item in enumerate(json_records(path, "Open Entity file"))]
     if not records:
         raise DataError(f"{path}: no records")
     return records
+
+
+def entity_record(item, where: str, need_labels: bool = True) -> EntityRecord:
+    """`{"sent" (or "text"), "start", "end", "labels"}` as an `EntityRecord`; `where` names it in errors."""
+    if not isinstance(item, dict):
+        raise DataError(f"{where}: not a JSON object")
+    text = item.get("sent", item.get("text"))
+    missing = [k for k in ("start", "end", *(("labels",) if need_labels else ())) if k not in item]
+    if text is None or missing:
+        raise DataError(f"{where} has no {', '.join((['sent'] if text is None else []) + missing)}")
+    try:
+        start, end = int(item["start"]), int(item["end"])
+    except (TypeError, ValueError):
+        raise DataError(f"{where}: start and end must be integers (character offsets)") from None
+    text, start, end = normalize_brackets(text, start, end)
+    if not 0 <= start < end <= len(text):
+        raise DataError(f"{where}: span ({item['start']}, {item['end']}) is outside the sentence")
+    return EntityRecord(text, start, end, list(item.get("labels", [])))
 
 
 def encode_records(records: list[EntityRecord], tokenizer: LukeTokenizer, labels: list[str],

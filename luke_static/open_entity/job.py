@@ -7,29 +7,26 @@ runs it; the defaults are the release's recipe.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from engine.config import section
+from engine.metrics import precision_recall_f1
 from engine.optim import OptimConfig
 from engine.runtime import DistEnv, RuntimeConfig
 from engine.trainer import TrainConfig
-from luke_static.finetune import FineTuneModelConfig, LukeTask, release_optim
-from luke_static.formats import save_labels
+from luke_static.finetune import FineTuneModelConfig, LukeTask, TaskDataConfig, release_optim
 from luke_static.heads import entity_typing
-from luke_static.open_entity.data import INFERENCE_PREFIX, encode_records, label_set, read_records
+from luke_static.open_entity.data import encode_records, label_set, read_records
 
 
 @dataclass
-class OpenEntityDataConfig:
+class OpenEntityDataConfig(TaskDataConfig):
     """The `data:` section."""
 
     train: str = "data/open_entity/train.json"  # `[{"sent", "start", "end", "labels"}, …]`
     dev: str = "data/open_entity/dev.json"  # picks the best evaluation
-    test: str = "data/open_entity/test.json"  # scored with the best dev parameters at the end; "" to skip
     max_seq_length: int = 256  # tokens per record (longer ones keep the context around the mention that fits)
-    prefetch: int = 16  # batches kept ready ahead of the executor
 
 
 @dataclass
@@ -47,23 +44,16 @@ class OpenEntityRunConfig:
 
 
 def micro_prf(logits: np.ndarray, gold: np.ndarray) -> dict[str, float]:
-    """Micro precision / recall / F1 over label sets (the LUKE reference's definition).
-
-    Predicted labels are those with logit > 0; P is 0 when nothing is predicted.
-    """
-    predicted = logits > 0
-    gold = gold > 0.5
-    correct = float((predicted & gold).sum())
-    p = correct / predicted.sum() if predicted.sum() else 0.0
-    r = correct / gold.sum() if gold.sum() else 0.0
-    return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0}
+    """Micro precision / recall / F1 over label sets (the LUKE reference's definition): predicted labels
+    are those with logit > 0; precision is 0 when nothing is predicted."""
+    predicted, gold = logits > 0, gold > 0.5
+    return precision_recall_f1(int((predicted & gold).sum()), int(predicted.sum()), int(gold.sum()))
 
 
 class OpenEntityTraining(LukeTask):
     """Multi-label typing of the marked mention: classifier on the first entity, BCE with logits."""
 
     config_class = OpenEntityRunConfig
-    inference_prefix = INFERENCE_PREFIX
     head_task = "entity_classification"
 
     def __init__(self, cfg: OpenEntityRunConfig, dist: DistEnv = DistEnv()):
@@ -99,6 +89,3 @@ class OpenEntityTraining(LukeTask):
     def describe_metrics(self, m: dict[str, float]) -> str:
         best = f" (best {m['best_f1']:.4f})" if "best_f1" in m else ""
         return f"P {m['precision']:.4f} R {m['recall']:.4f} F1 {m['f1']:.4f}{best}"
-
-    def write_task_files(self, directory: Path) -> None:
-        save_labels(directory, self.labels)

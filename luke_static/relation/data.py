@@ -1,13 +1,15 @@
-"""TACRED-format relation data: tokenized sentences with a subject and an object span, and a relation.
+"""Relation data: a sentence with a subject and an object span, and the relation between them.
 
 A file is a JSON list of records (TACRED's `train.json`), or one record per
-line (JSONL). A record needs `token` (the words), `subj_start`, `subj_end`,
-`obj_start`, `obj_end` (word indices, ends inclusive as in TACRED) and, for
-training and scoring, `relation`; other fields (`id`, `subj_type`,
-`stanford_pos`, …) are ignored. PTB bracket tokens (`-LRB-` …) become
-brackets. The words are joined by spaces; the subject is the head entity
-(`<ent>` … `<ent>`, `[MASK]`) and the object the tail (`<ent2>` … `<ent2>`,
-`[MASK2]`), the tokenizer's `entity_pair_classification` mode.
+line (JSONL). A record is either TACRED's: `token` (the words), `subj_start`,
+`subj_end`, `obj_start`, `obj_end` (word indices, ends inclusive) — PTB
+bracket tokens (`-LRB-` …) become brackets and the words are joined by
+spaces — or raw text: `text` with `subject` and `object` as [start, end]
+character offsets (end exclusive). For training and scoring it also needs
+`relation`; other fields (`id`, `subj_type`, `stanford_pos`, …) are ignored.
+The subject is the head entity (`<ent>` … `<ent>`, `[MASK]`) and the object
+the tail (`<ent2>` … `<ent2>`, `[MASK2]`), the tokenizer's
+`entity_pair_classification` mode.
 
 Scoring is the official TACRED scorer's: micro precision, recall and F1 over
 the relations other than `no_relation`; a `no_relation` gold with another
@@ -17,7 +19,6 @@ miss.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,60 +26,55 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import DataError
+from engine.metrics import precision_recall_f1
 from luke_static.tokenizer import LukeTokenizer
+from reader.text_file import json_records
 
-INFERENCE_PREFIX = "relation"
 _BRACKETS = {"-LRB-": "(", "-RRB-": ")", "-LSB-": "[", "-RSB-": "]", "-LCB-": "{", "-RCB-": "}"}
 _SPAN_FIELDS = ("subj_start", "subj_end", "obj_start", "obj_end")
 
 
 @dataclass
 class RelationRecord:
-    """One sentence: its words, the subject's and the object's word span (end exclusive) and the relation."""
+    """One sentence: its text, the subject's and the object's character span in it (end exclusive), and
+    the relation."""
 
-    words: list[str]
+    text: str
     subject: tuple[int, int]
     object: tuple[int, int]
-    relation: str | None
+    relation: str | None = None
 
 
 def read_relations(path: str | Path, need_relation: bool = True) -> list[RelationRecord]:
-    """Every record of a TACRED-format file; a record that cannot mean anything is an error naming it."""
-    items = _json_records(Path(path))
-    records = [_record(item, i, path, need_relation) for i, item in enumerate(items)]
+    """Every record of a relation file; a record that cannot mean anything is an error naming it."""
+    items = json_records(path, "relation file")
+    records = [relation_record(item, f"{path}: record {i}", need_relation) for i, item in enumerate(items)]
     if not records:
         raise DataError(f"{path}: no records")
     return records
 
 
-def _json_records(path: Path) -> list:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"relation file not found: {path}") from None
-    if text.lstrip().startswith("["):
-        try:
-            items = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}: not valid JSON: {exc}") from None
-        return items
-    items = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if line.strip():
-            try:
-                items.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{number}: not a JSON record: {exc}") from None
-    return items
-
-
-def _record(item, index: int, path, need_relation: bool) -> RelationRecord:
-    where = f"{path}: record {index}"
+def relation_record(item, where: str, need_relation: bool = True) -> RelationRecord:
+    """A TACRED record (`token`, `subj_start`, …) or a text record (`text`, `subject`, `object`) as a
+    `RelationRecord`; `where` names it in errors."""
     if not isinstance(item, dict):
         raise DataError(f"{where}: not a JSON object")
-    missing = [k for k in ("token", *_SPAN_FIELDS, *(("relation",) if need_relation else ())) if k not in item]
+    if need_relation and "relation" not in item:
+        raise DataError(f"{where} has no relation")
+    if "token" in item or "text" not in item:
+        record = _tacred_record(item, where)
+    else:
+        record = _text_record(item, where)
+    (a, b), (c, d) = record.subject, record.object
+    if a < d and c < b:
+        raise DataError(f"{where}: the subject and the object overlap")
+    return record
+
+
+def _tacred_record(item: dict, where: str) -> RelationRecord:
+    missing = [k for k in ("token", *_SPAN_FIELDS) if k not in item]
     if missing:
-        raise DataError(f"{where} has no {', '.join(missing)}")
+        raise DataError(f"{where} has no {', '.join(missing)} (a TACRED record; or give text, subject, object)")
     words = [_BRACKETS.get(w, w) for w in item["token"]]
     try:
         subj_start, subj_end, obj_start, obj_end = (int(item[k]) for k in _SPAN_FIELDS)
@@ -89,10 +85,25 @@ def _record(item, index: int, path, need_relation: bool) -> RelationRecord:
         if not 0 <= start < end <= len(words):
             raise DataError(f"{where}: {name}_start/{name}_end ({start}, {end - 1}) are not inside its "
                             f"{len(words)} tokens")
-    (a, b), (c, d) = spans["subj"], spans["obj"]
-    if a < d and c < b:
-        raise DataError(f"{where}: the subject ({a}, {b - 1}) and the object ({c}, {d - 1}) overlap")
-    return RelationRecord(words, spans["subj"], spans["obj"], item.get("relation"))
+    starts, position = [], 0
+    for word in words:
+        starts.append(position)
+        position += len(word) + 1
+    subject, obj = ((starts[s], starts[e - 1] + len(words[e - 1])) for s, e in spans.values())
+    return RelationRecord(" ".join(words), subject, obj, item.get("relation"))
+
+
+def _text_record(item: dict, where: str) -> RelationRecord:
+    text = item["text"]
+    spans = []
+    for name in ("subject", "object"):
+        span = item.get(name)
+        if not (isinstance(span, (list, tuple)) and len(span) == 2 and all(isinstance(x, int) for x in span)):
+            raise DataError(f"{where}: '{name}' must be [start, end], character offsets into text")
+        if not 0 <= span[0] < span[1] <= len(text):
+            raise DataError(f"{where}: {name} {list(span)} is not inside its {len(text)} characters")
+        spans.append(tuple(span))
+    return RelationRecord(text, spans[0], spans[1], item.get("relation"))
 
 
 def relation_set(records: list[RelationRecord], none_label: str) -> list[str]:
@@ -106,8 +117,7 @@ def encode_relations(records: list[RelationRecord], tokenizer: LukeTokenizer, la
     index = {label: i for i, label in enumerate(labels or [])}
     encodings, targets = [], np.zeros(len(records), np.int64)
     for i, record in enumerate(records):
-        text, spans = _text(record)
-        encoding = tokenizer.encode(text, entity_spans=spans)
+        encoding = tokenizer.encode(record.text, entity_spans=[record.subject, record.object])
         if len(encoding.input_ids) > max_seq_length:
             raise DataError(f"{path}: record {i}: {len(encoding.input_ids)} tokens exceed max_seq_length "
                             f"{max_seq_length} (set data.max_seq_length)")
@@ -122,16 +132,6 @@ def encode_relations(records: list[RelationRecord], tokenizer: LukeTokenizer, la
     return arrays
 
 
-def _text(record: RelationRecord) -> tuple[str, list[tuple[int, int]]]:
-    """The words joined by spaces, and the subject's and object's character spans in it."""
-    starts, position = [], 0
-    for word in record.words:
-        starts.append(position)
-        position += len(word) + 1
-    spans = [(starts[s], starts[e - 1] + len(record.words[e - 1])) for s, e in (record.subject, record.object)]
-    return " ".join(record.words), spans
-
-
 def tacred_scores(predicted: list[str], gold: list[str], none_label: str = "no_relation") -> dict:
     """The official TACRED scorer: micro P/R/F1 without `none_label`, and per relation."""
     correct, guessed, expected = Counter(), Counter(), Counter()
@@ -142,14 +142,9 @@ def tacred_scores(predicted: list[str], gold: list[str], none_label: str = "no_r
             expected[g] += 1
         if p == g != none_label:
             correct[p] += 1
-    scores = _prf(sum(correct.values()), sum(guessed.values()), sum(expected.values()))
-    per_relation = {r: _prf(correct[r], guessed[r], expected[r]) for r in sorted(set(guessed) | set(expected))}
+    # As the official scorer: precision 1.0 when nothing is guessed.
+    scores = precision_recall_f1(sum(correct.values()), sum(guessed.values()), sum(expected.values()), 1.0)
+    per_relation = {r: precision_recall_f1(correct[r], guessed[r], expected[r], 1.0)
+                    for r in sorted(set(guessed) | set(expected))}
     return {**scores, "per_relation": per_relation}
 
-
-def _prf(correct: int, guessed: int, expected: int) -> dict[str, float]:
-    # As the official scorer: precision 1.0 when nothing is guessed.
-    precision = correct / guessed if guessed else 1.0
-    recall = correct / expected if expected else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": precision, "recall": recall, "f1": f1}

@@ -7,7 +7,6 @@ runs it; the defaults are the LUKE release's recipe for luke-large.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -15,22 +14,19 @@ from engine.config import section
 from engine.optim import OptimConfig
 from engine.runtime import DistEnv, RuntimeConfig
 from engine.trainer import TrainConfig
-from luke_static.finetune import FineTuneModelConfig, LukeTask, release_optim
-from luke_static.formats import save_labels
+from luke_static.finetune import FineTuneModelConfig, LukeTask, TaskDataConfig, release_optim
 from luke_static.heads import entity_pair_classification
-from luke_static.relation.data import INFERENCE_PREFIX, encode_relations, read_relations, relation_set, tacred_scores
+from luke_static.relation.data import encode_relations, read_relations, relation_set, tacred_scores
 
 
 @dataclass
-class RelationDataConfig:
+class RelationDataConfig(TaskDataConfig):
     """The `data:` section."""
 
     train: str = "data/tacred/train.json"  # TACRED-format JSON list (or JSONL)
     dev: str = "data/tacred/dev.json"  # picks the best evaluation
-    test: str = "data/tacred/test.json"  # scored with the best dev parameters at the end; "" to skip
     none_label: str = "no_relation"  # the relation the scorer leaves out
     max_seq_length: int = 256  # tokens per sentence with its markers (longer records are an error)
-    prefetch: int = 16  # batches kept ready ahead of the executor
 
 
 @dataclass
@@ -51,7 +47,6 @@ class RelationTraining(LukeTask):
     """The subject's and object's entity states → `classifier` over the relations, cross-entropy."""
 
     config_class = RelationRunConfig
-    inference_prefix = INFERENCE_PREFIX
     head_task = "entity_pair_classification"
 
     def __init__(self, cfg: RelationRunConfig, dist: DistEnv = DistEnv()):
@@ -85,6 +80,3 @@ class RelationTraining(LukeTask):
     def describe_metrics(self, m: dict) -> str:
         best = f" (best {m['best_f1']:.4f})" if "best_f1" in m else ""
         return f"P {m['precision']:.4f} R {m['recall']:.4f} F1 {m['f1']:.4f}{best} (micro, without no-relation)"
-
-    def write_task_files(self, directory: Path) -> None:
-        save_labels(directory, self.labels)

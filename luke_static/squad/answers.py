@@ -30,7 +30,8 @@ from luke_static.squad.data import SquadExample, SquadFeature
 
 def best_answers(examples: list[SquadExample], features: list[SquadFeature], start_logits: np.ndarray,
                  end_logits: np.ndarray, n_best: int = 20, max_answer_length: int = 30):
-    """({question id: answer}, {question id: [n best {text, probability, start_logit, end_logit}]})."""
+    """({question id: answer}, {question id: [n best {text, probability, start_logit, end_logit, start, end}]}),
+    `start`/`end` being the answer's character offsets in the context."""
     candidates: dict[int, list] = {i: [] for i in range(len(examples))}
     for f, feature in enumerate(features):
         candidates[feature.example] += _candidates(examples[feature.example], feature, start_logits[f],
@@ -38,20 +39,20 @@ def best_answers(examples: list[SquadExample], features: list[SquadFeature], sta
     predictions, nbest = {}, {}
     for i, example in enumerate(examples):
         ranked, seen = [], set()
-        for score, start_logit, end_logit, text in sorted(candidates[i], key=lambda c: -c[0]):
-            if text not in seen:
-                seen.add(text)
-                ranked.append((score, start_logit, end_logit, text))
+        for candidate in sorted(candidates[i], key=lambda c: -c[0]):
+            if candidate[3] not in seen:
+                seen.add(candidate[3])
+                ranked.append(candidate)
             if len(ranked) == n_best:
                 break
         if not ranked:
-            ranked = [(0.0, 0.0, 0.0, "")]
+            ranked = [(0.0, 0.0, 0.0, "", 0, 0)]
         scores = np.array([r[0] for r in ranked], np.float64)
         probs = np.exp(scores - scores.max())
         probs /= probs.sum()
         predictions[example.qid] = ranked[0][3]
-        nbest[example.qid] = [{"text": t, "probability": float(p), "start_logit": float(s), "end_logit": float(e)}
-                              for (_, s, e, t), p in zip(ranked, probs)]
+        nbest[example.qid] = [{"text": t, "probability": float(p), "start_logit": float(s), "end_logit": float(e),
+                               "start": a, "end": b} for (_, s, e, t, a, b), p in zip(ranked, probs)]
     return predictions, nbest
 
 
@@ -67,9 +68,11 @@ def _candidates(example, feature, start_logits, end_logits, n_best, max_answer_l
             if e < s or e - s + 1 > max_answer_length or not feature.max_context[s - first]:
                 continue
             a, b = feature.offsets[s - first][0], feature.offsets[e - first][1]
-            text = example.context[a:b].strip()
+            raw = example.context[a:b]
+            text = raw.strip()
+            a += len(raw) - len(raw.lstrip())
             found.append((float(start_logits[s] + end_logits[e]), float(start_logits[s]),
-                          float(end_logits[e]), text))
+                          float(end_logits[e]), text, a, a + len(text)))
     return found
 
 

@@ -21,7 +21,6 @@ entity inputs; with `max_entity_length` 0 the model uses words only.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,8 +29,6 @@ import numpy as np
 
 from engine.errors import DataError
 from luke_static.tokenizer import LukeTokenizer
-
-INFERENCE_PREFIX, SETTINGS_FILE = "squad", "squad_settings.json"
 
 
 @dataclass
@@ -85,6 +82,20 @@ def read_squad(path: str | Path, strict: bool = False) -> list[SquadExample]:
                 examples.append(_example(qa, context, entities, path, strict))
     if not examples:
         raise DataError(f"{path}: no questions")
+    return examples
+
+
+def question_examples(records: list, where: str = "input") -> list[SquadExample]:
+    """Questions to answer from `{"question", "context"}` records (an optional `id`, default the record's
+    index, and `entities` / `question_entities` as a SQuAD paragraph and question carry them)."""
+    examples = []
+    for i, record in enumerate(records):
+        if not (isinstance(record, dict) and isinstance(record.get("question"), str)
+                and isinstance(record.get("context"), str)):
+            raise DataError(f"{where}: record {i} needs 'question' and 'context' strings")
+        qa = {**record, "id": str(record.get("id", i))}
+        entities = _spans(record.get("entities", []), record["context"], where, f"record {i}")
+        examples.append(_example(qa, record["context"], entities, where, strict=False))
     return examples
 
 
@@ -298,19 +309,6 @@ def feature_arrays(features: list[SquadFeature], settings: WindowSettings, pad_i
             arrays["entity_attention_mask"][i, :k] = 1
             arrays["entity_position_ids"][i, :k] = f.entity_positions
     return arrays
-
-
-def save_settings(directory: str | Path, settings: WindowSettings, n_best: int, max_answer_length: int) -> None:
-    """Writes what a predictor needs to cut windows and pick answers as training did."""
-    Path(directory, SETTINGS_FILE).write_text(json.dumps({**dataclasses.asdict(settings), "n_best": n_best,
-                                                           "max_answer_length": max_answer_length}))
-
-
-def load_settings(directory: str | Path) -> tuple[WindowSettings, int, int]:
-    """(window settings, n_best, max_answer_length) saved beside an exported model."""
-    saved = json.loads(Path(directory, SETTINGS_FILE).read_text())
-    n_best, max_answer_length = saved.pop("n_best"), saved.pop("max_answer_length")
-    return WindowSettings(**saved), n_best, max_answer_length
 
 
 def gold_articles(examples: list[SquadExample]) -> list[dict]:

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,23 +14,21 @@ from engine.config import section
 from engine.optim import OptimConfig
 from engine.runtime import DistEnv, RuntimeConfig
 from engine.trainer import TrainConfig
-from luke_static.finetune import FineTuneModelConfig, LukeTask, release_optim
+from luke_static.finetune import FineTuneModelConfig, LukeTask, TaskDataConfig, release_optim
 from luke_static.heads import question_answering
 from luke_static.squad.answers import best_answers, evaluate
 from luke_static.squad.data import (
-    INFERENCE_PREFIX,
     WindowSettings,
     answer_report,
     build_features,
     feature_arrays,
     gold_articles,
     read_squad,
-    save_settings,
 )
 
 
 @dataclass
-class SquadDataConfig:
+class SquadDataConfig(TaskDataConfig):
     """The `data:` section: the files, the windows and the answers."""
 
     train: str = "data/squad/train-v1.1.json"  # SQuAD 1.1 JSON (entity annotations optional)
@@ -43,7 +42,6 @@ class SquadDataConfig:
     # An answer whose answer_start misses its text is moved to the nearest occurrence of the text, or
     # (not in the context) scored but not trained on, with a note; true: an error instead.
     strict_answers: bool = False
-    prefetch: int = 16  # batches kept ready ahead of the executor
 
 
 @dataclass
@@ -64,7 +62,6 @@ class SquadTraining(LukeTask):
     """Span extraction: `qa_outputs` over the word states, the mean of start and end cross-entropies."""
 
     config_class = SquadRunConfig
-    inference_prefix = INFERENCE_PREFIX
     head_task = "question_answering"
     best_metric = None  # the release evaluates once, at the end
 
@@ -74,10 +71,14 @@ class SquadTraining(LukeTask):
         self.settings = WindowSettings(d.max_seq_length, d.doc_stride, d.max_query_length, d.max_entity_length)
         train = read_squad(d.train, d.strict_answers)
         self.save_train_features(self._arrays(build_features(train, self.tokenizer, self.settings, training=True)))
-        examples = read_squad(d.dev, d.strict_answers)
-        self.splits["dev"] = (examples, build_features(examples, self.tokenizer, self.settings, training=False))
-        self._answer_notes = [f"{split}: {report}" for split, report in
-                              (("train", answer_report(train)), ("dev", answer_report(examples))) if report]
+        reports = [("train", answer_report(train))]
+        for split in ("dev", "test"):
+            if getattr(d, split):
+                examples = read_squad(getattr(d, split), d.strict_answers)
+                self.splits[split] = (examples, build_features(examples, self.tokenizer, self.settings,
+                                                               training=False))
+                reports.append((split, answer_report(examples)))
+        self._answer_notes = [f"{split}: {report}" for split, report in reports if report]
 
     def _arrays(self, features):
         return feature_arrays(features, self.settings, self.tokenizer.pad_id, self.tokenizer.entity_pad_id)
@@ -100,8 +101,9 @@ class SquadTraining(LukeTask):
     def describe_metrics(self, m: dict[str, float]) -> str:
         return f"EM {m['exact_match']:.2f} | F1 {m['f1']:.2f}"
 
-    def write_task_files(self, directory: Path) -> None:
-        save_settings(directory, self.settings, self.cfg.data.n_best, self.cfg.data.max_answer_length)
+    def predict_settings(self) -> dict:
+        d = self.cfg.data
+        return {**dataclasses.asdict(self.settings), "n_best": d.n_best, "max_answer_length": d.max_answer_length}
 
     def write_outputs(self, exe, output_dir: Path) -> dict[str, str]:
         predictions, nbest = self.predict(exe, "dev")

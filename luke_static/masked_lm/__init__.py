@@ -1,0 +1,1 @@
+"""The masked language model (the pretrained LUKE checkpoints' head): filling words and entities."""

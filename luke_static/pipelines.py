@@ -1,0 +1,188 @@
+"""One call from a LUKE model to results: `luke_static.pipeline(task, model)`.
+
+    from luke_static import pipeline
+
+    ner = pipeline("ner", "output/ner/inference")
+    ner("Peter Blackburn visited Brussels .")
+    # [{'text': 'Peter Blackburn', 'label': 'PER', 'start': 0, 'end': 15, 'score': 0.97}, …]
+
+The tasks (each task folder's `predict.py`): `ner`, `relation`,
+`entity_typing`, `question_answering`, `fill_mask`. `model` is an export
+(a fine-tuning run's `inference/` directory, or `python -m luke_static
+export` of a converted fine-tuned checkpoint), or a converted model
+directory with its head, which is exported on the fly. The export's task
+record (`task.json`) says which task it serves, and a pipeline of another
+task refuses it in one line. The program runs in ONNX Runtime when the
+export has its `.onnx` file and the `onnx` extra is installed, otherwise in
+`paddle.inference` (`backend=` chooses); Paddle is never seen.
+
+`python -m luke_static predict --model EXPORT --input FILE` runs the
+export's pipeline over a file and prints one JSON record per input.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from engine.errors import ConfigError, PipelineError
+from luke_static.formats import TaskHead, load_task
+from luke_static.heads import TASK_PROGRAMS
+from luke_static.tokenizer import LukeTokenizer
+
+
+class Pipeline(ABC):
+    """A task's export, loaded once and called on inputs (see each task's `predict.py`)."""
+
+    task: ClassVar[str]  # the name `pipeline()` takes
+    head_task: ClassVar[str]  # the head it serves (`heads.HEAD_TASKS` value), as the task record names it
+    tokenizer_mode: ClassVar[str | None] = None  # `LukeTokenizer(task=…)`
+    input_format: ClassVar[str]  # what `predict --input` reads, for its help
+    default_settings: ClassVar[dict] = {}  # input settings of an export that records none (the LUKE recipes')
+    batch_size: ClassVar[int] = 8  # inputs per run of the program
+
+    def __init__(self, model: str | Path, backend: str = "auto", threads: int = 2):
+        """`model`: an export or a converted model directory with this task's head; `backend`: `auto`,
+        `paddle` or `onnxruntime`; `threads`: CPU threads."""
+        directory = Path(model)
+        self.record = _task_record(directory, self)
+        self.labels = self.record.labels
+        self.settings = {**self.default_settings, **self.record.settings}
+        self.tokenizer = LukeTokenizer.from_dir(directory, add_prefix_space=True, task=self.tokenizer_mode)
+        self.program = _load_program(directory, self.record, backend, threads)
+        self.backend = self.program.backend
+
+    @abstractmethod
+    def __call__(self, inputs, **kwargs):
+        """Results for one input, or a list of results for a list of inputs."""
+
+    @abstractmethod
+    def read(self, path: str | Path) -> list:
+        """The inputs of a file in `input_format`, as this pipeline takes them."""
+
+    def records(self, path: str | Path) -> Iterator[dict]:
+        """One JSON-ready record per input of a file: the input and its results (`predict`'s output)."""
+        inputs = self.read(path)
+        for item, result in zip(inputs, self(inputs)):
+            yield self.record_of(item, result)
+
+    def record_of(self, item, result) -> dict:
+        """What `predict` prints for one input and its result."""
+        return {"input": item, "result": result}
+
+    def run(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The program's outputs over `arrays`, run `batch_size` rows at a time."""
+        from engine.inference import run_in_batches
+
+        if not len(next(iter(arrays.values()))):
+            return {}
+        return run_in_batches(self.program.run, arrays, self.batch_size)
+
+
+def pipeline(task: str, model: str | Path, backend: str = "auto", threads: int = 2) -> Pipeline:
+    """The `task` pipeline over `model` (an export, or a converted model directory with the task's head).
+
+    `task` is `ner`, `relation`, `entity_typing`, `question_answering` or
+    `fill_mask`; calling the pipeline returns dicts with text spans,
+    character offsets, labels and scores (see each task's `predict.py`).
+    """
+    pipelines = registered_pipelines()
+    if task not in pipelines:
+        raise ConfigError(f"unknown task '{task}' (tasks: {', '.join(pipelines)})")
+    return pipelines[task](model, backend=backend, threads=threads)
+
+
+def pipeline_for(model: str | Path, backend: str = "auto", threads: int = 2) -> Pipeline:
+    """The pipeline of the task `model` records."""
+    head = load_task(model)
+    if head is None:
+        raise ConfigError(f"{model} is no task export (no task.json and no task program): export a fine-tuned "
+                          "model first (python -m luke_static export), or take a run's inference/ directory")
+    return pipeline(task_name(head.task), model, backend, threads)
+
+
+def registered_pipelines() -> dict[str, type[Pipeline]]:
+    """Task name → pipeline class: the `PIPELINE` of every task folder's `predict.py`."""
+    import luke_static
+
+    found = {}
+    for module in pkgutil.iter_modules(luke_static.__path__):
+        if module.ispkg and importlib.util.find_spec(f"luke_static.{module.name}.predict") is not None:
+            cls = importlib.import_module(f"luke_static.{module.name}.predict").PIPELINE
+            found[cls.task] = cls
+    return dict(sorted(found.items()))
+
+
+def task_name(head_task: str) -> str:
+    """The pipeline task that serves a head task."""
+    for name, cls in registered_pipelines().items():
+        if cls.head_task == head_task:
+            return name
+    raise ConfigError(f"no pipeline serves the {head_task} head")
+
+
+def _task_record(directory: Path, wanted: Pipeline) -> TaskHead:
+    if not directory.is_dir():
+        raise ConfigError(f"{directory}: no such directory (a task export or a converted model directory)")
+    head = load_task(directory)
+    if head is None:
+        raise ConfigError(f"{directory} holds no task (no task.json): it is not a {wanted.task} export or a "
+                          "converted fine-tuned checkpoint")
+    if head.task != wanted.head_task:
+        other = task_name(head.task)
+        raise ConfigError(f"{directory} is a {other} export, not {wanted.task}: use pipeline('{other}', …) or "
+                          f"python -m luke_static predict (it reads the task from the export)")
+    return head
+
+
+def _load_program(directory: Path, head: TaskHead, backend: str, threads: int):
+    """The task's program: the export's, or one exported now from a converted model directory."""
+    from engine.inference import BACKENDS, InferenceProgram, fastest_backend
+
+    if backend not in ("auto", *BACKENDS):
+        raise ConfigError(f"backend must be auto, {' or '.join(BACKENDS)}; got {backend!r}")
+    program = head.program or TASK_PROGRAMS[head.task]
+    prefix = directory / program
+    if Path(f"{prefix}.json").is_file():
+        if backend == "auto":  # ONNX Runtime ran these programs 1.3-1.5x faster than paddle.inference here
+            backend = fastest_backend() if Path(f"{prefix}.onnx").is_file() else "paddle"
+        return InferenceProgram(prefix, threads, backend=backend)
+    # A converted model directory: its task program, exported into a scratch directory and loaded.
+    with tempfile.TemporaryDirectory() as scratch:
+        prefix = _export_now(directory, Path(scratch), threads, onnx=backend == "onnxruntime")
+        return InferenceProgram(prefix, threads, backend="paddle" if backend == "auto" else backend)
+
+
+def _export_now(directory: Path, scratch: Path, threads: int, onnx: bool) -> str:
+    import paddle
+
+    from engine.runtime import set_threads, static_mode
+    from luke_static.formats import export_task
+
+    set_threads(threads)
+    with static_mode(), paddle.static.scope_guard(paddle.static.Scope()):
+        place = paddle.CPUPlace()
+        return export_task(paddle.static.Executor(place), place, directory, scratch, onnx=onnx)
+
+
+def as_list(inputs, single: type | tuple) -> tuple[list, bool]:
+    """(`inputs` as a list, whether it was one input of type `single`)."""
+    if isinstance(inputs, single):
+        return [inputs], True
+    if not isinstance(inputs, (list, tuple)):
+        raise PipelineError(f"expected one input or a list of them, got {type(inputs).__name__}")
+    return list(inputs), False
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Probabilities over the last axis."""
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
