@@ -5,7 +5,7 @@
 Writes `--sentences` random sentences of 3–60 words and embeds them all,
 writing the top layer of every sentence to HDF5 on both sides:
 - ours: what `bilm.dump` runs with its defaults (`reader.sentences.sorted_batches`,
-  `bilm.vectors.dump_file`) on each backend (`paddle`; `onnxruntime` with
+  `bilm.embedder.dump_file`) on each backend (`paddle`; `onnxruntime` with
   the [onnx] extra), in one process on `--threads` threads, and in
   `--threads` processes of one thread each (`bilm.dump -n`);
 - torch: the same biLM in eval mode under `inference_mode`, one process on
@@ -82,7 +82,7 @@ def write_model(a, tmp: Path, words: list[str]) -> Path:
 def our_dump(model: Path, tmp: Path, backend: str, processes: int, threads: int) -> float:
     import paddle
 
-    from bilm.vectors import ElmoEmbedder, dump_file, embedded_batches, embedded_batches_in_processes
+    from bilm.embedder import ElmoEmbedder, dump_file, embedded_batches, embedded_batches_in_processes
     from reader.sentences import sorted_batches
 
     start = time.perf_counter()

@@ -75,7 +75,7 @@ def exported_program(a, ids, tmp: Path, backends: list[str]) -> dict:
     from bilm.config import BiLMConfig
     from bilm.formats import write_model_arrays
     from bilm.model import variable_shapes
-    from bilm.vectors import export_inference_model
+    from bilm.embedder import export_inference_model
     from engine.inference import InferenceProgram
     from reader.vocab import SPECIAL_TOKENS, Vocabulary
 

@@ -1,16 +1,16 @@
-"""The biLM's command lines: each parses its flags and calls the library.
+"""The biLM's command lines (`python -m bilm VERB`): each parses its flags and calls the library.
 
-    python -m bilm.train --config configs/elmo.yaml [-o key=value] [--resume]   (= python -m engine)
-    python -m bilm.evaluate --model DIR --input 'data/dev/*' [--batch-size 32] [--num-steps 20] [--json]
-    python -m bilm.export --model DIR --output OUT_DIR [--max-length T] [--onnx]
-    python -m bilm.dump --model DIR --input SENTENCES.txt --output OUT.hdf5 [--batch-size 256]
+    python -m bilm train --config configs/elmo.yaml [-o key=value] [--resume]   (= python -m engine)
+    python -m bilm evaluate --model DIR --input 'data/dev/*' [--batch-size 32] [--num-steps 20] [--json]
+    python -m bilm export --model DIR --output OUT_DIR [--max-length T] [--onnx]
+    python -m bilm dump --model DIR --input SENTENCES.txt --output OUT.hdf5 [--batch-size 256]
                         [--max-tokens 2048] [--stateful] [--layers all|top|mix] [--backend auto|paddle|onnxruntime]
-                        [-n PROCESSES]
-    python -m bilm.import_bilm_tf --options options.json --weights weights.hdf5 --output DIR
+                        [--segment none|vocab|jieba] [-n PROCESSES]
+    python -m bilm import-bilm-tf --options options.json --weights weights.hdf5 --output DIR
                                   [--token-embeddings vocab_embedding.hdf5 --vocab vocab.txt]
-    python -m bilm.export_bilm_tf --model DIR --output OUT_DIR
-    python -m bilm.import_fluid --checkpoint FLUID_DIR --vocab vocabulary_min5k.txt --output DIR
-    python -m bilm.cache_token_embeddings --model DIR --vocab VOCAB.txt --output EMB.hdf5
+    python -m bilm export-bilm-tf --model DIR --output OUT_DIR
+    python -m bilm import-fluid --checkpoint FLUID_DIR --vocab vocabulary_min5k.txt --output DIR
+    python -m bilm cache-token-embeddings --model DIR --vocab VOCAB.txt --output EMB.hdf5
 
 DIR is a model directory (`output/elmo/model`, an import) or any checkpoint.
 """
@@ -96,7 +96,7 @@ def export(argv: list[str] | None = None) -> str:
     import paddle
 
     from bilm.formats import load_model_variables, read_model_dir
-    from bilm.vectors import export_inference_model
+    from bilm.embedder import export_inference_model
 
     place = _place()
     cfg, vocab = read_model_dir(args.model)
@@ -164,7 +164,7 @@ that vocabulary as its dictionary."""
     from tqdm import tqdm
 
     from bilm.formats import read_model_dir
-    from bilm.vectors import ElmoEmbedder, dump_file, embedded_batches, embedded_batches_in_processes
+    from bilm.embedder import ElmoEmbedder, dump_file, embedded_batches, embedded_batches_in_processes
     from reader.segment import Segmenter
     from reader.sentences import read_batches, sorted_batches
 
@@ -178,8 +178,8 @@ that vocabulary as its dictionary."""
         embedded = embedded_batches_in_processes(args.model, batches, args.layers, args.processes, args.threads,
                                                  args.backend)
     else:
-        embedder = ElmoEmbedder(args.model, _place(args.threads), stateful=args.stateful,
-                                max_batch_size=args.batch_size, backend=args.backend, threads=args.threads)
+        embedder = ElmoEmbedder(args.model, stateful=args.stateful, max_batch_size=args.batch_size,
+                                backend=args.backend, threads=args.threads)
         embedded = embedded_batches(embedder, batches, args.layers)
     total = sum(1 for _ in open(args.input, "rb")) if Path(args.input).is_file() else None
     with tqdm(total=total, unit="sent", disable=None) as bar:
@@ -279,7 +279,7 @@ def cache_token_embeddings(argv: list[str] | None = None) -> dict:
     import paddle
 
     from bilm.formats import load_model_variables, read_model_dir, write_token_embeddings
-    from bilm.vectors import token_table
+    from bilm.embedder import token_table
     from engine.atomic import atomic_file
     from engine.errors import ConfigError
     from reader.vocab import Vocabulary

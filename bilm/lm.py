@@ -41,6 +41,7 @@ from bilm.model import (
     embed_tokens,
     run_stack,
     token_input,
+    zero_states,
 )
 from engine.ops import SEED_FEED, RowGather, StepDropout, WeightProducts, affine, gather_rows, seed_input
 from reader.lm import BW_CHARS, BW_INPUT, BW_TARGET, FW_CHARS, FW_INPUT, FW_TARGET, NEG_IDS, NUM_TRIES, LMStream
@@ -51,13 +52,6 @@ TOKEN_FEEDS = {"fw": (FW_INPUT, FW_TARGET), "bw": (BW_INPUT, BW_TARGET)}
 CHAR_FEEDS = {"fw": FW_CHARS, "bw": BW_CHARS}
 # The sampled softmax's last column when the target is among the samples: it adds nothing.
 _HIT_PENALTY = -1e20
-
-
-def zero_states(cfg: BiLMConfig, batch_size: int) -> dict[str, np.ndarray]:
-    """The initial `init_hidden` / `init_cell` feeds: every row starts from zero."""
-    L, B = cfg.num_layers, batch_size
-    return {INIT_HIDDEN: np.zeros((2 * L, B, cfg.embed_size), np.float32),
-            INIT_CELL: np.zeros((2 * L, B, cfg.hidden_size), np.float32)}
 
 
 @dataclass

@@ -54,6 +54,13 @@ INIT_HIDDEN, INIT_CELL = "init_hidden", "init_cell"
 LENGTHS = "lengths"
 
 
+def zero_states(cfg: BiLMConfig, batch_size: int) -> dict[str, np.ndarray]:
+    """The initial `init_hidden` / `init_cell` feeds: every row starts from zero."""
+    L, B = cfg.num_layers, batch_size
+    return {INIT_HIDDEN: np.zeros((2 * L, B, cfg.embed_size), np.float32),
+            INIT_CELL: np.zeros((2 * L, B, cfg.hidden_size), np.float32)}
+
+
 # -- 1. parameters -------------------------------------------------------------------
 
 

@@ -13,9 +13,9 @@ from typing import Literal
 
 from bilm.config import BiLMConfig
 from bilm.formats import VOCAB_FILE, load_model_config, write_model_dir, write_model_files
-from bilm.lm import PerplexityEvaluator, build_lm, zero_states
-from bilm.model import EMBEDDING, INIT_CELL, INIT_HIDDEN, SOFTMAX_BIAS, SOFTMAX_WEIGHT, variable_shapes
-from bilm.vectors import export_inference_model
+from bilm.lm import PerplexityEvaluator, build_lm
+from bilm.model import EMBEDDING, INIT_CELL, INIT_HIDDEN, SOFTMAX_BIAS, SOFTMAX_WEIGHT, variable_shapes, zero_states
+from bilm.embedder import export_inference_model
 from engine.config import section
 from engine.errors import CheckpointError, ConfigError, DataError
 from engine.job import Carry, Job, TrainGraph
@@ -233,7 +233,7 @@ def _source_vocabulary(source: Path, vocab: Vocabulary) -> Vocabulary:
     rows = read_tensor_header(Path(source, EMBEDDING))[1][0] if Path(source, EMBEDDING).is_file() else None
     if rows != len(vocab):
         raise ConfigError(f"train.init_from: {source} has no {VOCAB_FILE}, and its {EMBEDDING} rows ({rows}) are "
-                          f"not this run's {len(vocab):,} words; import it with `python -m bilm.import_fluid "
+                          f"not this run's {len(vocab):,} words; import it with `python -m bilm import-fluid "
                           "--vocab ITS_VOCABULARY` and start from the import")
     return vocab
 

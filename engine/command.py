@@ -17,8 +17,9 @@ from collections.abc import Callable
 
 from engine.errors import PipelineError
 
-# Paddle's import warns that ccache (a compiler cache for custom C++ ops) is missing: users compile nothing.
-_CCACHE_NOTICE = "No ccache found"
+# Paddle's notices to its own developers: at import, that ccache (a compiler cache for custom C++ ops)
+# is missing; while building programs, that PIR values have no place. Users can do nothing about either.
+_PADDLE_NOTICES = ("No ccache found", "Tensor do not have 'place' interface")
 
 
 def quiet() -> None:
@@ -30,11 +31,12 @@ def quiet() -> None:
     value the user set is kept.
     """
     os.environ.setdefault("GLOG_minloglevel", "2")
-    ignore = f"ignore:{_CCACHE_NOTICE}:UserWarning"
-    inherited = os.environ.get("PYTHONWARNINGS", "")
-    if ignore not in inherited.split(","):  # spawned workers (readers, dump processes) import Paddle too
-        os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [inherited, ignore]))
-    warnings.filterwarnings("ignore", message=_CCACHE_NOTICE, category=UserWarning)
+    inherited = [entry for entry in os.environ.get("PYTHONWARNINGS", "").split(",") if entry]
+    for notice in _PADDLE_NOTICES:  # spawned workers (readers, dump processes) import Paddle too
+        if f"ignore:{notice}:UserWarning" not in inherited:
+            inherited.append(f"ignore:{notice}:UserWarning")
+    os.environ["PYTHONWARNINGS"] = ",".join(inherited)
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"paddle\..*")
 
 
 def run(main: Callable[..., object], *args) -> None:

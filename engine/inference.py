@@ -11,7 +11,10 @@ one `InferenceProgram` runs either file (`backend=`).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -69,7 +72,8 @@ def export_onnx(prefix: str | Path, output: str | Path | None = None) -> str:
     partial = f"{output}.partial"
     # No Polygraphy folding: ONNX Runtime's own optimizer gives the same speed
     # (measured on the ELMo export), and Polygraphy may pip-install at run time.
-    paddle2onnx.export(f"{prefix}.json", f"{prefix}.pdiparams", partial, opset_version=17, optimize_tool="none")
+    with _stdout_silenced():  # paddle2onnx narrates its progress on stdout, which is the user's output
+        paddle2onnx.export(f"{prefix}.json", f"{prefix}.pdiparams", partial, opset_version=17, optimize_tool="none")
     try:
         # paddle2onnx writes the file even when its checker rejects it.
         onnx.checker.check_model(partial)
@@ -78,6 +82,21 @@ def export_onnx(prefix: str | Path, output: str | Path | None = None) -> str:
         raise PipelineError(f"paddle2onnx could not convert {prefix}.json: {str(e).strip().splitlines()[0]}") from None
     Path(partial).replace(output)
     return output
+
+
+@contextlib.contextmanager
+def _stdout_silenced():
+    """Sends what this process writes to its stdout (C++ and Python alike) to /dev/null in the block."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def rename_fetches(program_file: str | Path, names: list[str]) -> None:
@@ -110,11 +129,14 @@ class InferenceProgram:
     """Runs a saved program by name: `run({input name: array}) → {output name: array}`.
 
     `backend="paddle"` runs `PREFIX.json` + `PREFIX.pdiparams` with
-    `paddle.inference`; `"onnxruntime"` runs `PREFIX.onnx` (from
-    `export_onnx`) with ONNX Runtime's CPU provider. Both on `threads` threads.
+    `paddle.inference`, on the first card when this Paddle build has CUDA and
+    sees one (`device="auto"`), else on the CPU; `"onnxruntime"` runs
+    `PREFIX.onnx` (from `export_onnx`) with ONNX Runtime's CPU provider. CPU
+    work uses `threads` threads.
     """
 
-    def __init__(self, prefix: str | Path, threads: int = 2, onednn: bool = False, backend: str = "paddle"):
+    def __init__(self, prefix: str | Path, threads: int = 2, onednn: bool = False, backend: str = "paddle",
+                 device: str = "auto"):
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         prefix = str(prefix)
@@ -131,7 +153,10 @@ class InferenceProgram:
         config = inference.Config(prefix + ".json", prefix + ".pdiparams")
         config.disable_glog_info()
         config.set_cpu_math_library_num_threads(threads)
-        if onednn:
+        if device == "gpu" or (device == "auto" and paddle.is_compiled_with_cuda()
+                               and paddle.device.cuda.device_count() > 0):
+            config.enable_use_gpu(256, 0)  # initial memory pool (MB), card 0 (CUDA_VISIBLE_DEVICES picks it)
+        elif onednn:
             config.enable_mkldnn()
         self._predictor = inference.create_predictor(config)
         self.input_names = self._predictor.get_input_names()

@@ -27,9 +27,13 @@ __all__ = ["pipeline"]
 
 
 def __getattr__(name: str):
-    # Imported on first use: importing the package does not start Paddle.
+    # Imported on first use: importing the package does not start Paddle (and
+    # Paddle's start-up chatter is turned off first, as the command lines do).
     if name == "pipeline":
+        from engine.command import quiet
         from luke_static.pipelines import pipeline
+
+        quiet()
 
         return pipeline
     raise AttributeError(f"module 'luke_static' has no attribute '{name}'")

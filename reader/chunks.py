@@ -1,4 +1,4 @@
-"""IOB chunks: spans from tags and tags from spans, and span-level precision / recall / F1.
+"""IOB chunks: spans from tags and tags from spans, the transitions IOB2 allows, span-level P/R/F1.
 
 A tag is `TYPE-B` / `TYPE-I` (LAC's spelling), `B-TYPE` / `I-TYPE` (CoNLL's),
 `O`, or a bare `TYPE`, read as the beginning of a chunk of that type. An I
@@ -11,6 +11,8 @@ defect (its chunk evaluator assumed ids laid out as type·2 + B/I).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from engine.metrics import precision_recall_f1
 
@@ -41,6 +43,30 @@ def chunks(tags: list[str]) -> set[tuple[str, int, int]]:
     if current is not None:
         found.add((current[0], current[1], len(tags)))
     return found
+
+
+def follows_iob2(sequences) -> bool:
+    """Whether every I tag of the tag sequences continues a chunk of its type (IOB2, LAC's scheme); IOB1
+    data (CoNLL-2003's files) starts chunks with I tags too."""
+    for tags in sequences:
+        previous = ("O", "")
+        for tag in tags:
+            kind, chunk_type = split_tag(tag)
+            if kind == "I" and (previous[0] == "O" or previous[1] != chunk_type):
+                return False
+            previous = (kind, chunk_type)
+    return True
+
+
+def allowed_transitions(tags: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(which tags may start a sentence [n], which may follow which [n, n]: row → column) in IOB2: an I
+    tag only continues a chunk of its own type, right after its B or I tag (AllenNLP's
+    `allowed_transitions` for BIO); everything else may start, follow and end."""
+    kinds = [split_tag(tag) for tag in tags]
+    start = np.array([kind != "I" for kind, _ in kinds])
+    follow = np.array([[kind != "I" or (before != "O" and before_type == chunk_type)
+                        for kind, chunk_type in kinds] for before, before_type in kinds])
+    return start, follow
 
 
 def iob2_tags(spans, length: int) -> list[str]:

@@ -69,12 +69,25 @@ class Vocabulary:
     def __len__(self) -> int:
         return len(self._tokens)
 
+    def __iter__(self):
+        """The tokens in id order."""
+        return iter(self._tokens)
+
+    def __contains__(self, token: object) -> bool:
+        return token in self._ids
+
     @property
     def tokens(self) -> list[str]:
         return list(self._tokens)
 
+    def ids(self, words: list[str]) -> list[int]:
+        """The ids of `words` (unknown words: `<UNK>`'s), without boundary tokens: what ELMo's feeds and
+        `ElmoEmbedder` take, since the biLM adds `<S>`/`</S>` itself."""
+        return [self._ids.get(w, self.unk_id) for w in words]
+
     def encode(self, words: list[str], boundaries: bool = True) -> np.ndarray:
-        """Ids of `words`, wrapped in `<S>` … `</S>` when `boundaries` is set (int32)."""
+        """Ids of `words`, wrapped in `<S>` … `</S>` when `boundaries` is set (int32): the language model's
+        training rows. Feeds of ELMo layers take `ids(words)` instead."""
         ids = [self._ids.get(w, self.unk_id) for w in words]
         if boundaries:
             ids = [self.bos_id, *ids, self.eos_id]

@@ -13,6 +13,7 @@ log space; padding positions (t ≥ length) take no part.
 
 from __future__ import annotations
 
+import numpy as np
 import paddle
 
 
@@ -61,8 +62,17 @@ def crf_loss(emissions, tags, lengths, crfw):
     return log_partition(emissions, lengths, crfw) - gold_score(emissions, tags, lengths, crfw)
 
 
-def viterbi_decode(emissions, lengths, crfw):
+# Added to the score of a transition the tag scheme forbids: no allowed path scores that low.
+_FORBIDDEN = -1e9
+
+
+def viterbi_decode(emissions, lengths, crfw, allowed=None):
     """Best tag sequence per row [B,T] int64 (padding positions are 0).
+
+    `allowed`: (may start [n], may follow [n, n]) booleans, e.g.
+    `reader.chunks.allowed_transitions`: the best path among those the tag
+    scheme can produce (a model trained without constraints may otherwise
+    put `X-I` after `O`).
 
     `paddle.text.viterbi_decode` computes the right values, but in PIR its
     declared output types are swapped (paths float32, scores int64), which
@@ -73,6 +83,10 @@ def viterbi_decode(emissions, lengths, crfw):
     # Decoding is never differentiated: keep it out of any backward pass.
     emissions, crfw = emissions.detach(), crfw.detach()
     start, end, trans = split_transitions(crfw)
+    if allowed is not None:
+        may_start, may_follow = allowed
+        start = start + paddle.assign(np.where(may_start, 0.0, _FORBIDDEN).astype("float32"))
+        trans = trans + paddle.assign(np.where(may_follow, 0.0, _FORBIDDEN).astype("float32"))
     emit_t = paddle.transpose(emissions, [1, 0, 2])  # [T,B,n]
     mask_t = paddle.transpose(_mask(lengths, paddle.shape(emissions)[1]), [1, 0]).unsqueeze(-1)
     steps = paddle.shape(emit_t)[0]

@@ -14,14 +14,14 @@ import numpy as np
 import paddle
 
 import bilm
-from engine.config import section
+from engine.config import check_files, section
 from engine.errors import ConfigError
 from engine.inference import save_inference_program
 from engine.job import Job, TrainGraph
 from engine.optim import OptimConfig
 from engine.runtime import DistEnv, RuntimeConfig
 from engine.trainer import TrainConfig
-from reader.chunks import ChunkCounter
+from reader.chunks import ChunkCounter, allowed_transitions, follows_iob2
 from reader.prefetch import Prefetcher
 from reader.tagging import ELMO_IDS, LENGTHS, TAGS, WORD_IDS, TaggingStream, TagSet, build_word_vocab, read_tagged
 from tagger.model import (
@@ -68,6 +68,7 @@ class TaggerTraining(Job):
     exports_onnx = False  # its decoder's loops (ELMo's, Viterbi's) are not built for paddle2onnx yet
 
     def __init__(self, cfg: TaggerRunConfig, dist: DistEnv = DistEnv()):
+        check_files(cfg.data, "data", required=("train", "dev"), optional=("test", "tags"))
         self.cfg = cfg
         self.dist = dist
         self.elmo = bilm.ElmoModel.from_dir(cfg.model.elmo_model) if cfg.model.use_elmo else None
@@ -76,6 +77,10 @@ class TaggerTraining(Job):
         for i in range(len(train.words)):
             self.tagset.encode(train, i)  # an unknown tag fails now, naming file and line
         self.words = build_word_vocab(train, cfg.data.word_min_count)
+        # What the exported tagger tells its predictor: how the training text was cut (a raw line is cut
+        # the same way), and whether its tags follow IOB2 (then decoding keeps to IOB2's transitions).
+        self.token_unit = "characters" if all(len(w) == 1 for s in train.words for w in s) else "words"
+        self.tag_scheme = "IOB2" if follows_iob2(train.tags) else "IOB1"
         self.work_dir = Path(cfg.train.output_dir)
         self._vocab_files()
         self._evaluators: dict[str, TaggingEvaluator] = {}
@@ -129,15 +134,17 @@ class TaggerTraining(Job):
 
     def _meta(self) -> dict:
         return dataclasses.asdict(self.cfg.model) | {"num_tags": len(self.tagset), "words": len(self.words),
-                                                     "elmo_chars": self._elmo_chars()}
+                                                     "elmo_chars": self._elmo_chars(), "token_unit": self.token_unit,
+                                                     "tag_scheme": self.tag_scheme}
 
     def check_checkpoint(self, directory: Path) -> None:
         try:
             saved = json.loads((directory / TAGGER_FILE).read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise ConfigError(f"{directory}: unreadable {TAGGER_FILE}: {exc}") from None
-        if saved != self._meta():
-            diff = [k for k in saved.keys() | self._meta().keys() if saved.get(k) != self._meta().get(k)]
+        now = self._meta()
+        diff = [k for k in saved.keys() & now.keys() if saved[k] != now[k]]  # keys older runs lack are no change
+        if diff:
             raise ConfigError(f"{directory} was written for another tagger (differs in {', '.join(sorted(diff))})")
 
     def write_model_files(self, directory: Path) -> None:
@@ -165,7 +172,9 @@ class TaggerTraining(Job):
         # The GRU and the emission layer have generated names: a fresh name
         # generator gives them the names they have in the training program.
         with paddle.static.program_guard(program, paddle.static.Program()), paddle.utils.unique_name.guard():
-            graph = build_tagger(self.cfg.model, len(self.words), len(self.tagset), self.elmo, training=False)
+            allowed = allowed_transitions(self.tagset.tags) if self.tag_scheme == "IOB2" else None
+            graph = build_tagger(self.cfg.model, len(self.words), len(self.tagset), self.elmo, training=False,
+                                 allowed=allowed)
         return graph, program
 
     def _evaluator(self, split: str) -> "TaggingEvaluator":

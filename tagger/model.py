@@ -54,12 +54,13 @@ class TaggerGraph:
 
 
 def build_tagger(cfg: TaggerConfig, word_vocab_size: int, num_tags: int, elmo_model: "bilm.ElmoModel | None",
-                 training: bool) -> TaggerGraph:
+                 training: bool, allowed=None) -> TaggerGraph:
     """Builds the tagger into the current program.
 
     `training=True`: the CRF loss, and ELMo dropout seeded by the step's
     `dropout_seed` feed; otherwise the Viterbi decoding (the executor runs
-    every op of a program, so each program holds only what it needs).
+    every op of a program, so each program holds only what it needs),
+    restricted to the transitions `allowed` (see `crf.viterbi_decode`).
     """
     feeds = {WORD_IDS: paddle.static.data(WORD_IDS, [-1, -1], "int64"),
              LENGTHS: paddle.static.data(LENGTHS, [-1], "int64")}
@@ -88,4 +89,4 @@ def build_tagger(cfg: TaggerConfig, word_vocab_size: int, num_tags: int, elmo_mo
     if training:
         feeds[TAGS] = paddle.static.data(TAGS, [-1, -1], "int64")
         return TaggerGraph(feeds, emissions, crf_loss(emissions, feeds[TAGS], feeds[LENGTHS], crfw).mean(), None)
-    return TaggerGraph(feeds, emissions, None, viterbi_decode(emissions, feeds[LENGTHS], crfw))
+    return TaggerGraph(feeds, emissions, None, viterbi_decode(emissions, feeds[LENGTHS], crfw, allowed))
