@@ -73,9 +73,9 @@ def exported_program(a, ids, tmp: Path, backends: list[str]) -> dict:
     import paddle
 
     from bilm.config import BiLMConfig
+    from bilm.embedder import export_inference_model
     from bilm.formats import write_model_arrays
     from bilm.model import variable_shapes
-    from bilm.embedder import export_inference_model
     from engine.inference import InferenceProgram
     from reader.vocab import SPECIAL_TOKENS, Vocabulary
 

@@ -95,8 +95,8 @@ def export(argv: list[str] | None = None) -> str:
 
     import paddle
 
-    from bilm.formats import load_model_variables, read_model_dir
     from bilm.embedder import export_inference_model
+    from bilm.formats import load_model_variables, read_model_dir
 
     place = _place()
     cfg, vocab = read_model_dir(args.model)
@@ -163,8 +163,8 @@ that vocabulary as its dictionary."""
 
     from tqdm import tqdm
 
-    from bilm.formats import read_model_dir
     from bilm.embedder import ElmoEmbedder, dump_file, embedded_batches, embedded_batches_in_processes
+    from bilm.formats import read_model_dir
     from reader.segment import Segmenter
     from reader.sentences import read_batches, sorted_batches
 
@@ -278,8 +278,8 @@ def cache_token_embeddings(argv: list[str] | None = None) -> dict:
 
     import paddle
 
-    from bilm.formats import load_model_variables, read_model_dir, write_token_embeddings
     from bilm.embedder import token_table
+    from bilm.formats import load_model_variables, read_model_dir, write_token_embeddings
     from engine.atomic import atomic_file
     from engine.errors import ConfigError
     from reader.vocab import Vocabulary

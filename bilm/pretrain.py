@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Literal
 
 from bilm.config import BiLMConfig
+from bilm.embedder import export_inference_model
 from bilm.formats import VOCAB_FILE, load_model_config, write_model_dir, write_model_files
 from bilm.lm import PerplexityEvaluator, build_lm
 from bilm.model import EMBEDDING, INIT_CELL, INIT_HIDDEN, SOFTMAX_BIAS, SOFTMAX_WEIGHT, variable_shapes, zero_states
-from bilm.embedder import export_inference_model
 from engine.config import section
 from engine.errors import CheckpointError, ConfigError, DataError
 from engine.job import Carry, Job, TrainGraph

@@ -50,6 +50,9 @@ def run(main: Callable[..., object], *args) -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    except BrokenPipeError:  # the reader of our output stopped (`| head`): nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
 
 
 def dispatch(program: str, verbs: dict[str, tuple[str, str]], argv: list[str] | None = None) -> None:

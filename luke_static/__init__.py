@@ -31,9 +31,10 @@ def __getattr__(name: str):
     # Paddle's start-up chatter is turned off first, as the command lines do).
     if name == "pipeline":
         from engine.command import quiet
-        from luke_static.pipelines import pipeline
 
         quiet()
+        from luke_static.pipelines import pipeline
+
 
         return pipeline
     raise AttributeError(f"module 'luke_static' has no attribute '{name}'")

@@ -71,10 +71,12 @@ class Pipeline(ABC):
         """One JSON-ready record per input of a file: the input and its results (`predict`'s output)."""
         inputs = self.read(path)
         for item, result in zip(inputs, self(inputs)):
-            yield self.record_of(item, result)
+            record = self.record_of(item, result)
+            if record is not None:
+                yield record
 
-    def record_of(self, item, result) -> dict:
-        """What `predict` prints for one input and its result."""
+    def record_of(self, item, result) -> dict | None:
+        """What `predict` prints for one input and its result (None: nothing, e.g. for a blank line)."""
         return {"input": item, "result": result}
 
     def run(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -17,6 +17,7 @@ import traceback
 from collections.abc import Callable, Iterator
 
 _END = "__end__"
+_EXIT_GRACE = 30.0  # seconds a worker that sent its last item gets to exit by itself
 
 
 class _Failure:
@@ -60,13 +61,19 @@ class Prefetcher:
                     raise RuntimeError(f"reader process died (exit code {self._process.exitcode})") from None
         self.wait_seconds += time.perf_counter() - start
         if isinstance(item, _Failure):
-            self.close()
+            self._finish()
             item.exc.add_note(f"in the reader process:\n{item.trace}")
             raise item.exc
         if isinstance(item, str) and item == _END:
-            self.close()
+            self._finish()
             raise StopIteration
         return item
+
+    def _finish(self) -> None:
+        """After its last item the worker exits by itself, shutting its own processes down: let it, rather
+        than interrupt that clean-up (which would leave their semaphores to the resource tracker)."""
+        self._process.join(timeout=_EXIT_GRACE)
+        self.close()
 
     def close(self) -> None:
         if self._done and not self._process.is_alive():
@@ -103,6 +110,7 @@ def _produce(factory, args, out, parent_pid: int) -> None:
     # `close` terminates the worker: exit through the stream's `finally`
     # blocks so its own encoding processes are shut down too.
     def stop(*_):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second signal must not interrupt the clean-up
         out.cancel_join_thread()  # undelivered batches must not hold up the exit
         sys.exit(0)
 
@@ -124,3 +132,6 @@ def _produce(factory, args, out, parent_pid: int) -> None:
     except BaseException as exc:  # noqa: BLE001 - forwarded to the consumer
         if not _put(out, _Failure(exc), parent_pid):
             consumer_gone()
+    finally:
+        # The stream's own processes are shut down by now; what is left is the interpreter's exit.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
