@@ -30,10 +30,11 @@ from bilm.model import (
     create_params,
     embed_tokens,
     token_feed_name,
+    token_ids,
     zero_states,
 )
 from engine.inference import InferenceProgram, export_onnx, save_inference_program
-from reader.chars import char_ids, padded_char_ids
+from reader.chars import char_ids
 from reader.vocab import Vocabulary
 
 INFERENCE_PREFIX, LAYERS_OUTPUT = "elmo", "elmo_layers"
@@ -145,16 +146,6 @@ def _embedding_program(model_dir, cfg: BiLMConfig, vocab: Vocabulary, stateful: 
         prefix = save_inference_program(Path(tmp, INFERENCE_PREFIX), list(graph.feeds.values()), outputs,
                                         paddle.static.Executor(place), program, onnx=backend == "onnxruntime")
         return InferenceProgram(prefix, threads, backend=backend)
-
-
-def token_ids(sentences: list[list[str]], cfg: BiLMConfig, vocab: Vocabulary) -> np.ndarray:
-    """What a biLM takes for padded sentences: word ids [n,T] in `vocab`, or character ids [n,T,C]."""
-    if cfg.input == "char":
-        return padded_char_ids(sentences, cfg.char_cnn.max_characters)
-    ids = np.zeros((len(sentences), max([1, *map(len, sentences)])), np.int64)
-    for i, words in enumerate(sentences):
-        ids[i, : len(words)] = vocab.encode(words, boundaries=False)
-    return ids
 
 
 def select_layers(layers: np.ndarray, mode: str) -> np.ndarray:

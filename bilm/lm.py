@@ -212,10 +212,9 @@ def sampled_loss_from_rows(hidden, targets, neg_ids, rows: SoftmaxRows, num_trie
     # A target among the samples (an accidental hit) is scored in its sample's
     # column, whose logit is the true logit (same row, bias and log Q), so the
     # hit counts once; any other target's true logit goes into a last column.
-    # A binary search finds the columns: comparing every target with every
-    # sample and masking [N, S] cost a third of the layer on CPU, and the
-    # gradient of scattering the true logits into the product
-    # (`put_along_axis`) took 34 ms of an 850 ms ELMo step; a concat costs less.
+    # A binary search finds the columns, and the extra column is a concat: an
+    # [N, S] comparison mask, or scattering the true logits into the product,
+    # cost more on CPU (docs/benchmarks.md).
     column = _hit_columns(targets, neg_ids)
     hit = column < neg_ids.shape[0]
     last = paddle.where(hit, paddle.full_like(true_logit, _HIT_PENALTY), true_logit)

@@ -42,7 +42,7 @@ from paddle.nn.initializer import Constant, Normal, Uniform, XavierUniform
 
 from bilm.config import BiLMConfig
 from engine.ops import WeightProducts, affine
-from reader.chars import NUM_CHARS, boundary_char_ids
+from reader.chars import NUM_CHARS, boundary_char_ids, padded_char_ids
 
 DIRECTIONS = ("fw", "bw")
 EMBEDDING = "embedding_para"
@@ -59,6 +59,18 @@ def zero_states(cfg: BiLMConfig, batch_size: int) -> dict[str, np.ndarray]:
     L, B = cfg.num_layers, batch_size
     return {INIT_HIDDEN: np.zeros((2 * L, B, cfg.embed_size), np.float32),
             INIT_CELL: np.zeros((2 * L, B, cfg.hidden_size), np.float32)}
+
+
+def token_ids(sentences: list[list[str]], cfg: BiLMConfig, vocab) -> np.ndarray:
+    """What a biLM takes for padded sentences: word ids [n,T] in `vocab` (a `reader.vocab.Vocabulary`;
+    no boundary tokens, unknown words `<UNK>`), or character ids [n,T,C]; padding is 0."""
+    if cfg.input == "char":
+        return padded_char_ids(sentences, cfg.char_cnn.max_characters)
+    ids = np.zeros((len(sentences), max([1, *map(len, sentences)])), np.int64)
+    for i, words in enumerate(sentences):
+        ids[i, : len(words)] = vocab.ids(words)
+    return ids
+
 
 
 # -- 1. parameters -------------------------------------------------------------------

@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import paddle
 
 from bilm.config import BiLMConfig
@@ -37,6 +38,7 @@ from bilm.model import (
     embed_tokens,
     encode_embedded,
     sentence_mask,
+    token_ids,
     variable_shapes,
     wrap_embedded,
 )
@@ -71,6 +73,12 @@ class ElmoModel:
     def dim(self) -> int:
         """Width of the ELMo vectors (2 · projection size)."""
         return 2 * self.cfg.embed_size
+
+    def inputs(self, sentences: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
+        """(token ids, lengths) of tokenized sentences, padded: what `emb` and `elmo_encoder` are fed.
+        Word ids [B,T] (no `<S>`/`</S>`: the encoder adds them; unknown words `<UNK>`), or character ids
+        [B,T,C] for a character model; lengths [B]."""
+        return token_ids(sentences, self.cfg, self.vocab), np.array([len(s) for s in sentences], np.int64)
 
 
 # -- in your own network -------------------------------------------------------------

@@ -95,7 +95,7 @@ class Job(ABC):
     """The parts of a training job the engine calls, in this order.
 
     `config_class` is the run's config (sections `data`, `model`, `train`,
-    `optim`, `runtime`); `python -m engine train --config FILE` builds the job
+    `optim`, `runtime`); `python -m engine --config FILE` builds the job
     named by the file's `job:` key as `job_class(cfg, dist)`.
     """
 

@@ -31,9 +31,7 @@ def affine(x, weight, bias):
     (one group per weight) gives [G, ..., N] in one batched product.
 
     Paddle 3.3.1's gradient of a broadcast bias add reduces slowly on CPU;
-    folded into the product it costs about half (measured: 172 → 92 ms for a
-    [640, 8192] output of the ELMo softmax, forward and backward; 70 → 53 ms
-    for a LUKE feed-forward [512, 768]·[768, 3072]).
+    folded into the product it costs about half (docs/benchmarks.md).
     """
     ones = paddle.ones_like(x[..., :1])
     if len(weight.shape) == 2:

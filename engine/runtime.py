@@ -78,9 +78,8 @@ def keep_freed_memory() -> bool:
 
     The executor runs ops on worker threads, and glibc serves a large block
     there with a fresh `mmap` that it unmaps when the block is freed, so every
-    step faulted its large buffers in again page by page: 130k page faults
-    per LUKE fine-tuning step, and a 150 MB zero-filled gradient took 95 ms
-    instead of 13 (measured on this project's CPU machines). One arena, no
+    step faulted its large buffers in again page by page (docs/benchmarks.md
+    has the figures). One arena, no
     mapped blocks and no trimming keep the pages; the cost is that the process
     holds its peak heap until it exits. Returns False (nothing changed) where
     the C library is not glibc. Call it before the first program runs.
