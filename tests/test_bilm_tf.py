@@ -11,57 +11,9 @@ import pytest
 
 from engine.errors import CheckpointError, ConfigError
 
-H, P, L = 6, 4, 2
+from helpers.bilm import SENTENCES, H, L, NumpyBilmTf, P, dump
+
 WORDS = ["the", "cat", "sat", "on", "a", "mat", "dog", "ran"]
-SENTENCES = ["the cat sat", "a dog ran on the mat", "cat", "the mat sat on a cat dog", "dog ran",
-             "the zebra sat", "on on on on on on on on on", "a cat"]
-
-
-def sigmoid(x):
-    return 1 / (1 + np.exp(-x))
-
-
-class NumpyBilmTf:
-    """bilm-tf's biLM from the format spec: TF LSTMCell (i, j, f, o; forget bias 1), projection, clips."""
-
-    def __init__(self, weights: dict, embedding: np.ndarray | None, vocab: list[str], cell_clip, proj_clip):
-        self.w, self.clips = weights, (cell_clip, proj_clip)
-        self.emb = None if embedding is None else embedding.astype(np.float64)
-        self.ids = {t: i for i, t in enumerate(vocab)}
-        self.state = {}
-
-    def token_vectors(self, tokens: list[str]) -> np.ndarray:
-        return self.emb[[self.ids.get(w, self.ids["<UNK>"]) for w in tokens]]
-
-    def cell(self, d, layer, x, h, c):
-        prefix = f"RNN_{d}/RNN/MultiRNNCell/Cell{layer}/LSTMCell/"
-        z = np.concatenate([x, h]) @ self.w[prefix + "W_0"] + self.w[prefix + "B"]
-        i, j, f, o = np.split(z, 4)
-        c = np.clip(sigmoid(f + 1.0) * c + sigmoid(i) * np.tanh(j), -self.clips[0], self.clips[0])
-        h = np.clip((sigmoid(o) * np.tanh(c)) @ self.w[prefix + "W_P_0"], -self.clips[1], self.clips[1])
-        return h, c
-
-    def direction(self, d, x, row):
-        outputs = []
-        for layer in range(L):
-            h, c = self.state.get((row, d, layer), (np.zeros(P), np.zeros(H)))
-            out = []
-            for t in range(len(x)):
-                h, c = self.cell(d, layer, x[t], h, c)
-                out.append(h + x[t] if layer > 0 else h)  # skip connections
-            self.state[(row, d, layer)] = (h, c)
-            x = np.array(out)
-            outputs.append(x)
-        return outputs
-
-    def sentence(self, words: list[str], row: int = 0, stateful: bool = False) -> np.ndarray:
-        if not stateful:
-            self.state = {}
-        e = self.token_vectors(["<S>", *words, "</S>"])
-        fw = self.direction(0, e, row)
-        bw = [y[::-1] for y in self.direction(1, e[::-1], row)]
-        layers = [np.concatenate([e, e], -1)] + [np.concatenate([f, b], -1) for f, b in zip(fw, bw)]
-        return np.stack(layers)[:, 1:-1]
 
 
 def write_bilm_tf(root: Path, seed=0, extra_datasets=None, n_layers=L, emb_rows=None):
@@ -91,26 +43,6 @@ def write_bilm_tf(root: Path, seed=0, extra_datasets=None, n_layers=L, emb_rows=
 def import_args(root: Path, out: Path) -> list[str]:
     return ["--options", str(root / "options.json"), "--weights", str(root / "weights.hdf5"),
             "--token-embeddings", str(root / "emb.hdf5"), "--vocab", str(root / "vocab.txt"), "--output", str(out)]
-
-
-def dump(model: Path, tmp_path: Path, batch_size: int, stateful=False, layers="all",
-         sentences: list[str] = SENTENCES, extra: tuple = ()) -> dict[str, np.ndarray]:
-    from bilm.dump import main as dump_main
-
-    text = tmp_path / "sentences.txt"
-    text.write_text("\n".join(sentences) + "\n")
-    out = tmp_path / f"dump-{batch_size}-{stateful}-{layers}.hdf5"
-    # Paddle's program against the references (`--backend auto` would take ONNX Runtime where the
-    # extra is installed; tests/test_onnx.py checks that both give the same file).
-    backend = [] if "--backend" in extra else ["--backend", "paddle"]
-    args = ["--model", str(model), "--input", str(text), "--output", str(out), "--batch-size", str(batch_size),
-            "--layers", layers, *backend, *extra] + (["--stateful"] if stateful else [])
-    dump_main(args)
-    with h5py.File(out, "r") as f:
-        names = json.loads(f["sentence_to_index"][0])
-        # AllenNLP's index: each sentence's words joined by spaces.
-        assert {names[" ".join(s.split())] for s in sentences} == {str(i) for i in range(len(sentences))}
-        return {k: f[k][()] for k in f if k != "sentence_to_index"}
 
 
 @pytest.fixture

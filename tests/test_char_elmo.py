@@ -11,99 +11,12 @@ import pytest
 
 from engine.errors import CheckpointError, ConfigError
 
-from test_bilm_tf import H, L, NumpyBilmTf, P, dump
+from helpers.bilm import CHARS, FILTERS, D, dump, import_char, spec_char_ids, tiny_config, train, write_char_bilm_tf
 
-D, CHARS = 4, 50
-FILTERS = [[1, 3], [2, 4], [3, 5]]  # 12 features: projected to P
-UNPROJECTED = [[1, 1], [2, 1], [3, 2]]  # P features: no projection
 LONG = "supercalifragilisticexpialidocious-and-then-some-more"  # 53 bytes: truncated to 48
 SENTENCES = ["the cat sat", "zebras naïvely gallop", LONG + " ran", "日本 語", "<S> cat </S>",
              "a", "the mat sat on a cat dog", "Übermäßig lange Wörter"]
 VOCAB = ["<S>", "</S>", "<UNK>", "the", "cat", "sat", "on", "a", "mat", "dog", "ran"]
-
-
-def spec_char_ids(word: str) -> list[int]:
-    """The spec's encoding, one word at a time (shifted by +1)."""
-    if word in ("<S>", "</S>"):
-        ids = [258, 256 if word == "<S>" else 257, 259]
-    else:
-        ids = [258, *word.encode("utf-8")[:CHARS - 2], 259]
-    return [i + 1 for i in ids + [260] * (CHARS - len(ids))]
-
-
-class NumpyCharBilmTf(NumpyBilmTf):
-    """bilm-tf with character input: filters, max over positions, activation, highway, projection."""
-
-    def __init__(self, weights, cell_clip, proj_clip, filters, activation, n_highway):
-        super().__init__(weights, None, [], cell_clip, proj_clip)
-        self.filters, self.activation, self.n_highway = filters, activation, n_highway
-
-    def token_vectors(self, tokens: list[str]) -> np.ndarray:
-        w = {k: v.astype(np.float64) for k, v in self.w.items()}
-        table = np.vstack([np.zeros((1, D)), w["char_embed"]])
-        act = (lambda x: np.maximum(x, 0)) if self.activation == "relu" else np.tanh
-        out = []
-        for token in tokens:
-            e = table[spec_char_ids(token)]  # [50, D]
-            features = []
-            for i, (width, _) in enumerate(self.filters):
-                kernel = w[f"CNN/W_cnn_{i}"][0]  # [width, D, n]
-                conv = np.stack([sum(e[p + k] @ kernel[k] for k in range(width))
-                                 for p in range(CHARS - width + 1)]) + w[f"CNN/b_cnn_{i}"]
-                features.append(act(conv.max(axis=0)))
-            h = np.concatenate(features)
-            for k in range(self.n_highway):
-                g = 1 / (1 + np.exp(-(h @ w[f"CNN_high_{k}/W_carry"] + w[f"CNN_high_{k}/b_carry"])))
-                t = np.maximum(h @ w[f"CNN_high_{k}/W_transform"] + w[f"CNN_high_{k}/b_transform"], 0)
-                h = g * t + (1 - g) * h
-            if "CNN_proj/W_proj" in w:
-                h = h @ w["CNN_proj/W_proj"] + w["CNN_proj/b_proj"]
-            out.append(h)
-        return np.array(out)
-
-
-def write_char_bilm_tf(root: Path, seed=0, activation="relu", n_highway=2, projected=True,
-                       n_characters=262) -> tuple[NumpyCharBilmTf, dict]:
-    """A random character model in bilm-tf layout (options.json + weights.hdf5)."""
-    filters = FILTERS if projected else UNPROJECTED
-    rng = np.random.default_rng(seed)
-    n = sum(c for _, c in filters)
-    options = {"lstm": {"dim": H, "projection_dim": P, "n_layers": L, "cell_clip": 2.0, "proj_clip": 1.5,
-                        "use_skip_connections": True},
-               "char_cnn": {"activation": activation, "embedding": {"dim": D}, "filters": filters,
-                            "max_characters_per_token": CHARS, "n_characters": n_characters,
-                            "n_highway": n_highway}}
-    (root / "options.json").write_text(json.dumps(options))
-    weights = {"char_embed": rng.normal(0, 1, (261, D))}
-    for i, (width, count) in enumerate(filters):
-        weights[f"CNN/W_cnn_{i}"] = rng.normal(0, 0.5, (1, width, D, count))
-        weights[f"CNN/b_cnn_{i}"] = rng.normal(0, 0.2, count)
-    for k in range(n_highway):
-        for gate in ("carry", "transform"):
-            weights[f"CNN_high_{k}/W_{gate}"] = rng.normal(0, 0.4, (n, n))
-            weights[f"CNN_high_{k}/b_{gate}"] = rng.normal(0, 0.2, n)
-    if projected:
-        weights["CNN_proj/W_proj"] = rng.normal(0, 0.4, (n, P))
-        weights["CNN_proj/b_proj"] = rng.normal(0, 0.2, P)
-    for d in (0, 1):
-        for layer in range(L):
-            prefix = f"RNN_{d}/RNN/MultiRNNCell/Cell{layer}/LSTMCell/"
-            weights[prefix + "W_0"] = rng.normal(0, 0.8, (2 * P, 4 * H))
-            weights[prefix + "B"] = rng.normal(0, 0.3, 4 * H)
-            weights[prefix + "W_P_0"] = rng.normal(0, 0.8, (H, P))
-    weights = {k: v.astype(np.float32) for k, v in weights.items()}
-    with h5py.File(root / "weights.hdf5", "w") as f:
-        for name, value in weights.items():
-            f.create_dataset(name, data=value)
-    return NumpyCharBilmTf(weights, 2.0, 1.5, filters, activation, n_highway), weights
-
-
-def import_char(root: Path, out: Path, *extra: str) -> Path:
-    from bilm.import_bilm_tf import main as import_main
-
-    import_main(["--options", str(root / "options.json"), "--weights", str(root / "weights.hdf5"),
-                 "--output", str(out), *extra])
-    return out
 
 
 def dump_sentences(model: Path, tmp_path: Path, sentences: list[str], batch_size: int, stateful=False):
@@ -233,11 +146,10 @@ def test_downstream_program_and_export_take_character_ids(char_model, tmp_path):
     np.testing.assert_allclose(served, got, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_character_pretraining_learns(toy_corpus, tmp_path, static_scope):
     from bilm.formats import read_model_dir
     from bilm.model import EMBEDDING
-
-    from test_pretraining import tiny_config, train
 
     overrides = {"model.input": "char", "model.char_cnn.embed_size": 8,
                  "model.char_cnn.filters": "[[1,8],[2,8],[3,16]]",

@@ -28,6 +28,7 @@ def tiny_overrides(corpus: dict, out: Path) -> list[str]:
     return [a for k, v in items.items() for a in ("-o", f"{k}={v}")]
 
 
+@pytest.mark.slow
 def test_train_evaluate_export(toy_corpus, tmp_path):
     out = tmp_path / "run"
     proc = run("bilm.train", "--config", "configs/elmo.yaml", *tiny_overrides(toy_corpus, out))

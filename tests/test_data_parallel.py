@@ -9,6 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers.corpus import write_toy_corpus
+
+pytestmark = pytest.mark.slow  # multi-process launches and subprocess runs
+
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {"GLOG_minloglevel": "2", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
 
@@ -74,8 +78,6 @@ def assert_same(a: dict, b: dict, atol=1e-6):
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    from conftest import write_toy_corpus
-
     return write_toy_corpus(tmp_path_factory.mktemp("corpus"))
 
 

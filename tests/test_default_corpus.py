@@ -102,6 +102,7 @@ def test_text_to_sentences_respects_length_limits():
 # -------------------------------------------------------------- corpus level
 
 
+@pytest.mark.slow
 def test_layout(corpus):
     root = corpus.root
     assert sorted(p.name for p in (root / "train").iterdir()) == [
@@ -115,6 +116,7 @@ def test_layout(corpus):
     assert Path(corpus.dev_glob).parent == root / "dev"
 
 
+@pytest.mark.slow
 def test_counts_match_files(corpus):
     train, dev = _train_lines(corpus), _dev_lines(corpus)
     assert corpus.num_train_sentences == len(train)
@@ -126,11 +128,13 @@ def test_counts_match_files(corpus):
     assert corpus.num_train_tokens > 100_000
 
 
+@pytest.mark.slow
 def test_train_dev_ratio_is_five_to_one(corpus):
     total = corpus.num_train_sentences + corpus.num_dev_sentences
     assert corpus.num_dev_sentences == total // 6
 
 
+@pytest.mark.slow
 def test_lines_are_well_formed_sentences(corpus):
     for line in _train_lines(corpus) + _dev_lines(corpus):
         tokens = line.split(" ")
@@ -139,11 +143,13 @@ def test_lines_are_well_formed_sentences(corpus):
         assert line == line.lower()
 
 
+@pytest.mark.slow
 def test_no_duplicate_sentences(corpus):
     lines = _train_lines(corpus) + _dev_lines(corpus)
     assert len(set(lines)) == len(lines)
 
 
+@pytest.mark.slow
 def test_vocab_specials_then_descending_train_count(corpus):
     vocab = _lines(corpus.vocab)
     assert vocab[:3] == list(SPECIAL_TOKENS) == ["<S>", "</S>", "<UNK>"]
@@ -154,6 +160,7 @@ def test_vocab_specials_then_descending_train_count(corpus):
     assert vocab[3:] == expected
 
 
+@pytest.mark.slow
 def test_manifest_records_params_and_counts(corpus):
     manifest = json.loads((corpus.root / "corpus.json").read_text(encoding="utf-8"))
     assert manifest["params"]["num_shards"] == NUM_SHARDS
@@ -161,6 +168,7 @@ def test_manifest_records_params_and_counts(corpus):
     assert manifest["counts"]["vocab_size"] == corpus.vocab_size
 
 
+@pytest.mark.slow
 def test_build_is_deterministic(corpus, tmp_path):
     # Re-extract from scratch rather than reuse the cached sentences.
     extract_sentences.cache_clear()
@@ -168,6 +176,7 @@ def test_build_is_deterministic(corpus, tmp_path):
     assert _contents(again.root) == _contents(corpus.root)
 
 
+@pytest.mark.slow
 def test_second_call_does_not_rebuild(corpus):
     before = _snapshot(corpus.root)
     again = build_default_corpus(corpus.root, num_shards=NUM_SHARDS)
@@ -175,6 +184,7 @@ def test_second_call_does_not_rebuild(corpus):
     assert _snapshot(corpus.root) == before
 
 
+@pytest.mark.slow
 def test_changed_params_rebuild(tmp_path):
     root = tmp_path / "corpus"
     loose = build_default_corpus(root, min_count=2, num_shards=2)
@@ -183,6 +193,7 @@ def test_changed_params_rebuild(tmp_path):
     assert len(_lines(root / "vocab.txt")) == strict.vocab_size
 
 
+@pytest.mark.slow
 def test_max_tokens_caps_train_and_keeps_ratio(tmp_path):
     small = build_default_corpus(tmp_path / "small", num_shards=2, max_tokens=20_000)
     assert 19_000 <= small.num_train_tokens <= 20_500
@@ -190,6 +201,7 @@ def test_max_tokens_caps_train_and_keeps_ratio(tmp_path):
     assert small.num_dev_sentences == total // 6
 
 
+@pytest.mark.slow
 def test_leftover_temp_dir_is_not_taken_for_a_build(corpus, tmp_path):
     # What a killed build leaves behind: a complete-looking hidden sibling.
     shutil.copytree(corpus.root, tmp_path / ".corpus.partial-123-deadbeef")
@@ -199,6 +211,7 @@ def test_leftover_temp_dir_is_not_taken_for_a_build(corpus, tmp_path):
     assert _lines(root / "vocab.txt") == _lines(corpus.vocab)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "damage", ["remove_manifest", "remove_shard", "garble_manifest"]
 )
@@ -218,6 +231,7 @@ def test_incomplete_build_is_rebuilt(corpus, tmp_path, damage):
     assert [p.name for p in tmp_path.iterdir()] == ["corpus"], "staging left behind"
 
 
+@pytest.mark.slow
 def test_failed_build_leaves_nothing_that_looks_complete(tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise RuntimeError("disk full")
@@ -243,6 +257,7 @@ def test_rejects_bad_params(tmp_path):
             build_default_corpus(tmp_path / "corpus", **kwargs)
 
 
+@pytest.mark.slow
 def test_cli_prints_one_line_summary(tmp_path, capsys):
     assert default_corpus.main([str(tmp_path / "cli"), "--num-shards", "2"]) == 0
     out = capsys.readouterr().out

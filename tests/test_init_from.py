@@ -13,7 +13,10 @@ from engine.errors import CheckpointError, ConfigError
 from engine.variables import get_value, read_tensor, write_tensor
 from reader.vocab import Vocabulary
 
-from test_pretraining import tiny_config, train
+from helpers.bilm import tiny_config, train
+from helpers.corpus import write_toy_corpus
+
+pytestmark = pytest.mark.slow  # the module's source model trains 120 steps; every test trains again from it
 
 
 def first_loss(run_dir: Path) -> float:
@@ -23,8 +26,6 @@ def first_loss(run_dir: Path) -> float:
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):
     """A tiny biLM trained 120 steps on the toy corpus: its run directory and corpus."""
-    from conftest import write_toy_corpus
-
     root = tmp_path_factory.mktemp("source")
     corpus = write_toy_corpus(root / "corpus")
     with paddle.static.scope_guard(paddle.static.Scope()):

@@ -9,6 +9,8 @@ from bilm.lm import build_lm, zero_states
 from engine.ops import SEED_FEED, step_seed
 from reader.sampling import LogUniformSampler
 
+from helpers.bilm import numpy_lstmp
+
 
 def _training_program(dropout):
     cfg = BiLMConfig(vocab_size=20, embed_size=4, hidden_size=6, num_layers=2, softmax="full", dropout=dropout)
@@ -75,8 +77,6 @@ def numpy_bilm_loss(params: dict, feed: dict, neg_ids=None, num_tries=None) -> f
     """The fluid biLM's training loss in float64: per direction its own LSTMP stack (residual from the
     second layer on) over its own inputs and targets, one shared softmax, the mean over 2·B·T tokens.
     With `neg_ids`: the sampled softmax (target first, accidental hits removed, logits minus log Q)."""
-    from test_lstmp import numpy_lstmp
-
     hidden, targets = [], []
     for d, (inp, tgt), offset in (("fw", ("token_ids", "next_token_ids"), 0),
                                   ("bw", ("token_ids_reverse", "next_token_ids_reverse"), L)):

@@ -6,31 +6,7 @@ import pytest
 
 from bilm.model import LSTMP, LSTMPWeights, lstmp_sequence
 
-
-def sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-def numpy_lstmp(x, r0, c0, gate_w, weight, proj, bias, cell_clip, proj_clip, mask=None):
-    """fluid `lstmp`: gate blocks [c~ | i | f | o], no forget bias, identity projection."""
-    B, T, _ = x.shape
-    H = proj.shape[0]
-    r, c = r0.copy(), c0.copy()
-    out = np.zeros((B, T, proj.shape[1]), np.float64)
-    for t in range(T):
-        z = x[:, t] @ gate_w + bias + r @ weight
-        cand, i, f, o = (z[:, k * H:(k + 1) * H] for k in range(4))
-        c_new = np.tanh(cand) * sigmoid(i) + c * sigmoid(f)
-        if cell_clip > 0:
-            c_new = np.clip(c_new, -cell_clip, cell_clip)
-        r_new = (sigmoid(o) * np.tanh(c_new)) @ proj
-        if proj_clip > 0:
-            r_new = np.clip(r_new, -proj_clip, proj_clip)
-        m = np.ones((B, 1)) if mask is None else mask[:, t:t + 1]
-        r = m * r_new + (1 - m) * r
-        c = m * c_new + (1 - m) * c
-        out[:, t] = m * r_new
-    return out, r, c
+from helpers.bilm import numpy_lstmp
 
 
 @pytest.mark.parametrize("dynamic", [False, True], ids=["unrolled", "while_loop"])

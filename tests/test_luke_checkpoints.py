@@ -14,7 +14,16 @@ from engine.errors import CheckpointError  # noqa: E402
 from engine.inference import InferenceProgram  # noqa: E402
 from luke_static.formats import convert, load_task  # noqa: E402
 
-from test_luke_model import SIZES, inputs  # noqa: E402
+from helpers.luke import (  # noqa: E402
+    ENTITIES,
+    SIZES,
+    inputs,
+    relation_records,
+    save_hf_luke,
+    typed_records,
+    write_luke_model,
+    write_squad,
+)
 
 LABELS = ["NIL", "PER", "ORG", "LOC", "MISC"]
 CLASSES = {  # HF class → (the task recorded, the program's file, its outputs)
@@ -141,8 +150,6 @@ def test_labels_that_disagree_with_the_head_are_named(tmp_path):
 
 
 def test_a_bare_encoder_has_no_task(tmp_path):
-    from luke_fixtures import write_luke_model
-
     assert load_task(write_luke_model(tmp_path)) is None
 
 
@@ -153,8 +160,6 @@ TYPES = ["NIL", "PER", "LOC", "ORG"]
 
 def converted_export(tmp_path, cls: str):
     """A tiny HF `cls` with tokenizer files and labels, converted and exported; (HF model, export dir)."""
-    from luke_fixtures import save_hf_luke
-
     labelled = {"id2label": dict(enumerate(TYPES)), "label2id": {t: i for i, t in enumerate(TYPES)}}
     # Positions for the predictors' default windows (512 tokens).
     model, src = save_hf_luke(tmp_path, cls, max_position_embeddings=520, **(labelled if "Entity" in cls else {}))
@@ -163,13 +168,10 @@ def converted_export(tmp_path, cls: str):
     return model, tmp_path / "export"
 
 
+@pytest.mark.slow
 def test_the_predictors_take_a_converted_checkpoints_export(tmp_path, static_scope):
     from luke_static.cli import ner_predict, open_entity_predict, relation_predict, squad_predict
     from luke_static.open_entity.data import encode_records, read_records
-
-    from squad_fixtures import write_squad
-    from test_open_entity import records as typed_records
-    from test_relation import records as relation_records
 
     squad = write_squad(tmp_path / "squad.json")
     _, qa = converted_export(tmp_path / "qa", "LukeForQuestionAnswering")
@@ -201,8 +203,6 @@ def test_fill_mask_ranks_words_and_entities_as_hf(tmp_path, static_scope, capsys
     from luke_static.cli import fill_mask
     from luke_static.tokenizer import LukeTokenizer
 
-    from luke_fixtures import ENTITIES, save_hf_luke
-
     model, src = save_hf_luke(tmp_path, "LukeForMaskedLM")
     convert("hf", src, tmp_path / "model")
     text = "Beyoncé lives in <mask>."
@@ -221,6 +221,7 @@ def test_fill_mask_ranks_words_and_entities_as_hf(tmp_path, static_scope, capsys
     assert sum(p for _, p in filled["words"][0]) <= 1.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("same_labels", [True, False])
 def test_fine_tuning_starts_from_the_checkpoints_head_when_the_labels_match(tmp_path, static_scope, capsys,
                                                                             same_labels):
@@ -228,9 +229,6 @@ def test_fine_tuning_starts_from_the_checkpoints_head_when_the_labels_match(tmp_
     from engine.trainer import Trainer
     from engine.variables import get_value
     from luke_static.open_entity.job import OpenEntityRunConfig, OpenEntityTraining
-
-    from luke_fixtures import save_hf_luke
-    from test_open_entity import records as typed_records
 
     data = tmp_path / "oe.json"
     data.write_text(json.dumps(typed_records(), ensure_ascii=False))

@@ -15,7 +15,7 @@ from luke_static.formats import convert, load_luke_config, load_luke_variables  
 from luke_static.heads import entity_pair_classification, entity_span_classification  # noqa: E402
 from luke_static.tokenizer import LukeTokenizer  # noqa: E402
 
-from luke_fixtures import ENTITIES, SIZES, write_tokenizer  # noqa: E402
+from helpers.luke import ENTITIES, SIZES, write_tokenizer  # noqa: E402
 
 TEXT = "Top seed Ana Ivanovic said on Thursday she could hardly believe her luck at Wimbledon."
 LABELS = 5

@@ -21,9 +21,7 @@ from luke_static.formats import (  # noqa: E402
 )
 from luke_static.model import luke_encoder, luke_feeds  # noqa: E402
 
-SIZES = dict(vocab_size=100, entity_vocab_size=20, hidden_size=32, entity_emb_size=16, num_hidden_layers=2,
-             num_attention_heads=4, intermediate_size=64, max_position_embeddings=40, type_vocab_size=1,
-             layer_norm_eps=1e-5, hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
+from helpers.luke import SIZES, inputs  # noqa: E402
 
 
 def hf_model(tmp_path: Path, safetensors=True, **overrides):
@@ -37,23 +35,6 @@ def hf_model(tmp_path: Path, safetensors=True, **overrides):
     out = tmp_path / ("hf" if safetensors else "hf_bin")
     model.save_pretrained(out, safe_serialization=safetensors)
     return model, out
-
-
-def inputs(with_entities=True):
-    batch = {
-        "input_ids": np.array([[0, 5, 17, 33, 9, 41, 2], [0, 8, 12, 2, 1, 1, 1]], np.int64),
-        "attention_mask": np.array([[1] * 7, [1, 1, 1, 1, 0, 0, 0]], np.int64),
-        "token_type_ids": np.zeros((2, 7), np.int64),
-    }
-    if with_entities:
-        batch.update({
-            "entity_ids": np.array([[3, 7, 11], [2, 0, 0]], np.int64),
-            "entity_attention_mask": np.array([[1, 1, 1], [1, 0, 0]], np.int64),
-            "entity_token_type_ids": np.zeros((2, 3), np.int64),
-            "entity_position_ids": np.array([[[1, 2, 3, -1], [4, -1, -1, -1], [5, 6, -1, -1]],
-                                             [[1, 2, -1, -1], [-1] * 4, [-1] * 4]], np.int64),
-        })
-    return batch
 
 
 def hf_outputs(model, batch):

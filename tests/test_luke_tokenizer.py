@@ -12,7 +12,7 @@ tokenizers = pytest.importorskip("tokenizers")
 
 from luke_static.tokenizer import LukeTokenizer, read_entity_vocab  # noqa: E402
 
-from luke_fixtures import ENTITIES, write_tokenizer  # noqa: E402
+from helpers.luke import ENTITIES, write_tokenizer  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -27,31 +27,8 @@ from luke_static.ner.job import NerRunConfig, NerTraining  # noqa: E402
 from luke_static.tokenizer import LukeTokenizer  # noqa: E402
 from reader.chunks import chunks, iob2_tags  # noqa: E402
 
-from conftest import assert_backends_agree  # noqa: E402
-from luke_fixtures import write_luke_model, write_tokenizer  # noqa: E402
-
-NAMES = {"PER": ["Ana Ivanovic", "Beyoncé"], "LOC": ["Los Angeles", "California", "Wimbledon"],
-         "ORG": ["the netcord", "Top seed"]}
-FRAMES = ["{PER} lives in {LOC} .", "{PER} said on Thursday that {ORG} helped .", "In {LOC} , {PER} met {PER} ."]
-
-
-def conll(n: int, seed: int, iob1: bool = False) -> str:
-    """`n` sentences in CoNLL-2003 layout (4 columns), three per document."""
-    rng, lines = random.Random(seed), []
-    for i in range(n):
-        if i % 3 == 0:
-            lines += ["-DOCSTART- -X- -X- O", ""]
-        frame = rng.choice(FRAMES)
-        for token in frame.split():
-            if token.startswith("{"):
-                kind = token[1:-1]
-                for k, word in enumerate(rng.choice(NAMES[kind]).split()):
-                    tag = f"{'I' if iob1 or k else 'B'}-{kind}"
-                    lines.append(f"{word} NNP B-NP {tag}")
-            else:
-                lines.append(f"{token} XX O O")
-        lines.append("")
-    return "\n".join(lines) + "\n"
+from helpers.luke import NAMES, conll, write_luke_model, write_tokenizer  # noqa: E402
+from helpers.programs import assert_backends_agree  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -172,6 +149,7 @@ def test_span_scores_equal_seqeval(seed):
     assert f1_score(gold, as_tags) == pytest.approx(ours["f1"])
 
 
+@pytest.mark.slow
 def test_a_tiny_model_learns_entities_and_the_export_agrees(tmp_path, static_scope):
     from luke_static.ner_predict import main as predict_main
 

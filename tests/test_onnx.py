@@ -17,7 +17,8 @@ from engine.errors import CheckpointError, PipelineError
 from engine.inference import InferenceProgram, export_onnx
 from reader.vocab import SPECIAL_TOKENS, Vocabulary
 
-from conftest import assert_backends_agree
+from helpers.luke import write_luke_model
+from helpers.programs import assert_backends_agree
 
 WORDS = ["the", "cat", "sees", "a", "dog", "river", "today", "."]
 SENTENCES = [["the", "cat", "sees", "a", "dog", "."], ["a", "river"], ["the", "dog", "sees", "the", "river", "today"],
@@ -86,8 +87,6 @@ def test_a_character_model_runs_in_onnx_runtime(tmp_path, static_scope):
 
 def test_luke_export_runs_in_onnx_runtime(tmp_path, static_scope):
     from luke_static.export import main as export
-
-    from luke_fixtures import write_luke_model
 
     luke = write_luke_model(tmp_path / "luke")
     prefix = export(["--model", str(luke), "--output", str(tmp_path / "export" / "luke"), "--onnx"])

@@ -19,25 +19,8 @@ from luke_static.open_entity.job import (
     micro_prf,  # noqa: E402
 )
 
-from conftest import assert_backends_agree  # noqa: E402
-from luke_fixtures import write_luke_model  # noqa: E402
-
-MENTIONS = [("Ana Ivanovic", ["person"]), ("Beyoncé", ["person", "entity"]), ("Los Angeles", ["location", "place"]),
-            ("California", ["location"]), ("Wimbledon", ["event", "place"]), ("Thursday", ["time"])]
-FRAMES = ["Top seed {} said on Thursday she could hardly believe her luck.",
-          "We heard that {} -LRB- again -RRB- was in the news.",
-          "{} helped the new world number one.", "Yesterday {} was mentioned twice in the news.",
-          "Reports say that {} changed everything."]
-
-
-def records():
-    out = []
-    for frame in FRAMES:
-        for mention, labels in MENTIONS:
-            sent = frame.format(mention)
-            start = sent.index(mention)
-            out.append({"sent": sent, "start": start, "end": start + len(mention), "labels": labels})
-    return out
+from helpers.luke import MENTIONS, TYPED_FRAMES, typed_records, write_luke_model, write_tokenizer  # noqa: E402
+from helpers.programs import assert_backends_agree  # noqa: E402
 
 
 def test_brackets_are_normalised_with_the_offsets():
@@ -65,8 +48,6 @@ def test_a_record_longer_than_the_model_keeps_its_mention_and_the_context_that_f
     from luke_static.open_entity.data import EntityRecord, encode_records
     from luke_static.tokenizer import LukeTokenizer
 
-    from luke_fixtures import write_tokenizer
-
     tokenizer = LukeTokenizer.from_dir(write_tokenizer(tmp_path), add_prefix_space=True, task="entity_classification")
     left, right = " ".join(["she could hardly believe"] * 30), " ".join(["her luck at Wimbledon"] * 5)
     text = f"{left} Ana Ivanovic {right}"
@@ -87,14 +68,15 @@ def test_a_record_longer_than_the_model_keeps_its_mention_and_the_context_that_f
         encode_records([record], tokenizer, ["person"], max_seq_length=4)
 
 
+@pytest.mark.slow
 def test_a_tiny_model_learns_the_types_and_the_export_agrees(tmp_path, static_scope):
     from luke_static.open_entity_predict import main as predict_main
 
     luke = write_luke_model(tmp_path / "luke")
     # Held out: one sentence per mention, each in a frame that mention has no training sentence in.
     train, data = tmp_path / "train.json", tmp_path / "records.json"
-    every = records()
-    held_out = [every[(i % len(FRAMES)) * len(MENTIONS) + i] for i in range(len(MENTIONS))]
+    every = typed_records()
+    held_out = [every[(i % len(TYPED_FRAMES)) * len(MENTIONS) + i] for i in range(len(MENTIONS))]
     train.write_text(json.dumps([r for r in every if r not in held_out], ensure_ascii=False))
     data.write_text(json.dumps(held_out, ensure_ascii=False))
     items = {"data.train": train, "data.dev": data, "data.test": data, "data.max_seq_length": 48,

@@ -87,7 +87,7 @@ def test_missing_extras_are_named(tmp_path, monkeypatch):
 
 
 def test_every_run_draws_its_curves(tmp_path):
-    from test_engine_optim import run as train_regression
+    from helpers.engine import run as train_regression
 
     train_regression(tmp_path, "run", rows=4, steps=6, log_every=2)
     assert png_size(tmp_path / "run" / "curves.png") == (800, 900)
@@ -98,7 +98,7 @@ def test_visualdl_gets_the_same_scalars(tmp_path):
     pytest.importorskip("visualdl", reason="VisualDL not installed (the visualdl extra)")
     from visualdl import LogReader
 
-    from test_engine_optim import run as train_regression
+    from helpers.engine import run as train_regression
 
     train_regression(tmp_path, "run", rows=4, steps=6, log_every=2, visualdl=True)
     reader = LogReader(file_path=str(next((tmp_path / "run" / "visualdl").iterdir())))

@@ -11,30 +11,13 @@ import pytest
 
 from bilm.formats import read_model_dir
 from bilm.model import variable_shapes
-from bilm.pretrain import ElmoConfig, ElmoPretraining
 from bilm.vectors import INFERENCE_PREFIX
-from engine.config import load_config
 from engine.errors import PipelineError
-from engine.trainer import Trainer
 from engine.variables import read_tensor
 
+from helpers.bilm import numpy_lstmp, tiny_config, train
 
-def tiny_config(corpus: dict, output: Path, **overrides) -> ElmoConfig:
-    items = {
-        "data.source": "files", "data.train": corpus["train"], "data.dev": corpus["dev"],
-        "data.vocab": corpus["vocab"], "data.num_steps": 8, "data.num_workers": 0, "data.prefetch": 4,
-        "model.embed_size": 16, "model.hidden_size": 32, "model.softmax": "sampled", "model.num_samples": 12,
-        "model.cell_clip": 3.0, "model.proj_clip": 3.0, "model.dropout": 0.1,
-        "train.output_dir": str(output), "train.batch_size": 8, "train.max_steps": 20,
-        "train.log_every": 10, "train.save_every": 0, "train.eval_every": 0, "train.seed": 3,
-        "optim.learning_rate": 0.2, "runtime.threads": 2,
-    }
-    items.update(overrides)
-    return load_config(ElmoConfig, None, [f"{k}={v}" for k, v in items.items()])
-
-
-def train(cfg: ElmoConfig, resume: bool = False) -> dict:
-    return Trainer(ElmoPretraining(cfg), cfg.train, cfg.optim, cfg.runtime).fit(resume=resume)
+pytestmark = pytest.mark.slow  # every test trains a biLM through Trainer.fit
 
 
 def checkpoint_arrays(path: Path) -> dict[str, np.ndarray]:
@@ -112,8 +95,6 @@ def test_existing_run_is_not_overwritten_without_resume(toy_corpus, tmp_path, st
 
 def numpy_elmo_layers(model_dir: Path, cfg, vocab, words: list[int]) -> np.ndarray:
     """bilm-tf's layers for one sentence, from the variable files and the fluid formulas."""
-    from test_lstmp import numpy_lstmp
-
     def var(name):
         return read_tensor(model_dir / name).astype(np.float64)
 

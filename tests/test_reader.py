@@ -246,6 +246,7 @@ time.sleep(600)
 """
 
 
+@pytest.mark.slow
 def test_a_reader_whose_trainer_was_killed_exits(tmp_path):
     # The trainer dies without closing its reader (SIGKILL, out of memory):
     # the orphaned reader must still exit, or it holds the trainer's output

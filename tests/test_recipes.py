@@ -18,12 +18,11 @@ import pytest
 
 from engine.cli import train
 
-from conftest import write_toy_corpus, write_toy_tagging
+from helpers.corpus import write_toy_corpus, write_toy_tagging
 
 pytest.importorskip("transformers")
 
-from luke_fixtures import write_luke_model  # noqa: E402
-from squad_fixtures import write_squad  # noqa: E402
+from helpers.luke import conll, relation_records, typed_records, write_luke_model, write_squad  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 RECIPES = sorted(p.stem for p in CONFIGS.glob("*.yaml"))
@@ -42,10 +41,6 @@ def assets(tmp_path_factory):
 
 
 def _luke_data(root: Path, recipe: str) -> dict[str, str]:
-    from test_ner import conll
-    from test_open_entity import records as typed_records
-    from test_relation import records as relation_records
-
     root.mkdir(parents=True, exist_ok=True)
     if recipe == "squad":
         data = str(write_squad(root / "squad.json"))
@@ -92,6 +87,7 @@ def test_every_recipe_is_covered():
     assert RECIPES == ["elmo", "elmo_base", "elmo_char", "lac", "ner", "open_entity", "relation", "squad"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("recipe", RECIPES)
 def test_the_recipe_runs_as_shipped(recipe, assets, tmp_path, static_scope, capsys):
     metrics = train(["--config", str(CONFIGS / f"{recipe}.yaml"), *_args(_overrides(recipe, assets, tmp_path))])

@@ -16,6 +16,8 @@ import pytest
 from engine.checkpoint import CheckpointManager
 from engine.variables import read_tensor
 
+pytestmark = pytest.mark.slow  # runs killed in subprocesses
+
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {"GLOG_minloglevel": "2", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
 STEPS = 200

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 
 import numpy as np
 import pytest
@@ -16,37 +15,8 @@ from engine.trainer import Trainer  # noqa: E402
 from luke_static.relation.data import read_relations, tacred_scores  # noqa: E402
 from luke_static.relation.job import RelationRunConfig, RelationTraining  # noqa: E402
 
-from conftest import assert_backends_agree  # noqa: E402
-from luke_fixtures import write_luke_model  # noqa: E402
-
-PEOPLE = ["Ana Ivanovic", "Beyoncé", "the teacher"]
-PLACES = ["Los Angeles", "Wimbledon", "California"]
-# The relation follows from the verb between the two mentions.
-FRAMES = {"per:cities_of_residence": "{s} lives in {o} .", "per:origin": "{s} was born in {o} .",
-          "no_relation": "{s} thought about {o} ."}
-
-
-def records(n: int, seed: int) -> list[dict]:
-    rng, out = random.Random(seed), []
-    for i in range(n):
-        relation = rng.choice(sorted(FRAMES))
-        s, o = rng.choice(PEOPLE), rng.choice(PLACES)
-        words = FRAMES[relation].format(s="\x00", o="\x01").split()
-        tokens, spans = [], {}
-        for w in words:
-            if w in ("\x00", "\x01"):
-                mention = (s if w == "\x00" else o).split()
-                spans[w] = (len(tokens), len(tokens) + len(mention) - 1)  # inclusive, as TACRED
-                tokens += mention
-            else:
-                tokens.append(w)
-        if i % 5 == 0:
-            tokens = ["-LRB-", "news", "-RRB-"] + tokens
-            spans = {k: (a + 3, b + 3) for k, (a, b) in spans.items()}
-        out.append({"id": f"r{i}", "relation": relation, "token": tokens, "subj_start": spans["\x00"][0],
-                    "subj_end": spans["\x00"][1], "obj_start": spans["\x01"][0], "obj_end": spans["\x01"][1],
-                    "subj_type": "PERSON", "obj_type": "LOCATION"})
-    return out
+from helpers.luke import PEOPLE, relation_records, write_luke_model  # noqa: E402
+from helpers.programs import assert_backends_agree  # noqa: E402
 
 
 def test_the_scorer_is_tacreds():
@@ -60,7 +30,7 @@ def test_the_scorer_is_tacreds():
 
 
 def test_jsonl_and_list_files_read_alike(tmp_path):
-    data = records(6, seed=1)
+    data = relation_records(6, seed=1)
     (tmp_path / "a.json").write_text(json.dumps(data))
     (tmp_path / "a.jsonl").write_text("\n".join(json.dumps(r) for r in data) + "\n\n")
     a, b = read_relations(tmp_path / "a.json"), read_relations(tmp_path / "a.jsonl")
@@ -73,24 +43,26 @@ def test_jsonl_and_list_files_read_alike(tmp_path):
     ({"subj_start": "x"}, "must be integers"),
 ])
 def test_bad_records_are_named(tmp_path, change, message):
-    bad = records(1, seed=2)[0]
+    bad = relation_records(1, seed=2)[0]
     bad.update(change)
     (tmp_path / "bad.json").write_text(json.dumps([bad]))
     with pytest.raises(DataError, match=message):
         read_relations(tmp_path / "bad.json")
     del bad["relation"]
-    (tmp_path / "bad.json").write_text(json.dumps([{**records(1, seed=2)[0], "relation": None} | {"token": []}]))
+    empty = {**relation_records(1, seed=2)[0], "relation": None} | {"token": []}
+    (tmp_path / "bad.json").write_text(json.dumps([empty]))
     with pytest.raises(DataError, match="not inside its 0 tokens"):
         read_relations(tmp_path / "bad.json")
 
 
+@pytest.mark.slow
 def test_a_tiny_model_learns_the_relations_and_the_export_agrees(tmp_path, static_scope):
     from luke_static.relation_predict import main as predict_main
 
     luke = write_luke_model(tmp_path / "luke")
     train, dev = tmp_path / "train.json", tmp_path / "dev.jsonl"
-    train.write_text(json.dumps(records(60, seed=3), ensure_ascii=False))
-    dev_records = records(24, seed=4)
+    train.write_text(json.dumps(relation_records(60, seed=3), ensure_ascii=False))
+    dev_records = relation_records(24, seed=4)
     dev.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in dev_records))
     items = {"data.train": train, "data.dev": dev, "data.test": dev, "data.max_seq_length": 48,
              "model.luke": luke, "train.output_dir": tmp_path / "run", "train.batch_size": 8, "train.max_steps": 120,
@@ -117,8 +89,8 @@ def test_a_tiny_model_learns_the_relations_and_the_export_agrees(tmp_path, stati
 
 def test_an_unknown_relation_at_test_time_is_named(tmp_path, static_scope):
     luke = write_luke_model(tmp_path / "luke")
-    (tmp_path / "train.json").write_text(json.dumps(records(6, seed=5)))
-    odd = records(2, seed=6)
+    (tmp_path / "train.json").write_text(json.dumps(relation_records(6, seed=5)))
+    odd = relation_records(2, seed=6)
     odd[1]["relation"] = "org:founded_by"
     (tmp_path / "test.json").write_text(json.dumps(odd))
     items = {"data.train": tmp_path / "train.json", "data.dev": tmp_path / "train.json",

@@ -11,6 +11,8 @@ from engine.errors import ConfigError
 from reader.segment import Segmenter, segment
 from reader.vocab import Vocabulary
 
+from helpers.bilm import tiny_config, train
+
 WORDS = ["<S>", "</S>", "<UNK>", "我们", "中国", "中国人", "北京", "天安门", "的", "是", "人", "在", "爱"]
 SENTENCES = ["我们是中国人", "我爱北京天安门", "北京 是 中国 的", "在北京的中国人爱天安门。", "ELMo在北京"]
 
@@ -67,9 +69,8 @@ def test_the_corpus_reader_and_dump_read_raw_text(tmp_path, static_scope):
     assert done["tokens"] == 3 + 4
 
 
+@pytest.mark.slow
 def test_pretraining_reads_raw_text(tmp_path, static_scope):
-    from test_pretraining import tiny_config, train
-
     (tmp_path / "train").mkdir()
     raw = "我们是中国人\n我爱北京天安门\n在北京的中国人爱天安门\n"
     (tmp_path / "train" / "a.txt").write_text(raw * 20, encoding="utf-8")

@@ -18,8 +18,7 @@ from luke_static.squad.data import (  # noqa: E402
 )
 from luke_static.tokenizer import LukeTokenizer  # noqa: E402
 
-from luke_fixtures import write_tokenizer  # noqa: E402
-from squad_fixtures import squad_json, write_squad  # noqa: E402
+from helpers.luke import squad_json, write_squad, write_tokenizer  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -17,9 +17,10 @@ from luke_static.squad.job import (
     SquadTraining,  # noqa: E402
 )
 
-from conftest import assert_backends_agree  # noqa: E402
-from luke_fixtures import write_luke_model  # noqa: E402
-from squad_fixtures import write_squad  # noqa: E402
+from helpers.luke import write_luke_model, write_squad  # noqa: E402
+from helpers.programs import assert_backends_agree  # noqa: E402
+
+pytestmark = pytest.mark.slow  # every test fine-tunes LUKE through Trainer.fit
 
 
 @pytest.fixture(scope="module")

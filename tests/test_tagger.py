@@ -14,14 +14,13 @@ from engine.trainer import Trainer
 from engine.variables import read_tensor
 from tagger.job import TaggerRunConfig, TaggerTraining
 
-from conftest import write_toy_tagging
+from helpers.bilm import import_char, tiny_config, train, write_char_bilm_tf
+from helpers.corpus import write_toy_corpus, write_toy_tagging
 
 
 @pytest.fixture(scope="module")
 def pretrained(tmp_path_factory, toy_corpus_module):
     """A few steps of real pretraining: its checkpoint (softmax, optimizer state and all)."""
-    from test_pretraining import tiny_config, train
-
     out = tmp_path_factory.mktemp("elmo")
     with paddle.static.scope_guard(paddle.static.Scope()):
         train(tiny_config(toy_corpus_module, out, **{"train.max_steps": 4}))
@@ -30,8 +29,6 @@ def pretrained(tmp_path_factory, toy_corpus_module):
 
 @pytest.fixture(scope="module")
 def toy_corpus_module(tmp_path_factory):
-    from conftest import write_toy_corpus
-
     return write_toy_corpus(tmp_path_factory.mktemp("corpus"))
 
 
@@ -48,6 +45,7 @@ def fit(cfg: TaggerRunConfig) -> dict:
     return Trainer(TaggerTraining(cfg), cfg.train, cfg.optim, cfg.runtime).fit()
 
 
+@pytest.mark.slow
 def test_tagger_with_frozen_elmo_learns_and_leaves_the_bilm_untouched(pretrained, tmp_path, static_scope):
     data = write_toy_tagging(tmp_path / "data")
     metrics = fit(tagger_config(data, tmp_path / "run", pretrained))
@@ -63,6 +61,7 @@ def test_tagger_with_frozen_elmo_learns_and_leaves_the_bilm_untouched(pretrained
     assert not (checkpoint / "softmax_weight").exists()  # the pretraining softmax was not pulled in
 
 
+@pytest.mark.slow
 def test_exported_tagger_equals_the_decoding_program_and_predicts(pretrained, tmp_path, static_scope, capsys):
     from reader.tagging import TaggingStream
     from tagger.predict import TaggerPredictor
@@ -93,10 +92,9 @@ def test_exported_tagger_equals_the_decoding_program_and_predicts(pretrained, tm
     assert again == printed
 
 
+@pytest.mark.slow
 def test_the_tagger_takes_a_character_elmo(tmp_path, static_scope):
     from tagger.predict import TaggerPredictor
-
-    from test_char_elmo import import_char, write_char_bilm_tf
 
     (tmp_path / "tf").mkdir()
     write_char_bilm_tf(tmp_path / "tf")
@@ -108,6 +106,7 @@ def test_the_tagger_takes_a_character_elmo(tmp_path, static_scope):
     assert [len(t) for t in tagged] == [3, 2]
 
 
+@pytest.mark.slow
 def test_the_tagger_runs_without_elmo(tmp_path, static_scope):
     data = write_toy_tagging(tmp_path / "data")
     metrics = fit(tagger_config(data, tmp_path / "run", None))

@@ -1,0 +1,1 @@
+"""Shared test helpers: toy data writers, numpy references and tiny model builders."""
