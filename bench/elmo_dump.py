@@ -91,7 +91,7 @@ def our_dump(model: Path, tmp: Path, backend: str, processes: int, threads: int)
         embedded = embedded_batches_in_processes(model, batches, "top", processes, threads, backend)
     else:
         paddle.enable_static()
-        embedded = embedded_batches(ElmoEmbedder(model, paddle.CPUPlace(), backend=backend, threads=threads), batches,
+        embedded = embedded_batches(ElmoEmbedder(model, backend=backend, threads=threads), batches,
                                     "top")
     dump_file(embedded, tmp / f"{backend}-{processes}.hdf5")
     return time.perf_counter() - start

@@ -62,7 +62,7 @@ def main():
 
 
 def train_log(a, tmp: Path) -> str:
-    command = [sys.executable, "-m", "bilm.train", "--config", "configs/elmo.yaml",
+    command = [sys.executable, "-m", "bilm", "train", "--config", "configs/elmo.yaml",
                "-o", f"data.builtin_dir={tmp / 'corpus'}", "-o", f"train.output_dir={tmp / 'run'}",
                "-o", f"train.max_steps={a.train_steps}", "-o", f"train.log_every={a.train_steps // 2}",
                "-o", "train.eval_every=0", "-o", f"runtime.threads={a.threads}"]

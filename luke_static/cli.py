@@ -113,12 +113,15 @@ def _predictions(path: str) -> dict[str, str]:
 
     try:
         predictions = _read_json(path, "prediction file")
-    except DataError:
+    except DataError as not_json:
         from reader.text_file import json_records
 
-        records = json_records(path, "prediction file")
+        try:
+            records = json_records(path, "prediction file")
+        except DataError:
+            raise not_json from None
         if not all(isinstance(r, dict) and isinstance(r.get("answer"), str) and "id" in r for r in records):
-            raise
+            raise not_json from None
         predictions = {str(r["id"]): r["answer"] for r in records}
     if not isinstance(predictions, dict) or not all(isinstance(v, str) for v in predictions.values()):
         raise DataError(f"{path}: not a predictions file (a JSON object mapping question ids to answer strings, "

@@ -103,6 +103,8 @@ def pipeline(task: str, model: str | Path, backend: str = "auto", threads: int =
 
 def pipeline_for(model: str | Path, backend: str = "auto", threads: int = 2) -> Pipeline:
     """The pipeline of the task `model` records."""
+    if not Path(model).is_dir():
+        raise ConfigError(f"{model}: no such directory (a task export or a converted model directory)")
     head = load_task(model)
     if head is None:
         raise ConfigError(f"{model} is no task export (no task.json and no task program): export a fine-tuned "

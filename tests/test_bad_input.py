@@ -112,7 +112,7 @@ def luke_converter_on_a_bilm_tf_directory(tmp_path):
 def bilm_tf_options_that_disagree(tmp_path):
     import h5py
 
-    from bilm.import_bilm_tf import main
+    from bilm.cli import import_bilm_tf as main
 
     (tmp_path / "v.txt").write_text(SPECIALS + "a\n")
     (tmp_path / "options.json").write_text(json.dumps({"lstm": {"dim": 6, "projection_dim": 4, "n_layers": 1}}))

@@ -47,7 +47,7 @@ def import_args(root: Path, out: Path) -> list[str]:
 
 @pytest.fixture
 def imported(tmp_path, static_scope):
-    from bilm.import_bilm_tf import main as import_main
+    from bilm.cli import import_bilm_tf as import_main
 
     reference, weights, embedding = write_bilm_tf(tmp_path)
     import_main(import_args(tmp_path, tmp_path / "model"))
@@ -90,7 +90,7 @@ def test_top_and_mix_layers(imported, tmp_path):
 
 
 def test_import_then_export_reproduces_the_files_exactly(imported, tmp_path, capsys):
-    from bilm.export_bilm_tf import main as export_main
+    from bilm.cli import export_bilm_tf as export_main
 
     _, model = imported
     export_main(["--model", str(model), "--output", str(tmp_path / "back")])
@@ -106,10 +106,10 @@ def test_import_then_export_reproduces_the_files_exactly(imported, tmp_path, cap
 
 
 def test_a_model_trained_here_survives_export_and_import(tmp_path, static_scope):
+    from bilm.cli import export_bilm_tf as export_main
+    from bilm.cli import import_bilm_tf as import_main
     from bilm.config import BiLMConfig
-    from bilm.export_bilm_tf import main as export_main
     from bilm.formats import write_model_arrays
-    from bilm.import_bilm_tf import main as import_main
     from bilm.model import variable_shapes
     from reader.vocab import Vocabulary
 
@@ -149,7 +149,7 @@ def _datasets(f) -> list[str]:
     ("weights that are not HDF5", CheckpointError, "weights.hdf5: not an HDF5 file"),
 ])
 def test_bad_bilm_tf_inputs(tmp_path, static_scope, case, error, message):
-    from bilm.import_bilm_tf import main as import_main
+    from bilm.cli import import_bilm_tf as import_main
 
     write_bilm_tf(tmp_path, extra_datasets={"RNN_0/extra": np.ones(2)} if case == "unknown dataset" else None,
                   emb_rows=12 if case.startswith("embedding") else None)

@@ -71,7 +71,7 @@ def test_encoder_variants(tmp_path, static_scope, activation, n_highway, project
 
 
 def test_export_then_import_round_trip(char_model, tmp_path):
-    from bilm.export_bilm_tf import main as export_main
+    from bilm.cli import export_bilm_tf as export_main
 
     _, model = char_model
     export_main(["--model", str(model), "--output", str(tmp_path / "tf")])
@@ -91,8 +91,8 @@ def test_export_then_import_round_trip(char_model, tmp_path):
 
 
 def test_cached_token_table_equals_the_character_path(char_model, tmp_path):
-    from bilm.cache_token_embeddings import main as cache_main
-    from bilm.export_bilm_tf import main as export_main
+    from bilm.cli import cache_token_embeddings as cache_main
+    from bilm.cli import export_bilm_tf as export_main
 
     reference, model = char_model
     (tmp_path / "vocab.txt").write_text("\n".join(VOCAB) + "\n")
@@ -115,8 +115,8 @@ def test_downstream_program_and_export_take_character_ids(char_model, tmp_path):
     import paddle
 
     import bilm
+    from bilm.embedder import export_inference_model
     from bilm.formats import load_model_variables, read_model_dir
-    from bilm.vectors import export_inference_model
     from engine.inference import InferenceProgram
     from reader.chars import padded_char_ids
 

@@ -115,16 +115,16 @@ def test_every_recipe_names_its_job_and_every_key_has_a_meaning(name):
     assert len(changed) <= 12, changed  # a recipe holds what differs, not every default
 
 
-def test_readme_key_table_is_generated_from_the_dataclasses():
+def test_the_docs_key_table_is_generated_from_the_dataclasses():
     import re
     from pathlib import Path
 
     from bilm.pretrain import ElmoConfig
     from engine.config import describe, key_table
 
-    readme = Path(__file__).resolve().parents[1] / "README.md"
-    found = re.search(r"<!-- keys: configs/elmo.yaml -->\n(.*?)<!-- /keys -->", readme.read_text(), re.S)
-    assert found, "README.md lost its key-table markers"
+    page = Path(__file__).resolve().parents[1] / "docs" / "elmo.md"
+    found = re.search(r"<!-- keys: configs/elmo.yaml -->\n(.*?)<!-- /keys -->", page.read_text(), re.S)
+    assert found, "docs/elmo.md lost its key-table markers"
     table = key_table(describe(load_config(ElmoConfig, "configs/elmo.yaml"), ElmoConfig()), "configs/elmo.yaml")
-    assert found.group(1) == table, ("README.md's key table is stale: paste the output of "
+    assert found.group(1) == table, ("docs/elmo.md's key table is stale: paste the output of "
                                      "`python -m engine --config configs/elmo.yaml --show markdown`")

@@ -21,7 +21,7 @@ DRIVER = """
 import os, sys
 import numpy as np
 import paddle
-from bilm.train import main
+from bilm.cli import train as main
 
 
 def dump_parameters(out):

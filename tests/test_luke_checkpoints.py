@@ -24,6 +24,7 @@ from helpers.luke import (  # noqa: E402
     write_luke_model,
     write_squad,
 )
+from helpers.programs import predict_records  # noqa: E402
 
 LABELS = ["NIL", "PER", "ORG", "LOC", "MISC"]
 CLASSES = {  # HF class → (the task recorded, the program's file, its outputs)
@@ -66,7 +67,7 @@ def hf_outputs(model, batch: dict, names) -> dict[str, np.ndarray]:
 
 
 def export(model_dir, out_dir) -> None:
-    from luke_static.export import main as export_main
+    from luke_static.cli import export as export_main
 
     export_main(["--model", str(model_dir), "--output", str(out_dir)])
 
@@ -169,34 +170,46 @@ def converted_export(tmp_path, cls: str):
 
 
 @pytest.mark.slow
-def test_the_predictors_take_a_converted_checkpoints_export(tmp_path, static_scope):
-    from luke_static.cli import ner_predict, open_entity_predict, relation_predict, squad_predict
+def test_the_pipelines_take_a_converted_checkpoints_export(tmp_path, static_scope):
+    from luke_static import pipeline
     from luke_static.open_entity.data import encode_records, read_records
+    from luke_static.tokenizer import LukeTokenizer
 
     squad = write_squad(tmp_path / "squad.json")
     _, qa = converted_export(tmp_path / "qa", "LukeForQuestionAnswering")
-    answers = squad_predict(["--model", str(qa), "--input", str(squad), "--output", str(tmp_path / "a.json")])
+    answers = predict_records(qa, squad, tmp_path)
     contexts = json.loads(squad.read_text())["data"][0]["paragraphs"]
-    assert len(answers) == 8 and all(any(a in p["context"] for p in contexts) for a in answers.values())
+    assert len(answers) == 8 and all(any(a["answer"] in p["context"] for p in contexts) for a in answers)
 
     model, typing = converted_export(tmp_path / "typing", "LukeForEntityClassification")
     (tmp_path / "oe.json").write_text(json.dumps(typed_records()[:6], ensure_ascii=False))
-    predicted = open_entity_predict(["--model", str(typing), "--input", str(tmp_path / "oe.json")])
-    from luke_static.tokenizer import LukeTokenizer
-
+    predicted = [[t["label"] for t in r["types"]] for r in predict_records(typing, tmp_path / "oe.json", tmp_path)]
     tokenizer = LukeTokenizer.from_dir(typing, add_prefix_space=True, task="entity_classification")
     arrays, _ = encode_records(read_records(tmp_path / "oe.json"), tokenizer, TYPES, 256)
     logits = hf_outputs(model, {k: v for k, v in arrays.items() if k != "labels"}, ["logits"])["logits"]
-    assert predicted == [[t for t, x in zip(TYPES, row) if x > 0] for row in logits]  # HF's own decisions
+    assert [set(p) for p in predicted] == [{t for t, x in zip(TYPES, row) if x > 0} for row in logits]  # HF's
 
     _, pair = converted_export(tmp_path / "pair", "LukeForEntityPairClassification")
     (tmp_path / "rel.json").write_text(json.dumps(relation_records(5, seed=1)))
-    assert set(relation_predict(["--model", str(pair), "--input", str(tmp_path / "rel.json")])) <= set(TYPES)
+    assert {r["label"] for r in predict_records(pair, tmp_path / "rel.json", tmp_path)} <= set(TYPES)
 
     _, spans = converted_export(tmp_path / "spans", "LukeForEntitySpanClassification")
     (tmp_path / "text.txt").write_text("Ana Ivanovic lives in Los Angeles .\n")
-    tags = ner_predict(["--model", str(spans), "--input", str(tmp_path / "text.txt")])
-    assert len(tags[0]) == 7 and {t.split("-")[-1] for t in tags[0]} <= {"O", "PER", "LOC", "ORG"}
+    (record,) = predict_records(spans, tmp_path / "text.txt", tmp_path)
+    assert len(record["tags"]) == 7 and {t.split("-")[-1] for t in record["tags"]} <= {"O", "PER", "LOC", "ORG"}
+    # The converted model directory itself serves too (exported on the fly), with the same entities.
+    assert pipeline("ner", tmp_path / "spans" / "model")("Ana Ivanovic lives in Los Angeles .") == record["entities"]
+
+
+def test_an_export_of_another_task_is_named_in_one_line(tmp_path, static_scope):
+    from engine.errors import ConfigError
+    from luke_static import pipeline
+
+    _, pair = converted_export(tmp_path / "pair", "LukeForEntityPairClassification")
+    with pytest.raises(ConfigError, match=r"is a relation export, not ner: use pipeline\('relation', …\)"):
+        pipeline("ner", pair)
+    with pytest.raises(ConfigError, match="is a relation export, not question_answering"):
+        predict_records(pair, tmp_path / "any.txt", tmp_path, "--task", "question_answering")
 
 
 def test_fill_mask_ranks_words_and_entities_as_hf(tmp_path, static_scope, capsys):
@@ -207,18 +220,17 @@ def test_fill_mask_ranks_words_and_entities_as_hf(tmp_path, static_scope, capsys
     convert("hf", src, tmp_path / "model")
     text = "Beyoncé lives in <mask>."
     filled = fill_mask(["--model", str(tmp_path / "model"), "--text", text, "--entity-spans", "0:7", "--top-k", "3"])
-    out = capsys.readouterr().out
-    assert "<mask> 1:" in out and "'Beyoncé':" in out
+    assert json.loads(capsys.readouterr().out) == {"text": text, **filled}  # one JSON record
     tokenizer = LukeTokenizer.from_dir(tmp_path / "model", add_prefix_space=True)
     batch = tokenizer.pad([tokenizer.encode(text, entity_spans=[(0, 7)])])
     want = hf_outputs(model, batch, ("logits", "entity_logits"))
     mask_at = list(batch["input_ids"][0]).index(tokenizer.mask_id)
     top_words = np.argsort(-want["logits"][0, mask_at])[:3]
-    assert [w for w, _ in filled["words"][0]] == [tokenizer.bpe.decode([int(t)]).strip() for t in top_words]
+    assert [w["text"] for w in filled["words"][0]] == [tokenizer.bpe.decode([int(t)]).strip() for t in top_words]
     titles = {i: t for t, i in ENTITIES.items()}
     top_entities = np.argsort(-want["entity_logits"][0, 0])[:3]
-    assert [t for t, _ in filled["entities"][0]] == [titles[int(i)] for i in top_entities]
-    assert sum(p for _, p in filled["words"][0]) <= 1.0
+    assert [e["text"] for e in filled["entities"][0]] == [titles[int(i)] for i in top_entities]
+    assert sum(w["score"] for w in filled["words"][0]) <= 1.0
 
 
 @pytest.mark.slow

@@ -28,7 +28,7 @@ from luke_static.tokenizer import LukeTokenizer  # noqa: E402
 from reader.chunks import chunks, iob2_tags  # noqa: E402
 
 from helpers.luke import NAMES, conll, write_luke_model, write_tokenizer  # noqa: E402
-from helpers.programs import assert_backends_agree  # noqa: E402
+from helpers.programs import assert_backends_agree, predict_records  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +151,7 @@ def test_span_scores_equal_seqeval(seed):
 
 @pytest.mark.slow
 def test_a_tiny_model_learns_entities_and_the_export_agrees(tmp_path, static_scope):
-    from luke_static.ner_predict import main as predict_main
+    from luke_static import pipeline
 
     luke = write_luke_model(tmp_path / "luke")
     (tmp_path / "train.txt").write_text(conll(60, seed=3))
@@ -170,8 +170,9 @@ def test_a_tiny_model_learns_entities_and_the_export_agrees(tmp_path, static_sco
     raw = tmp_path / "raw.txt"
     raw.write_text("\n".join(" ".join(s.words) + ("\n" if s.document != n.document else "")
                              for s, n in zip(sentences, sentences[1:] + sentences[-1:])) + "\n")
-    tagged = predict_main(["--model", str(tmp_path / "run" / "inference"), "--input", str(raw),
-                           "--output", str(tmp_path / "tagged.txt")])
+    export = tmp_path / "run" / "inference"
+    records = predict_records(export, raw, tmp_path, "--backend", "paddle")
+    tagged = [r["tags"] for r in records]
     import json
 
     import paddle
@@ -180,7 +181,13 @@ def test_a_tiny_model_learns_entities_and_the_export_agrees(tmp_path, static_sco
     assert [chunks(t) for t in tagged] == decode(job.encoded["dev"], logits, job.types)  # the same spans
     test = json.loads((tmp_path / "run" / "test_metrics.json").read_text())
     assert span_scores([chunks(t) for t in tagged], sentences)["f1"] == pytest.approx(test["f1"])
-    assert (tmp_path / "tagged.txt").read_text().splitlines()[0].count("/") == len(sentences[0].words)
-    assert_backends_agree(tmp_path / "run" / "inference" / job.inference_prefix, job.splits["dev"])
-    assert predict_main(["--model", str(tmp_path / "run" / "inference"), "--input", str(raw),
-                         "--backend", "onnxruntime"]) == tagged
+    assert len(records) == len(sentences) and records[0]["text"] == " ".join(sentences[0].words)
+    for record in records:  # every entity's offsets point at its text, its label in the tags
+        for entity in record["entities"]:
+            assert record["text"][entity["start"]:entity["end"]] == entity["text"] and 0 < entity["score"] <= 1
+    assert_backends_agree(export / job.inference_prefix, job.splits["dev"])
+    assert [r["tags"] for r in predict_records(export, raw, tmp_path, "--backend", "onnxruntime")] == tagged
+    # From Python: a document's sentences together give the same entities.
+    ner = pipeline("ner", export)
+    first_document = [" ".join(s.words) for s in sentences if s.document == sentences[0].document]
+    assert ner(first_document) == [r["entities"] for r in records[:len(first_document)]]

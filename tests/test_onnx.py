@@ -10,9 +10,9 @@ import paddle
 import pytest
 
 from bilm.config import BiLMConfig, CharCNNConfig
+from bilm.embedder import ElmoEmbedder, export_inference_model
 from bilm.formats import load_model_variables, read_model_dir, write_model_arrays
 from bilm.model import variable_shapes
-from bilm.vectors import ElmoEmbedder, export_inference_model
 from engine.errors import CheckpointError, PipelineError
 from engine.inference import InferenceProgram, export_onnx
 from reader.vocab import SPECIAL_TOKENS, Vocabulary
@@ -57,12 +57,12 @@ def test_elmo_export_runs_in_onnx_runtime(tmp_path, static_scope, max_length):
 
 
 def test_the_embedder_and_dump_agree_across_backends(tmp_path, static_scope):
-    from bilm.dump import main as dump
+    from bilm.cli import dump as dump
 
     model = random_model(tmp_path / "model")
     for stateful in (False, True):
-        ours = ElmoEmbedder(model, paddle.CPUPlace(), stateful=stateful, max_batch_size=2)
-        onnx = ElmoEmbedder(model, paddle.CPUPlace(), stateful=stateful, max_batch_size=2, backend="onnxruntime")
+        ours = ElmoEmbedder(model, backend="paddle", stateful=stateful, max_batch_size=2)
+        onnx = ElmoEmbedder(model, stateful=stateful, max_batch_size=2, backend="onnxruntime")
         for i in range(0, len(SENTENCES), 2):  # stateful: each batch continues the rows' states
             np.testing.assert_allclose(onnx.embed(SENTENCES[i:i + 2]), ours.embed(SENTENCES[i:i + 2]), atol=1e-5)
 
@@ -80,13 +80,13 @@ def test_the_embedder_and_dump_agree_across_backends(tmp_path, static_scope):
 def test_a_character_model_runs_in_onnx_runtime(tmp_path, static_scope):
     char_cnn = CharCNNConfig(embed_size=4, filters=[[1, 4], [2, 8], [3, 8]], n_highway=1, max_characters=12)
     model = random_model(tmp_path / "model", input="char", char_cnn=char_cnn)
-    ours = ElmoEmbedder(model, paddle.CPUPlace()).embed(SENTENCES)
-    onnx = ElmoEmbedder(model, paddle.CPUPlace(), backend="onnxruntime").embed(SENTENCES)
+    ours = ElmoEmbedder(model, backend="paddle").embed(SENTENCES)
+    onnx = ElmoEmbedder(model, backend="onnxruntime").embed(SENTENCES)
     np.testing.assert_allclose(onnx, ours, atol=1e-5)
 
 
 def test_luke_export_runs_in_onnx_runtime(tmp_path, static_scope):
-    from luke_static.export import main as export
+    from luke_static.cli import export as export
 
     luke = write_luke_model(tmp_path / "luke")
     prefix = export(["--model", str(luke), "--output", str(tmp_path / "export" / "luke"), "--onnx"])

@@ -20,7 +20,7 @@ from luke_static.open_entity.job import (
 )
 
 from helpers.luke import MENTIONS, TYPED_FRAMES, typed_records, write_luke_model, write_tokenizer  # noqa: E402
-from helpers.programs import assert_backends_agree  # noqa: E402
+from helpers.programs import assert_backends_agree, predict_records  # noqa: E402
 
 
 def test_brackets_are_normalised_with_the_offsets():
@@ -70,7 +70,7 @@ def test_a_record_longer_than_the_model_keeps_its_mention_and_the_context_that_f
 
 @pytest.mark.slow
 def test_a_tiny_model_learns_the_types_and_the_export_agrees(tmp_path, static_scope):
-    from luke_static.open_entity_predict import main as predict_main
+    from luke_static import pipeline
 
     luke = write_luke_model(tmp_path / "luke")
     # Held out: one sentence per mention, each in a frame that mention has no training sentence in.
@@ -89,13 +89,21 @@ def test_a_tiny_model_learns_the_types_and_the_export_agrees(tmp_path, static_sc
     assert metrics["best_f1"] > 0.9, metrics
     test = json.loads((tmp_path / "run" / "test_metrics.json").read_text())
     assert test["f1"] == pytest.approx(metrics["best_f1"])  # test = dev here, scored with the best parameters
-    predicted = predict_main(["--model", str(tmp_path / "run" / "inference"), "--input", str(data),
-                              "--max-seq-length", "48"])
+    export = tmp_path / "run" / "inference"
+    records = predict_records(export, data, tmp_path, "--backend", "paddle")
+    predicted = [{t["label"] for t in r["types"]} for r in records]
     # The exported program predicts what the test-mode program scored.
     labels = job.labels
     as_matrix = lambda sets: np.array([[float(label in s) for label in labels] for s in sets])  # noqa: E731
     exported = micro_prf(as_matrix(predicted) * 2 - 1, as_matrix([r["labels"] for r in held_out]))
     assert exported["f1"] == pytest.approx(test["f1"])
-    assert_backends_agree(tmp_path / "run" / "inference" / job.inference_prefix, job.splits["dev"])
-    assert predict_main(["--model", str(tmp_path / "run" / "inference"), "--input", str(data),
-                         "--max-seq-length", "48", "--backend", "onnxruntime"]) == predicted
+    assert [r["mention"] for r in records] == [r["sent"][r["start"]:r["end"]] for r in held_out]
+    assert_backends_agree(export / job.inference_prefix, job.splits["dev"])
+    assert [{t["label"] for t in r["types"]} for r in predict_records(export, data, tmp_path, "--backend",
+                                                                      "onnxruntime")] == predicted
+    # From Python: one mention at a time, or records; the same types, most probable first.
+    typing = pipeline("entity_typing", export)
+    first = held_out[0]
+    types = typing(first["sent"], span=(first["start"], first["end"]))
+    assert {t["label"] for t in types} == predicted[0] and types == sorted(types, key=lambda t: -t["score"])
+    assert [{t["label"] for t in found} for found in typing(held_out)] == predicted

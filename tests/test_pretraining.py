@@ -9,9 +9,9 @@ import numpy as np
 import paddle
 import pytest
 
+from bilm.embedder import INFERENCE_PREFIX
 from bilm.formats import read_model_dir
 from bilm.model import variable_shapes
-from bilm.vectors import INFERENCE_PREFIX
 from engine.errors import PipelineError
 from engine.variables import read_tensor
 

@@ -33,7 +33,7 @@ def overrides(corpus: dict, out: Path, **extra) -> list[str]:
 
 
 def train_command(*args) -> list[str]:
-    return [sys.executable, "-m", "bilm.train", "--config", "configs/elmo.yaml", *args]
+    return [sys.executable, "-m", "bilm", "train", "--config", "configs/elmo.yaml", *args]
 
 
 def final_variables(out: Path, step: int) -> dict[str, np.ndarray]:
@@ -76,7 +76,7 @@ def test_a_run_killed_at_a_random_step_resumes_to_the_same_parameters(toy_corpus
 KILL_IN_SECOND_SAVE = """
 import os, signal, sys
 import engine.variables as variables
-from bilm.train import main
+from bilm.cli import train as main
 original, calls = variables.save_variables, []
 def save_then_die(directory, names, scope=None):
     calls.append(directory)

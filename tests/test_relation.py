@@ -16,7 +16,7 @@ from luke_static.relation.data import read_relations, tacred_scores  # noqa: E40
 from luke_static.relation.job import RelationRunConfig, RelationTraining  # noqa: E402
 
 from helpers.luke import PEOPLE, relation_records, write_luke_model  # noqa: E402
-from helpers.programs import assert_backends_agree  # noqa: E402
+from helpers.programs import assert_backends_agree, predict_records  # noqa: E402
 
 
 def test_the_scorer_is_tacreds():
@@ -34,12 +34,13 @@ def test_jsonl_and_list_files_read_alike(tmp_path):
     (tmp_path / "a.json").write_text(json.dumps(data))
     (tmp_path / "a.jsonl").write_text("\n".join(json.dumps(r) for r in data) + "\n\n")
     a, b = read_relations(tmp_path / "a.json"), read_relations(tmp_path / "a.jsonl")
-    assert a == b and a[0].words[0] in ("(", *[w.split()[0] for w in PEOPLE])
+    assert a == b and a[0].text.split()[0] in ("(", *[w.split()[0] for w in PEOPLE])
 
 
 @pytest.mark.parametrize("change, message", [
     ({"obj_end": 99}, r"record 0: obj_start/obj_end \(\d+, 99\) are not inside its \d+ tokens"),
-    ({"obj_start": 0, "obj_end": 1, "subj_start": 1, "subj_end": 2}, r"record 0: the subject \(1, 2\) and the object"),
+    ({"obj_start": 0, "obj_end": 1, "subj_start": 1, "subj_end": 2},
+     r"record 0: the subject tokens \(1, 2\) and the object"),
     ({"subj_start": "x"}, "must be integers"),
 ])
 def test_bad_records_are_named(tmp_path, change, message):
@@ -57,7 +58,7 @@ def test_bad_records_are_named(tmp_path, change, message):
 
 @pytest.mark.slow
 def test_a_tiny_model_learns_the_relations_and_the_export_agrees(tmp_path, static_scope):
-    from luke_static.relation_predict import main as predict_main
+    from luke_static import pipeline
 
     luke = write_luke_model(tmp_path / "luke")
     train, dev = tmp_path / "train.json", tmp_path / "dev.jsonl"
@@ -75,16 +76,24 @@ def test_a_tiny_model_learns_the_relations_and_the_export_agrees(tmp_path, stati
     test = json.loads((tmp_path / "run" / "test_metrics.json").read_text())
     assert test["f1"] == pytest.approx(metrics["best_f1"])  # test = dev, scored with the best parameters
     assert set(test["per_relation"]) == {"per:cities_of_residence", "per:origin"}
-    predicted = predict_main(["--model", str(tmp_path / "run" / "inference"), "--input", str(dev),
-                              "--max-seq-length", "48"])
+    export = tmp_path / "run" / "inference"
+    records = predict_records(export, dev, tmp_path, "--backend", "paddle")
+    predicted = [r["label"] for r in records]
     import paddle
 
     logits = job.decode(paddle.static.Executor(paddle.CPUPlace()), job.splits["dev"])["logits"]
     assert predicted == [job.labels[i] for i in logits.argmax(-1)]  # the export predicts what the program does
     assert tacred_scores(predicted, [r["relation"] for r in dev_records])["f1"] == pytest.approx(test["f1"])
-    assert_backends_agree(tmp_path / "run" / "inference" / job.inference_prefix, job.splits["dev"])
-    assert predict_main(["--model", str(tmp_path / "run" / "inference"), "--input", str(dev), "--max-seq-length", "48",
-                         "--backend", "onnxruntime"]) == predicted
+    assert_backends_agree(export / job.inference_prefix, job.splits["dev"])
+    assert [r["label"] for r in predict_records(export, dev, tmp_path, "--backend", "onnxruntime")] == predicted
+    # From Python, on raw text with character spans: the same relation as the TACRED record.
+    first = dev_records[1]  # no bracket tokens
+    words = first["token"]
+    starts = [len(" ".join(words[:i])) + (1 if i else 0) for i in range(len(words))]
+    subject = (starts[first["subj_start"]], starts[first["subj_end"]] + len(words[first["subj_end"]]))
+    obj = (starts[first["obj_start"]], starts[first["obj_end"]] + len(words[first["obj_end"]]))
+    found = pipeline("relation", export)(" ".join(words), subject=subject, object=obj)
+    assert found["label"] == predicted[1] and found["subject"] == records[1]["subject"]
 
 
 def test_an_unknown_relation_at_test_time_is_named(tmp_path, static_scope):

@@ -42,7 +42,7 @@ def test_best_gold_answer_unanswered_questions_and_the_command(tmp_path, capsys)
     assert "Unanswered question q3 will receive score 0." in capsys.readouterr().err
     (tmp_path / "data.json").write_text(json.dumps({"version": "1.1", "data": data}))
     (tmp_path / "pred.json").write_text(json.dumps(predictions))
-    out = subprocess.run([sys.executable, "-m", "luke_static.squad_eval", str(tmp_path / "data.json"),
+    out = subprocess.run([sys.executable, "-m", "luke_static", "squad-eval", str(tmp_path / "data.json"),
                           str(tmp_path / "pred.json")], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parents[1], check=True).stdout
     assert json.loads(out) == scores
@@ -59,7 +59,7 @@ def test_the_evaluator_names_a_bad_file_in_one_line(tmp_path, dataset, predictio
     if dataset != "missing.json":
         (tmp_path / "data.json").write_text(dataset)
     (tmp_path / "pred.json").write_text(predictions)
-    run = subprocess.run([sys.executable, "-m", "luke_static.squad_eval", str(tmp_path / "data.json"),
+    run = subprocess.run([sys.executable, "-m", "luke_static", "squad-eval", str(tmp_path / "data.json"),
                           str(tmp_path / "pred.json")], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parents[1])
     assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
@@ -70,7 +70,7 @@ def test_a_byte_order_mark_is_read_as_windows_editors_write_it(tmp_path):
     (tmp_path / "data.json").write_text(json.dumps({"version": "1.1", "data": [
         {"paragraphs": [{"qas": [{"id": "q1", "answers": [{"text": "Denver"}]}]}]}]}))
     (tmp_path / "pred.json").write_bytes(b"\xef\xbb\xbf" + json.dumps({"q1": "Denver"}).encode())
-    out = subprocess.run([sys.executable, "-m", "luke_static.squad_eval", str(tmp_path / "data.json"),
+    out = subprocess.run([sys.executable, "-m", "luke_static", "squad-eval", str(tmp_path / "data.json"),
                           str(tmp_path / "pred.json")], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parents[1], check=True).stdout
     assert json.loads(out) == {"exact_match": 100.0, "f1": 100.0}

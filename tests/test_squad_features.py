@@ -53,7 +53,7 @@ def test_every_answer_maps_to_tokens_and_back(tmp_path, tokenizer, seq, stride):
 
 
 def test_oracle_check_reaches_100(tmp_path, tokenizer, capsys):
-    from luke_static.squad_check import main
+    from luke_static.cli import squad_check as main
 
     model_dir = write_tokenizer(tmp_path / "model")
     report = main([str(write_squad(tmp_path / "d.json")), "--model", str(model_dir), "--max-seq-length", "40",
@@ -113,7 +113,7 @@ def test_the_nearest_occurrence_wins(tmp_path):
 
 
 def test_squad_check_reports_repaired_answers(tmp_path, capsys):
-    from luke_static.squad_check import main
+    from luke_static.cli import squad_check as main
 
     path, _ = _with_bad_offsets(tmp_path)
     report = main([str(path), "--model", str(write_tokenizer(tmp_path / "model")), "--verbose"])

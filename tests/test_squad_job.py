@@ -18,7 +18,7 @@ from luke_static.squad.job import (
 )
 
 from helpers.luke import write_luke_model, write_squad  # noqa: E402
-from helpers.programs import assert_backends_agree  # noqa: E402
+from helpers.programs import assert_backends_agree, predict_records  # noqa: E402
 
 pytestmark = pytest.mark.slow  # every test fine-tunes LUKE through Trainer.fit
 
@@ -38,7 +38,8 @@ def squad_config(tmp_path, luke_dir, **extra) -> SquadRunConfig:
 
 
 def test_a_tiny_model_learns_the_answers_and_the_export_agrees(tmp_path, luke_dir, static_scope):
-    from luke_static.squad_predict import main as predict_main
+    from luke_static import pipeline
+    from luke_static.cli import squad_eval
 
     cfg = squad_config(tmp_path, luke_dir, **{"train.export_onnx": True})
     job = SquadTraining(cfg)
@@ -49,14 +50,36 @@ def test_a_tiny_model_learns_the_answers_and_the_export_agrees(tmp_path, luke_di
     nbest = json.loads((tmp_path / "run" / "nbest_predictions.json").read_text())
     assert nbest["q1"][0]["text"] == predictions["q1"] and abs(sum(c["probability"] for c in nbest["q1"]) - 1) < 1e-6
 
-    answers = predict_main(["--model", str(tmp_path / "run" / "inference"), "--input", str(tmp_path / "squad.json"),
-                            "--output", str(tmp_path / "predicted.json")])
+    export = tmp_path / "run" / "inference"
+    records = predict_records(export, tmp_path / "squad.json", tmp_path, "--backend", "paddle")
+    answers = {r["id"]: r["answer"] for r in records}
     assert answers == predictions  # the exported program answers as the test-mode program did
+    for record in records:  # offsets into the context, probabilities
+        context = next(q["context"] for q in questions(tmp_path / "squad.json") if q["id"] == record["id"])
+        assert context[record["start"]:record["end"]] == record["answer"] and 0 < record["score"] <= 1
+    # squad-eval takes the records as predictions: the run's own score.
+    (tmp_path / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert squad_eval([str(tmp_path / "squad.json"), str(tmp_path / "records.jsonl")]) == pytest.approx(
+        {"exact_match": metrics["exact_match"], "f1": metrics["f1"]})
     examples, features = job.splits["dev"]
     arrays = feature_arrays(features, job.settings, job.tokenizer.pad_id, job.tokenizer.entity_pad_id)
-    assert_backends_agree(tmp_path / "run" / "inference" / job.inference_prefix, arrays)
-    assert predict_main(["--model", str(tmp_path / "run" / "inference"), "--input", str(tmp_path / "squad.json"),
-                         "--output", str(tmp_path / "onnx.json"), "--backend", "onnxruntime"]) == predictions
+    assert_backends_agree(export / job.inference_prefix, arrays)
+    onnx = predict_records(export, tmp_path / "squad.json", tmp_path, "--backend", "onnxruntime")
+    assert {r["id"]: r["answer"] for r in onnx} == predictions
+    # Records instead of a SQuAD file, and one question from Python.
+    asked = questions(tmp_path / "squad.json")
+    (tmp_path / "asked.jsonl").write_text("".join(json.dumps(q) + "\n" for q in asked))
+    assert [r["answer"] for r in predict_records(export, tmp_path / "asked.jsonl", tmp_path)] == [
+        predictions[q["id"]] for q in asked]
+    qa = pipeline("question_answering", export)
+    assert qa(question=asked[0]["question"], context=asked[0]["context"])["answer"] == predictions[asked[0]["id"]]
+
+
+def questions(path) -> list[dict]:
+    """A SQuAD file's questions as {"id", "question", "context"} records."""
+    data = json.loads(path.read_text())["data"]
+    return [{"id": qa["id"], "question": qa["question"], "context": p["context"]}
+            for article in data for p in article["paragraphs"] for qa in p["qas"]]
 
 
 def test_with_entity_annotations(tmp_path, luke_dir, static_scope):

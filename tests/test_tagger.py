@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -85,7 +86,10 @@ def test_exported_tagger_equals_the_decoding_program_and_predicts(pretrained, tm
 
     (tmp_path / "raw.txt").write_text("the cat sees a tree .\n\na dog helps the river today .\n")
     printed = predict_main(["--model", str(tmp_path / "run" / "inference"), "--input", str(tmp_path / "raw.txt")])
-    assert len(printed) == 3 and printed[1] == [] and "the/" in capsys.readouterr().out  # a blank line stays
+    assert [json.loads(line) for line in capsys.readouterr().out.splitlines()] == printed  # one record a line
+    assert len(printed) == 3 and printed[1] == {"words": [], "tags": [], "chunks": []}  # a blank line stays
+    assert printed[0]["words"] == "the cat sees a tree .".split()
+    assert printed[0]["tags"] == predictor.tag([printed[0]["words"]])[0]
     # --segment vocab on text that is already words gives the same tags.
     again = predict_main(["--model", str(tmp_path / "run" / "inference"), "--input", str(tmp_path / "raw.txt"),
                           "--segment", "vocab"])

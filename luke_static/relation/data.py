@@ -61,14 +61,15 @@ def relation_record(item, where: str, need_relation: bool = True) -> RelationRec
         raise DataError(f"{where}: not a JSON object")
     if need_relation and "relation" not in item:
         raise DataError(f"{where} has no relation")
-    if "token" in item or "text" not in item:
-        record = _tacred_record(item, where)
-    else:
-        record = _text_record(item, where)
-    (a, b), (c, d) = record.subject, record.object
+    return _tacred_record(item, where) if "token" in item or "text" not in item else _text_record(item, where)
+
+
+def _check_apart(subject: tuple[int, int], obj: tuple[int, int], where: str, unit: str, shown_end: int = 0) -> None:
+    """Spans end exclusive; `shown_end` -1 names them with inclusive ends, as TACRED writes them."""
+    (a, b), (c, d) = subject, obj
     if a < d and c < b:
-        raise DataError(f"{where}: the subject and the object overlap")
-    return record
+        raise DataError(f"{where}: the subject {unit} ({a}, {b + shown_end}) and the object ({c}, {d + shown_end}) "
+                        "overlap")
 
 
 def _tacred_record(item: dict, where: str) -> RelationRecord:
@@ -85,6 +86,7 @@ def _tacred_record(item: dict, where: str) -> RelationRecord:
         if not 0 <= start < end <= len(words):
             raise DataError(f"{where}: {name}_start/{name}_end ({start}, {end - 1}) are not inside its "
                             f"{len(words)} tokens")
+    _check_apart(spans["subj"], spans["obj"], where, "tokens", shown_end=-1)
     starts, position = [], 0
     for word in words:
         starts.append(position)
@@ -103,6 +105,7 @@ def _text_record(item: dict, where: str) -> RelationRecord:
         if not 0 <= span[0] < span[1] <= len(text):
             raise DataError(f"{where}: {name} {list(span)} is not inside its {len(text)} characters")
         spans.append(tuple(span))
+    _check_apart(spans[0], spans[1], where, "characters")
     return RelationRecord(text, spans[0], spans[1], item.get("relation"))
 
 

@@ -147,7 +147,7 @@ def write_char_bilm_tf(root: Path, seed=0, activation="relu", n_highway=2, proje
 
 
 def import_char(root: Path, out: Path, *extra: str) -> Path:
-    from bilm.import_bilm_tf import main as import_main
+    from bilm.cli import import_bilm_tf as import_main
 
     import_main(["--options", str(root / "options.json"), "--weights", str(root / "weights.hdf5"),
                  "--output", str(out), *extra])
@@ -156,7 +156,7 @@ def import_char(root: Path, out: Path, *extra: str) -> Path:
 
 def dump(model: Path, tmp_path: Path, batch_size: int, stateful=False, layers="all",
          sentences: list[str] = SENTENCES, extra: tuple = ()) -> dict[str, np.ndarray]:
-    from bilm.dump import main as dump_main
+    from bilm.cli import dump as dump_main
 
     text = tmp_path / "sentences.txt"
     text.write_text("\n".join(sentences) + "\n")
