@@ -31,6 +31,10 @@ def quiet() -> None:
     value the user set is kept.
     """
     os.environ.setdefault("GLOG_minloglevel", "2")
+    if "paddle" not in sys.modules:
+        # Paddle warns at import about any OMP_NUM_THREADS above 1; every command here sets the thread
+        # count itself (runtime.threads, --threads), so the variable would not be read anyway.
+        os.environ.pop("OMP_NUM_THREADS", None)
     inherited = [entry for entry in os.environ.get("PYTHONWARNINGS", "").split(",") if entry]
     for notice in _PADDLE_NOTICES:  # spawned workers (readers, dump processes) import Paddle too
         if f"ignore:{notice}:UserWarning" not in inherited:

@@ -141,8 +141,9 @@ def _task_record(directory: Path, wanted: Pipeline) -> TaskHead:
                           "converted fine-tuned checkpoint")
     if head.task != wanted.head_task:
         other = task_name(head.task)
-        raise ConfigError(f"{directory} is a {other} export, not {wanted.task}: use pipeline('{other}', …) or "
-                          f"python -m luke_static predict (it reads the task from the export)")
+        kind = "export" if (directory / f"{head.program or TASK_PROGRAMS[head.task]}.json").is_file() else "model"
+        raise ConfigError(f"{directory} is a {other} {kind}, not {wanted.task}: use pipeline('{other}', …) or "
+                          f"python -m luke_static predict (it reads the task from the {kind})")
     return head
 
 

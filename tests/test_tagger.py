@@ -85,6 +85,7 @@ def test_exported_tagger_equals_the_decoding_program_and_predicts(pretrained, tm
         assert tags == [job.tagset.tags[t] for t in want[row, :len(tags)]]
 
     (tmp_path / "raw.txt").write_text("the cat sees a tree .\n\na dog helps the river today .\n")
+    capsys.readouterr()  # the training's log
     printed = predict_main(["--model", str(tmp_path / "run" / "inference"), "--input", str(tmp_path / "raw.txt")])
     assert [json.loads(line) for line in capsys.readouterr().out.splitlines()] == printed  # one record a line
     assert len(printed) == 3 and printed[1] == {"words": [], "tags": [], "chunks": []}  # a blank line stays
