@@ -41,7 +41,8 @@ def commands(text: str) -> list[str]:
 
 def doc_command(page: str, start: str) -> str:
     """The one command of a page's shell blocks that starts with `start`."""
-    found = [c for info, text in code_blocks(ROOT / page) if info == "sh" for c in commands(text) if c.startswith(start)]
+    found = [c for info, text in code_blocks(ROOT / page) if info == "sh"
+             for c in commands(text) if c.startswith(start)]
     assert len(found) == 1, f"{page}: {len(found)} commands start with {start!r}"
     return found[0]
 
@@ -166,7 +167,8 @@ def test_pretrain_on_your_corpus_then_vectors_from_files_python_and_your_network
     shutil.copy(corpus.vocab, sandbox.root / "data" / "vocab.txt")
 
     proc = sandbox.run(doc_command("docs/elmo.md", "sh run.sh elmo -o data.source=files"))
-    assert "eval at step 50 | dev ppl" in proc.stdout and (sandbox.root / "output/my_elmo/inference/elmo.json").is_file()
+    assert "eval at step 50 | dev ppl" in proc.stdout
+    assert (sandbox.root / "output/my_elmo/inference/elmo.json").is_file()
     model = {"output/elmo/model": "output/my_elmo/model"}
 
     (sandbox.root / "sentences.txt").write_text("The list is sorted in place .\n\nReturn None .\n")
