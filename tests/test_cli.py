@@ -91,3 +91,26 @@ def test_show_lists_every_key_with_its_value_default_and_meaning():
     assert "train.max_steps = 7   (default 140000)" in lines  # the override, over elmo.yaml's 1200
     assert "model.num_layers = 2" in lines
     assert lines[lines.index("model.hidden_size = 512   (default 4096)") + 1].strip() == "LSTM cell size"
+
+
+@pytest.mark.slow
+def test_a_corpus_error_in_the_reader_is_one_line_and_nothing_else(toy_corpus, tmp_path):
+    """The reader worker reports the bad line and shuts its own processes down (no leaked semaphores)."""
+    shard = sorted(Path(toy_corpus["train"]).parent.glob("*.txt"))[0]
+    shard.write_bytes(shard.read_bytes() + b"the cat \xff\xfe sees\n")
+    bad_line = len(shard.read_bytes().splitlines())
+    for workers in (0, 1, 2):
+        out = tmp_path / f"run{workers}"
+        args = tiny_overrides(toy_corpus, out) + ["-o", f"data.num_workers={workers}", "-o", "train.max_steps=200"]
+        proc = run("bilm", "train", "--config", "configs/elmo.yaml", *args, check=False)
+        assert proc.returncode == 2
+        assert proc.stderr.strip().splitlines() == [f"error: {shard}:{bad_line}: not valid UTF-8 (invalid start "
+                                                    "byte at byte 8)"], proc.stderr
+
+
+def test_serving_imports_no_training_code():
+    code = ("import sys, bilm.embedder, luke_static.pipelines, tagger.predict; "
+            "print(sorted(m for m in ('bilm.lm', 'reader.lm', 'reader.prefetch', 'engine.trainer', 'engine.step') "
+            "if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "[]"
