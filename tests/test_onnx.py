@@ -138,3 +138,15 @@ def test_dump_takes_the_faster_backend_when_it_can(monkeypatch):
     assert inference.fastest_backend() == "onnxruntime"  # the test extras include onnx
     monkeypatch.setitem(sys.modules, "paddle2onnx", None)
     assert inference.fastest_backend() == "paddle"
+
+
+def test_the_embedder_takes_strings_and_raw_text(tmp_path, static_scope):
+    model = random_model(tmp_path / "model")
+    words = ["the", "cat", "sees", "a", "dog", "today", "."]
+    elmo = ElmoEmbedder(model, backend="paddle")
+    want = elmo.embed_sentences([words])[0]
+    assert want.shape == (3, 7, 16)
+    np.testing.assert_array_equal(elmo.embed_sentence(" ".join(words)), want)  # split on whitespace
+    raw = ElmoEmbedder(model, backend="paddle", segment="vocab")  # no spaces: cut into the vocabulary's words
+    np.testing.assert_array_equal(raw.embed_sentence("thecatseesadogtoday."), want)
+    np.testing.assert_array_equal(raw.embed_sentences([words], layers="top")[0], want[-1])

@@ -37,6 +37,9 @@ def test_vocabulary_ids_and_unknown_words(tmp_path):
     vocab = Vocabulary.load(path)
     assert len(vocab) == 5 and (vocab.bos_id, vocab.eos_id, vocab.unk_id) == (0, 1, 2)
     assert vocab.encode(["the", "dog", "cat"]).tolist() == [0, 3, 2, 4, 1]
+    # What ELMo's feeds take: no boundary tokens (the biLM adds them); a vocabulary is a collection.
+    assert vocab.ids(["the", "dog", "cat"]) == [3, 2, 4]
+    assert list(vocab) == ["<S>", "</S>", "<UNK>", "the", "cat"] and "cat" in vocab and "dog" not in vocab
 
 
 def test_bad_shards(tmp_path):
