@@ -187,6 +187,16 @@ def test_pretrain_on_your_corpus_then_vectors_from_files_python_and_your_network
     network = doc_python("docs/elmo-in-your-network.md", "bilm.load_pretrained")
     assert sandbox.python(network, model).stdout.strip().splitlines() == expected_lines(network)
 
+    # Serving the export: paddle.inference by hand, and the project's wrapper on ONNX Runtime.
+    sandbox.run(doc_command("docs/serving.md", "python -m bilm export --model output/elmo/model"), model)
+    run = {"output/elmo/inference": "output/my_elmo/inference"}
+    for contains, said, shape in (("inference.create_predictor", "# [2, 3, 5, 256]", "(2, 3, 5, 256)"),
+                                  ("InferenceProgram(", "# (2, 3, 4, 256)", "(2, 3, 4, 256)")):
+        snippet = doc_python("docs/serving.md", contains)
+        assert said in snippet  # what the page says the snippet returns
+        changes = run if "output/elmo/inference" in snippet else None  # the other reads the export just made
+        assert sandbox.python(snippet + "\nprint(layers.shape)\n", changes).stdout.strip() == shape
+
 
 def write_lac_demo(root: Path) -> None:
     """LAC-demo-like files: segmented Chinese, one tag per word, chunks over words (`nt-B nt-I nt-I`)."""
