@@ -1,13 +1,13 @@
-"""Embedding a corpus: `bilm.dump`'s path vs a torch eval reference that batches by sorted length.
+"""Embedding a corpus: `python -m bilm dump`'s path vs a torch eval reference that batches by sorted length.
 
     python bench/elmo_dump.py [--sentences 20000 --vocab 50000 --embed 256 --hidden 1024 --threads 2]
 
 Writes `--sentences` random sentences of 3–60 words and embeds them all,
 writing the top layer of every sentence to HDF5 on both sides:
-- ours: what `bilm.dump` runs with its defaults (`reader.sentences.sorted_batches`,
+- ours: what `python -m bilm dump` runs with its defaults (`reader.sentences.sorted_batches`,
   `bilm.embedder.dump_file`) on each backend (`paddle`; `onnxruntime` with
   the [onnx] extra), in one process on `--threads` threads, and in
-  `--threads` processes of one thread each (`bilm.dump -n`);
+  `--threads` processes of one thread each (`python -m bilm dump -n`);
 - torch: the same biLM in eval mode under `inference_mode`, one process on
   `--threads` threads, the sentences sorted by length in batches of 64, each
   sentence's backward direction reversed within its length.

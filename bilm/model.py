@@ -533,7 +533,7 @@ class EncoderGraph:
 
 def build_encoder(cfg: BiLMConfig, bos_id: int, eos_id: int, stateful: bool = False,
                   max_length: int | None = None, portable: bool = False) -> EncoderGraph:
-    """The ELMo encoder over fed sentences (what `ElmoEmbedder`, `bilm.dump` and the export run).
+    """The ELMo encoder over fed sentences (what `ElmoEmbedder`, `python -m bilm dump` and the export run).
 
     Feeds: word ids [B,T] (`word_ids`) or character ids [B,T,C] (`char_ids`),
     without boundaries, and `lengths` [B]; `stateful` adds `init_hidden`

@@ -19,7 +19,7 @@ character model (`model.json` says `"input": "char"`) takes character ids
 [B, T, C] instead of word ids (`reader.chars.padded_char_ids`).
 
 Outside a network, `bilm.embedder` gives the vectors from Python and in
-files (`ElmoEmbedder`, `bilm.dump`).
+files (`ElmoEmbedder`, `python -m bilm dump`).
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ def convert(argv: list[str] | None = None) -> Path:
     """Convert a public LUKE checkpoint (HF or PaddleNLP) into a model directory: `luke_config.json`, the
     tokenizer files, one file per variable under HF's names. A fine-tuned checkpoint keeps its head
     (question answering, entity, entity-pair or entity-span classification, masked LM): the directory
-    records the task and labels, and `luke_static.export` writes the task's program."""
+    records the task and labels, and `python -m luke_static export` writes the task's program."""
     parser = _parser(convert.__doc__)
     parser.add_argument("--from", dest="kind", choices=("hf", "paddlenlp"), required=True)
     parser.add_argument("src", help="directory of the checkpoint to convert")
@@ -57,7 +57,7 @@ def export(argv: list[str] | None = None) -> str:
     names (`start_logits`/`end_logits`, `logits`, `entity_logits`), its labels and settings: the task's
     predictor takes that directory. --onnx also writes the program as ONNX for ONNX Runtime (paddle2onnx)."""
     parser = _parser(export.__doc__)
-    parser.add_argument("--model", required=True, help="LUKE model directory (from luke_static.convert)")
+    parser.add_argument("--model", required=True, help="LUKE model directory (from python -m luke_static convert)")
     parser.add_argument("--output", required=True,
                         help="path prefix of the program files; for a fine-tuned model (with a task head), "
                              "the directory its predictor takes")
@@ -234,7 +234,7 @@ def fill_mask(argv: list[str] | None = None) -> dict:
     """Fill `<mask>` words and masked entities with a converted masked-LM checkpoint (`LukeForMaskedLM`:
     the published pretrained LUKE models are these): prints one JSON record with the top-k words for
     each `<mask>` and the top-k entities for each --entity-spans span (entered as `[MASK]`). --model is
-    the model directory from `luke_static convert`, or its export."""
+    the model directory from `python -m luke_static convert`, or its export."""
     parser = _parser(fill_mask.__doc__)
     parser.add_argument("--model", required=True, help="masked-LM model directory, or its export directory")
     parser.add_argument("--text", required=True, help='text with <mask> tokens, e.g. "Beyoncé lives in <mask>."')
