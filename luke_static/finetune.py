@@ -32,7 +32,8 @@ from engine.errors import listing
 from engine.inference import run_in_batches, save_inference_program
 from engine.job import Job, TrainGraph
 from engine.optim import OptimConfig
-from engine.runtime import DistEnv
+from engine.runtime import DistEnv, RuntimeConfig
+from engine.trainer import TrainConfig
 from engine.variables import get_value, load_variables, save_variables, set_value
 from luke_static.formats import TaskHead, copy_tokenizer, load_luke_config, load_task, save_luke_config, save_task
 from luke_static.heads import TASK_PROGRAMS, TaskGraph, head_shapes
@@ -69,6 +70,18 @@ class TaskDataConfig:
     test: str = ""  # optional: scored with the kept parameters at the end ("" skips it)
     max_seq_length: int = 256  # tokens per input, special tokens included
     prefetch: int = 16  # batches kept ready ahead of the executor
+
+
+@dataclass
+class TaskRunConfig:
+    """A whole LUKE fine-tuning run: a task's config redeclares `data` (its `TaskDataConfig`), and its
+    recipe's `train` and `optim`; the model and the runtime are the same for every task."""
+
+    data: TaskDataConfig = section(TaskDataConfig)
+    model: FineTuneModelConfig = section(FineTuneModelConfig)
+    train: TrainConfig = section(TrainConfig)
+    optim: OptimConfig = release_optim(1e-5, accumulate_steps=1)
+    runtime: RuntimeConfig = section(RuntimeConfig, threads=0)
 
 
 class LukeTask(Job):

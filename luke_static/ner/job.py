@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from engine.config import section
 from engine.optim import OptimConfig
-from engine.runtime import DistEnv, RuntimeConfig
+from engine.runtime import DistEnv
 from engine.trainer import TrainConfig
-from luke_static.finetune import FineTuneModelConfig, LukeTask, TaskDataConfig, release_optim
+from luke_static.finetune import LukeTask, TaskDataConfig, TaskRunConfig, release_optim
 from luke_static.heads import entity_span_classification
 from luke_static.ner.data import (
     SpanSettings,
@@ -38,17 +38,15 @@ class NerDataConfig(TaskDataConfig):
 
 
 @dataclass
-class NerRunConfig:
+class NerRunConfig(TaskRunConfig):
     """A whole CoNLL-2003 run: the LUKE release's recipe for luke-large (batch 2 × 4 accumulated = 8,
     AdamW lr 1e-5, β2 0.98, eps 1e-6, decay 0.01, 6 % warm-up then linear decay; 5 epochs of the
     14,041 training sentences ≈ 8,780 updates, an evaluation per epoch, the best dev epoch kept)."""
 
     data: NerDataConfig = section(NerDataConfig)
-    model: FineTuneModelConfig = section(FineTuneModelConfig)
     train: TrainConfig = section(TrainConfig, output_dir="output/ner", batch_size=2, max_steps=8780,
                                  log_every=50, eval_every=1756, save_every=1756, keep_checkpoints=2, seed=35)
     optim: OptimConfig = release_optim(1e-5, accumulate_steps=4)
-    runtime: RuntimeConfig = section(RuntimeConfig, threads=0)
 
 
 class NerTraining(LukeTask):

@@ -13,9 +13,9 @@ import numpy as np
 from engine.config import section
 from engine.metrics import precision_recall_f1
 from engine.optim import OptimConfig
-from engine.runtime import DistEnv, RuntimeConfig
+from engine.runtime import DistEnv
 from engine.trainer import TrainConfig
-from luke_static.finetune import FineTuneModelConfig, LukeTask, TaskDataConfig, release_optim
+from luke_static.finetune import LukeTask, TaskDataConfig, TaskRunConfig, release_optim
 from luke_static.heads import entity_typing
 from luke_static.open_entity.data import encode_records, label_set, read_records
 
@@ -30,17 +30,15 @@ class OpenEntityDataConfig(TaskDataConfig):
 
 
 @dataclass
-class OpenEntityRunConfig:
+class OpenEntityRunConfig(TaskRunConfig):
     """A whole Open Entity run: the release's recipe for luke-large (batch 2 × 2 accumulated = 4,
     AdamW lr 1e-5, β2 0.98, eps 1e-6, decay 0.01, 6 % warm-up; 3 epochs ≈ 3,000 updates on 1,998
     training records, an evaluation per epoch)."""
 
     data: OpenEntityDataConfig = section(OpenEntityDataConfig)
-    model: FineTuneModelConfig = section(FineTuneModelConfig)
     train: TrainConfig = section(TrainConfig, output_dir="output/open_entity", batch_size=2, max_steps=3000,
                                  log_every=50, eval_every=1000, save_every=1000, keep_checkpoints=2, seed=12)
     optim: OptimConfig = release_optim(1e-5, accumulate_steps=2)
-    runtime: RuntimeConfig = section(RuntimeConfig, threads=0)
 
 
 def micro_prf(logits: np.ndarray, gold: np.ndarray) -> dict[str, float]:

@@ -12,9 +12,9 @@ import numpy as np
 
 from engine.config import section
 from engine.optim import OptimConfig
-from engine.runtime import DistEnv, RuntimeConfig
+from engine.runtime import DistEnv
 from engine.trainer import TrainConfig
-from luke_static.finetune import FineTuneModelConfig, LukeTask, TaskDataConfig, release_optim
+from luke_static.finetune import LukeTask, TaskDataConfig, TaskRunConfig, release_optim
 from luke_static.heads import entity_pair_classification
 from luke_static.relation.data import encode_relations, read_relations, relation_set, tacred_scores
 
@@ -30,17 +30,15 @@ class RelationDataConfig(TaskDataConfig):
 
 
 @dataclass
-class RelationRunConfig:
+class RelationRunConfig(TaskRunConfig):
     """A whole TACRED run: the LUKE release's recipe for luke-large (batch 4 × 8 accumulated = 32,
     AdamW lr 1e-5, β2 0.98, eps 1e-6, decay 0.01, 6 % warm-up then linear decay; 5 epochs of the
     68,124 training sentences ≈ 10,650 updates, an evaluation per epoch, the best dev epoch kept)."""
 
     data: RelationDataConfig = section(RelationDataConfig)
-    model: FineTuneModelConfig = section(FineTuneModelConfig)
     train: TrainConfig = section(TrainConfig, output_dir="output/relation", batch_size=4, max_steps=10650,
                                  log_every=50, eval_every=2130, save_every=2130, keep_checkpoints=2, seed=42)
     optim: OptimConfig = release_optim(1e-5, accumulate_steps=8)
-    runtime: RuntimeConfig = section(RuntimeConfig, threads=0)
 
 
 class RelationTraining(LukeTask):

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from engine.config import section
 from engine.optim import OptimConfig
-from engine.runtime import DistEnv, RuntimeConfig
+from engine.runtime import DistEnv
 from engine.trainer import TrainConfig
-from luke_static.finetune import FineTuneModelConfig, LukeTask, TaskDataConfig, release_optim
+from luke_static.finetune import LukeTask, TaskDataConfig, TaskRunConfig, release_optim
 from luke_static.heads import question_answering
 from luke_static.squad.answers import best_answers, evaluate
 from luke_static.squad.data import (
@@ -45,17 +45,15 @@ class SquadDataConfig(TaskDataConfig):
 
 
 @dataclass
-class SquadRunConfig:
+class SquadRunConfig(TaskRunConfig):
     """A whole SQuAD run: the release's recipe for luke-large on 8 GPUs (batch 2 per card × 3
     accumulated × 8 cards = 48; AdamW lr 15e-6, β2 0.98, eps 1e-6, decay 0.01 except biases and
     LayerNorm; 6 % linear warm-up then linear decay; 2 epochs ≈ 3,700 updates; frozen entity embeddings)."""
 
     data: SquadDataConfig = section(SquadDataConfig)
-    model: FineTuneModelConfig = section(FineTuneModelConfig)
     train: TrainConfig = section(TrainConfig, output_dir="output/squad", batch_size=2, max_steps=3700, log_every=50,
                                  eval_every=0, save_every=500, keep_checkpoints=2, seed=42)
     optim: OptimConfig = release_optim(15e-6, accumulate_steps=3, freeze=["entity_embeddings.entity_embeddings.weight"])
-    runtime: RuntimeConfig = section(RuntimeConfig, threads=0)
 
 
 class SquadTraining(LukeTask):
