@@ -55,13 +55,17 @@ def export(argv: list[str] | None = None) -> str:
     `word_last_hidden_state`, `entity_last_hidden_state`, `pooler_output`. A converted fine-tuned model
     (with a task head) is exported as its task program into the directory --output, with HF's output
     names (`start_logits`/`end_logits`, `logits`, `entity_logits`), its labels and settings: the task's
-    predictor takes that directory. --onnx also writes the program as ONNX for ONNX Runtime (paddle2onnx)."""
+    predictor takes that directory; --encoder exports its encoder alone instead (the published pretrained
+    models are masked LMs: their encoder is what a network of your own reads). --onnx also writes the
+    program as ONNX for ONNX Runtime (paddle2onnx)."""
     parser = _parser(export.__doc__)
     parser.add_argument("--model", required=True, help="LUKE model directory (from python -m luke_static convert)")
     parser.add_argument("--output", required=True,
                         help="path prefix of the program files; for a fine-tuned model (with a task head), "
                              "the directory its predictor takes")
-    parser.add_argument("--word-only", action="store_true", help="export without the entity inputs")
+    parser.add_argument("--encoder", action="store_true",
+                        help="export the encoder alone, also from a model with a task head (a pretrained masked LM)")
+    parser.add_argument("--word-only", action="store_true", help="export the encoder without the entity inputs")
     parser.add_argument("--onnx", action="store_true", help="also write PREFIX.onnx (needs the [onnx] extra)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
@@ -73,7 +77,7 @@ def export(argv: list[str] | None = None) -> str:
 
     place = setup(RuntimeConfig(threads=args.threads), DistEnv())
     exe = paddle.static.Executor(place)
-    if load_task(args.model) is not None:
+    if load_task(args.model) is not None and not (args.encoder or args.word_only):
         prefix = export_task(exe, place, args.model, args.output, onnx=args.onnx)
     else:
         prefix = export_encoder(exe, place, args.model, args.output, with_entities=not args.word_only,

@@ -75,9 +75,9 @@ class Pipeline(ABC):
             if record is not None:
                 yield record
 
+    @abstractmethod
     def record_of(self, item, result) -> dict | None:
         """What `predict` prints for one input and its result (None: nothing, e.g. for a blank line)."""
-        return {"input": item, "result": result}
 
     def run(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The program's outputs over `arrays`, run `batch_size` rows at a time."""

@@ -18,7 +18,8 @@ def numbered_lines(path: str | Path, what: str = "file") -> Iterator[tuple[int, 
     with f:
         for lineno, raw in enumerate(f, start=1):
             try:
-                yield lineno, raw.decode("utf-8").rstrip("\r\n")
+                # A file saved on Windows often starts with a byte-order mark: not part of the text.
+                yield lineno, raw.decode("utf-8-sig" if lineno == 1 else "utf-8").rstrip("\r\n")
             except UnicodeDecodeError as exc:
                 raise DataError(f"{path}:{lineno}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
 

@@ -108,8 +108,8 @@ class TaggerPredictor:
         return ids
 
 
-def main(argv: list[str] | None = None) -> list[dict]:
-    """Parses the command line, tags the input, prints one JSON record per line and returns them."""
+def main(argv: list[str] | None = None) -> int:
+    """Parses the command line, tags the input, prints one JSON record per line; returns how many."""
     parser = argparse.ArgumentParser(prog="python -m tagger predict", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="the tagger's inference directory")
@@ -123,14 +123,21 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args = parser.parse_args(argv)
 
     predictor = TaggerPredictor(args.model, args.threads, args.segment)
-    lines = [line for _, line in numbered_lines(args.input, "input")]
-    records = []
-    for first in range(0, len(lines), args.batch_size):
-        for record in predictor(lines[first:first + args.batch_size]):
-            print(json.dumps(record, ensure_ascii=False))
-            records.append(record)
+    count, batch = 0, []
+    for _, line in numbered_lines(args.input, "input"):  # streamed: a batch at a time
+        batch.append(line)
+        if len(batch) == args.batch_size:
+            count += _print(predictor(batch))
+            batch = []
+    count += _print(predictor(batch))
     if predictor.segmented:
         how = "into characters" if predictor.token_unit == "characters" else "into the model's vocabulary words"
         print(f"note: {predictor.segmented:,} line(s) without spaces were cut {how}, as the training text was "
               "(--segment none keeps lines as they are)", file=sys.stderr)
-    return records
+    return count
+
+
+def _print(records: list[dict]) -> int:
+    for record in records:
+        print(json.dumps(record, ensure_ascii=False))
+    return len(records)

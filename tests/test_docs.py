@@ -272,7 +272,7 @@ def write_luke_checkpoints(root: Path) -> None:
 
 
 def write_luke_data(root: Path) -> None:
-    from helpers.luke import conll, relation_records, write_squad
+    from helpers.luke import conll, relation_records, typed_records, write_squad
 
     (root / "data/conll2003").mkdir(parents=True)
     (root / "data/conll2003/eng.train").write_text(conll(30, seed=1))
@@ -280,6 +280,9 @@ def write_luke_data(root: Path) -> None:
     (root / "data/tacred").mkdir(parents=True)
     (root / "data/tacred/train.json").write_text(json.dumps(relation_records(30, seed=1)))
     (root / "data/tacred/dev.json").write_text(json.dumps(relation_records(10, seed=2)))
+    (root / "data/open_entity").mkdir(parents=True)
+    (root / "data/open_entity/train.json").write_text(json.dumps(typed_records()[:24], ensure_ascii=False))
+    (root / "data/open_entity/dev.json").write_text(json.dumps(typed_records()[24:], ensure_ascii=False))
     (root / "data/squad").mkdir(parents=True)
     write_squad(root / "data/squad/train-v1.1.json")
     write_squad(root / "data/squad/dev-v1.1.json")
@@ -310,7 +313,7 @@ def test_convert_luke_then_ner_relation_and_qa_from_the_command_line_and_python(
     # Your own fine-tuning: the first short runs, then predictions from their exports.
     first = {"output/relation/inference": "output/relation_first/inference",
              "output/squad/inference": "output/squad_first/inference"}
-    for task in ("ner", "relation", "squad"):
+    for task in ("ner", "relation", "open_entity", "squad"):
         proc = sandbox.run(doc_command("docs/luke.md", f"sh run.sh {task} -o model.luke=models/luke-base"))
         assert (sandbox.root / f"output/{task}_first/inference/task.json").is_file(), proc.stdout
     proc = sandbox.run(doc_command("docs/luke.md", "python -m luke_static predict --model output/relation/inference"),
@@ -321,6 +324,18 @@ def test_convert_luke_then_ner_relation_and_qa_from_the_command_line_and_python(
     assert answer["id"] == "q1" and "Beyoncé lives in Los Angeles."[answer["start"]:answer["end"]] == answer["answer"]
     printed = sandbox.python(doc_python("docs/luke.md", 'pipeline("relation"'), first).stdout.strip().splitlines()
     assert len(printed) == 2 and "'label'" in printed[0] and "'answer'" in printed[1]
+
+    # The pretrained masked LM: fill masks; the encoder's export, read from Python.
+    proc = sandbox.run(doc_command("docs/luke.md", "python -m luke_static fill-mask"))
+    filled = json.loads(proc.stdout)
+    assert len(filled["words"]) == 1 and len(filled["entities"]) == 1 and len(filled["words"][0]) == 5
+    sandbox.run(doc_command("docs/luke.md", "python -m luke_static export --model models/luke-base"))
+    encoder = doc_python("docs/luke.md", "InferenceProgram(\"serving/luke\")")
+    shapes = [line for line in encoder.splitlines() if line.startswith("outputs[")]
+    code = encoder.replace(shapes[0], f"print({shapes[0].split('#')[0].strip()})")
+    code = code.replace(shapes[1], f"print({shapes[1].split('#')[0].strip()})")
+    word, entity = sandbox.python(code).stdout.strip().splitlines()
+    assert word.startswith("(1, ") and word.endswith(", 32)") and entity == "(1, 2, 32)"  # the tiny model's width
 
 
 @pytest.mark.slow

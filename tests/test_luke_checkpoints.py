@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from engine.errors import CheckpointError  # noqa: E402
+from engine.errors import CheckpointError, PipelineError  # noqa: E402
 from engine.inference import InferenceProgram  # noqa: E402
 from luke_static.formats import convert, load_task  # noqa: E402
 
@@ -302,3 +302,20 @@ def test_heads_written_by_paddlenlp_itself_convert_to_its_predictions(tmp_path, 
     for name in outputs:
         np.testing.assert_allclose(ours[name][real[name]], want[name][real[name]], atol=1e-5, rtol=1e-5,
                                    err_msg=name)
+
+
+@pytest.mark.parametrize("task, text, message", [
+    ("question_answering", '{"id": "a", "question": "x?"}\n', r"bad.jsonl: record 0 needs 'question' and 'context'"),
+    ("relation", '[{"text": "Ana lives here", "subject": [0, 3], "object": [2, 9]}]',
+     r"bad.jsonl: record 0: the subject characters \(0, 3\) and the object \(2, 9\) overlap"),
+    ("entity_typing", '{"sent": "Ana", "start": 0}\n', "bad.jsonl: record 0 has no end"),
+])
+def test_a_bad_input_record_is_named_with_its_file(tmp_path, static_scope, task, text, message):
+    from luke_static import pipeline
+
+    cls = {"question_answering": "LukeForQuestionAnswering", "relation": "LukeForEntityPairClassification",
+           "entity_typing": "LukeForEntityClassification"}[task]
+    _, export = converted_export(tmp_path, cls)
+    (tmp_path / "bad.jsonl").write_text(text)
+    with pytest.raises(PipelineError, match=message):
+        list(pipeline(task, export).records(tmp_path / "bad.jsonl"))

@@ -302,3 +302,11 @@ def test_sorted_batches_cover_every_line_once_within_their_budgets(tmp_path):
         longest = max(map(len, sentences))
         assert len(sentences) <= 5 and (len(sentences) * (longest + 2) <= 64 or len(sentences) == 1)
         assert [len(s) for s in sentences] == sorted(len(s) for s in sentences)
+
+
+def test_a_byte_order_mark_is_not_text(tmp_path):
+    from reader.text_file import numbered_lines
+
+    path = tmp_path / "windows.txt"
+    path.write_bytes("\ufeffthe cat\r\nsees\r\n".encode())
+    assert list(numbered_lines(path)) == [(1, "the cat"), (2, "sees")]

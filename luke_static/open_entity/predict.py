@@ -50,7 +50,10 @@ class EntityTypingPipeline(Pipeline):
         return results[0] if single else results
 
     def read(self, path: str | Path) -> list[dict]:
-        return json_records(path, "input")
+        records = json_records(path, "input")
+        for i, record in enumerate(records):  # a bad record is named with its file before anything runs
+            entity_record(record, f"{path}: record {i}", need_labels=False)
+        return records
 
     def record_of(self, item: dict, result: list) -> dict:
         text = item.get("sent", item.get("text", ""))

@@ -55,7 +55,10 @@ class RelationPipeline(Pipeline):
         return results[0] if single else results
 
     def read(self, path: str | Path) -> list[dict]:
-        return json_records(path, "input")
+        records = json_records(path, "input")
+        for i, record in enumerate(records):  # a bad record is named with its file before anything runs
+            relation_record(record, f"{path}: record {i}", need_relation=False)
+        return records
 
     def record_of(self, item: dict, result: dict) -> dict:
         keep = {k: item[k] for k in ("id",) if k in item}

@@ -65,8 +65,8 @@ class QuestionAnsweringPipeline(Pipeline):
                      "entities": [dataclasses.asdict(span) for span in e.entities],
                      "question_entities": [dataclasses.asdict(span) for span in e.question_entities]}
                     for e in read_squad(path)]
-        return [{**record, "id": str(record.get("id", i))} if isinstance(record, dict) else record
-                for i, record in enumerate(records)]
+        question_examples(records, str(path))  # a bad record is named with its file before anything runs
+        return [{**record, "id": str(record.get("id", i))} for i, record in enumerate(records)]
 
     def record_of(self, item: dict, result: dict) -> dict:
         return {"id": str(item.get("id", "")), "question": item["question"], **result}
