@@ -29,7 +29,14 @@ from engine.errors import CheckpointError, ConfigError, listing
 from engine.inference import save_inference_program
 from engine.variables import load_variables, write_tensor
 from luke_static.config import LukeConfig, from_pretrained_config
-from luke_static.heads import HEAD_TASKS, LABELLED_TASKS, TASK_PROGRAMS, head_shapes
+from luke_static.heads import (
+    ENCODER_CLASSES,
+    HEAD_TASKS,
+    LABELLED_TASKS,
+    PROBLEM_TYPES,
+    TASK_PROGRAMS,
+    head_shapes,
+)
 from luke_static.model import OUTPUTS, QUERIES, luke_encoder, luke_feeds, variable_shapes
 
 MODEL_FILE = "luke_config.json"
@@ -116,7 +123,7 @@ def export_task(exe, place, model_dir: str | Path, directory: str | Path, onnx: 
     with paddle.static.program_guard(program, paddle.static.Program()):
         graph = task_graph(head.task, cfg, len(head.labels), untied=head.untied)
     names = {p.name for p in program.global_block().all_parameters()}
-    shapes = {**variable_shapes(cfg, with_pooler=False), **head_shapes(head.task, cfg, len(head.labels), head.untied)}
+    shapes = {**variable_shapes(cfg, with_pooler=True), **head_shapes(head.task, cfg, len(head.labels), head.untied)}
     load_variables(model_dir, {n: shape for n, shape in shapes.items() if n in names}, place)
     head.program = TASK_PROGRAMS[head.task]
     prefix = save_inference_program(directory / head.program, list(graph.feeds.values()), graph.outputs, exe,
@@ -243,6 +250,7 @@ class TaskHead:
     untied: tuple[str, ...] = ()
     program: str = ""
     settings: dict = field(default_factory=dict)
+    problem_type: str = ""  # a sequence classifier's (`heads.PROBLEM_TYPES`)
 
 
 def read_head(kind: str, config: dict, source: dict[str, np.ndarray], encoder: dict[str, np.ndarray],
@@ -255,24 +263,60 @@ def read_head(kind: str, config: dict, source: dict[str, np.ndarray], encoder: d
     arrays, untied = _head_arrays(kind, source, encoder)
     labels = _head_labels(config, task, arrays)
     _check_arrays(arrays, head_shapes(task, cfg, len(labels), untied), f"the {task} head does not match")
-    return TaskHead(task, labels, arrays, untied)
+    return TaskHead(task, labels, arrays, untied, problem_type=_problem_type(config, task, labels))
+
+
+def _problem_type(config: dict, task: str, labels: list[str]) -> str:
+    """How a sequence classifier's logits are read: the config's `problem_type`, else HF's choice for
+    inference (one output is a regression, more are one label each)."""
+    if task != "sequence_classification":
+        return ""
+    problem = config.get("problem_type") or ("regression" if len(labels) == 1 else "single_label_classification")
+    if problem not in PROBLEM_TYPES:
+        raise CheckpointError(f"the config's problem_type {problem!r} is none of {', '.join(PROBLEM_TYPES)}")
+    return problem
 
 
 def _head_task(config: dict, source: dict, cfg: LukeConfig, kind: str) -> str | None:
-    for architecture in config.get("architectures") or []:
+    """The task of the checkpoint's head: the class its `architectures` names, else (a config without
+    them, as older PaddleNLP files) what its weight names and widths can only mean."""
+    architectures = config.get("architectures") or []
+    for architecture in architectures:
         if architecture in HEAD_TASKS:
             return HEAD_TASKS[architecture]
+    if any(a in ENCODER_CLASSES for a in architectures):
+        if source:
+            raise CheckpointError(f"the config names {architectures[0]} (an encoder) but the checkpoint holds "
+                                  f"head weights {listing(sorted(source), 6)}")
+        return None
+    if architectures:
+        raise CheckpointError(f"the config's architectures name {', '.join(architectures)}, which this project "
+                              f"does not convert (LUKE's classes: {', '.join([*ENCODER_CLASSES, *HEAD_TASKS])})")
+    return _task_by_weights(source, cfg, kind)
+
+
+def _task_by_weights(source: dict, cfg: LukeConfig, kind: str) -> str | None:
     if "qa_outputs.weight" in source:
         return "question_answering"
     if any(name.startswith(("lm_head.", "entity_predictions.")) for name in source):
         return "masked_lm"
     if "classifier.weight" in source:
-        # Its input width tells the head: one entity, a pair, or a span (start ⊕ end ⊕ entity).
+        # Its input width tells a pair or a span (start ⊕ end ⊕ entity) head; one hidden state wide is
+        # an entity, a text, a token or a choice classifier alike: only PaddleNLP, whose LUKE has the
+        # entity classifier alone of these, can be read without the class's name.
         width = source["classifier.weight"].shape[0 if kind == "paddlenlp" else 1]
-        by_width = {cfg.hidden_size: "entity_classification", 2 * cfg.hidden_size: "entity_pair_classification",
+        by_width = {2 * cfg.hidden_size: "entity_pair_classification",
                     3 * cfg.hidden_size: "entity_span_classification"}
+        if kind == "paddlenlp":
+            by_width[cfg.hidden_size] = "entity_classification"
         if width in by_width:
             return by_width[width]
+        if width == cfg.hidden_size:
+            classes = ", ".join(c for c, t in HEAD_TASKS.items() if t in (
+                "entity_classification", "sequence_classification", "token_classification", "multiple_choice"))
+            raise CheckpointError(f"the config has no architectures, and a classifier {cfg.hidden_size} wide fits "
+                                  f"{classes}: name the class in config.json, e.g. "
+                                  '"architectures": ["LukeForSequenceClassification"]')
     if source:
         raise CheckpointError(f"unknown head weights {listing(sorted(source), 6)} (not a LUKE task head)")
     return None
@@ -328,6 +372,8 @@ def save_task(directory: str | Path, head: TaskHead) -> None:
     """Records the task head of a model directory or an export (`task.json`): task, labels, untied
     decoders and, in an export, the program's name and its settings."""
     record = {"task": head.task, "labels": head.labels, "untied": list(head.untied)}
+    if head.problem_type:
+        record["problem_type"] = head.problem_type
     if head.program:
         record.update(program=head.program, settings=head.settings)
     write_json(Path(directory, TASK_FILE), record)
@@ -343,7 +389,8 @@ def load_task(directory: str | Path) -> TaskHead | None:
     if not isinstance(data, dict) or data.get("task") not in TASK_PROGRAMS:
         raise ConfigError(f"{path}: not a task record (a 'task' among {', '.join(TASK_PROGRAMS)})")
     return TaskHead(data["task"], list(data.get("labels", [])), untied=tuple(data.get("untied", [])),
-                    program=data.get("program", ""), settings=dict(data.get("settings") or {}))
+                    program=data.get("program", ""), settings=dict(data.get("settings") or {}),
+                    problem_type=data.get("problem_type", ""))
 
 
 def _unrecorded_export(directory: Path) -> TaskHead | None:

@@ -17,7 +17,7 @@ from paddle.nn.initializer import Constant, Normal
 
 from engine.ops import SEED_FEED, StepDropout, seed_input
 from luke_static.config import LukeConfig
-from luke_static.model import layer_norm, linear, luke_encoder, luke_feeds
+from luke_static.model import WORD_FEEDS, layer_norm, linear, luke_encoder, luke_feeds
 
 
 @dataclass
@@ -102,12 +102,89 @@ def entity_span_classification(cfg: LukeConfig, num_labels: int, training: bool)
     graph = TaskGraph(feeds, {"logits": logits})
     if training:
         feeds["labels"] = paddle.static.data("labels", [-1, -1], "int64")
-        labels = feeds["labels"].reshape([-1, 1])
-        real = paddle.cast(labels != IGNORED_LABEL, "float32")
-        # The mean over real spans: Paddle 3.3.1's `ignore_index` with reduction="mean"
-        # divides by every span, padding included.
-        nll = F.cross_entropy(logits.reshape([-1, num_labels]), paddle.clip(labels, min=0), reduction="none")
-        graph.loss = (nll * real).sum() / paddle.clip(real.sum(), min=1.0)
+        graph.loss = _mean_over_labelled(logits.reshape([-1, num_labels]), feeds["labels"].reshape([-1, 1]))
+    return graph
+
+
+def _mean_over_labelled(logits, labels):
+    """Cross-entropy averaged over the rows whose label is not `IGNORED_LABEL`.
+
+    Paddle 3.3.1's `ignore_index` with reduction="mean" divides by every row,
+    the ignored ones included.
+    """
+    real = paddle.cast(labels != IGNORED_LABEL, "float32")
+    nll = F.cross_entropy(logits, paddle.clip(labels, min=0), reduction="none")
+    return (nll * real).sum() / paddle.clip(real.sum(), min=1.0)
+
+
+def sequence_classification(cfg: LukeConfig, num_labels: int, training: bool,
+                            problem_type: str = "single_label_classification") -> TaskGraph:
+    """`LukeForSequenceClassification`: the pooler (`<s>` state → `pooler.dense` → tanh) → dropout →
+    `classifier`, logits [B, num_labels] for a text or a text pair. Built over the words alone: HF's
+    class reads entities only when they are given, and a text classifier is fed none.
+
+    Training adds `labels` and the loss `problem_type` names, as HF chooses it:
+    cross-entropy over `labels` [B] int64 (`single_label_classification`),
+    binary cross-entropy over multi-hot `labels` [B, num_labels]
+    (`multi_label_classification`), or the squared error to `labels` [B, num_labels]
+    float32 (`regression`).
+    """
+    feeds = luke_feeds(with_entities=False)
+    dropout = _dropout(cfg, feeds, training)
+    pooled = luke_encoder(cfg, feeds, dropout, with_pooler=True).pooled
+    logits = dense("classifier", dropout(pooled), num_labels)
+    graph = TaskGraph(feeds, {"logits": logits})
+    if training:
+        if problem_type == "single_label_classification":
+            feeds["labels"] = paddle.static.data("labels", [-1], "int64")
+            graph.loss = F.cross_entropy(logits, feeds["labels"].unsqueeze(-1))
+        elif problem_type == "multi_label_classification":
+            feeds["labels"] = paddle.static.data("labels", [-1, num_labels], "float32")
+            graph.loss = F.binary_cross_entropy_with_logits(logits, feeds["labels"])
+        elif problem_type == "regression":
+            feeds["labels"] = paddle.static.data("labels", [-1, num_labels], "float32")
+            graph.loss = F.mse_loss(logits, feeds["labels"])
+        else:
+            raise ValueError(f"unknown problem_type {problem_type!r} (one of {', '.join(PROBLEM_TYPES)})")
+    return graph
+
+
+def token_classification(cfg: LukeConfig, num_labels: int, training: bool) -> TaskGraph:
+    """`LukeForTokenClassification`: dropout → `classifier` on every word state, logits [B, L, num_labels]
+    (words only, no pooler, as HF's).
+
+    Training adds `labels` [B, L] int64 (`IGNORED_LABEL` for tokens that take no
+    part: special tokens, padding, a word's later pieces) and the mean
+    cross-entropy over the others.
+    """
+    feeds = luke_feeds(with_entities=False)
+    dropout = _dropout(cfg, feeds, training)
+    words = luke_encoder(cfg, feeds, dropout, with_pooler=False).word
+    logits = dense("classifier", dropout(words), num_labels)
+    graph = TaskGraph(feeds, {"logits": logits})
+    if training:
+        feeds["labels"] = paddle.static.data("labels", [-1, -1], "int64")
+        graph.loss = _mean_over_labelled(logits.reshape([-1, num_labels]), feeds["labels"].reshape([-1, 1]))
+    return graph
+
+
+def multiple_choice(cfg: LukeConfig, training: bool) -> TaskGraph:
+    """`LukeForMultipleChoice`: every choice (a text pair, say prompt and answer) through the pooler →
+    dropout → `classifier` to one score; logits [B, C] over the C choices.
+
+    The word feeds are [B, C, L] (HF's layout); the encoder runs on the B·C
+    rows. Training adds `labels` [B] int64 (the right choice) and cross-entropy.
+    """
+    feeds = {name: paddle.static.data(name, [-1, -1, -1], "int64") for name in WORD_FEEDS}
+    dropout = _dropout(cfg, feeds, training)
+    choices = paddle.shape(feeds["input_ids"])[1]
+    rows = {name: feeds[name].reshape([-1, paddle.shape(feeds[name])[2]]) for name in WORD_FEEDS}
+    pooled = luke_encoder(cfg, rows, dropout, with_pooler=True).pooled
+    logits = dense("classifier", dropout(pooled), 1).reshape([-1, choices])
+    graph = TaskGraph(feeds, {"logits": logits})
+    if training:
+        feeds["labels"] = paddle.static.data("labels", [-1], "int64")
+        graph.loss = F.cross_entropy(logits, feeds["labels"].unsqueeze(-1))
     return graph
 
 
@@ -162,13 +239,24 @@ HEAD_TASKS = {
     "LukeForEntityClassification": "entity_classification",
     "LukeForEntityPairClassification": "entity_pair_classification",
     "LukeForEntitySpanClassification": "entity_span_classification",
+    "LukeForSequenceClassification": "sequence_classification",
+    "LukeForTokenClassification": "token_classification",
+    "LukeForMultipleChoice": "multiple_choice",
     "LukeForMaskedLM": "masked_lm",
 }
-LABELLED_TASKS = ("entity_classification", "entity_pair_classification", "entity_span_classification")
+# Classes that hold an encoder and no head.
+ENCODER_CLASSES = ("LukeModel",)
+LABELLED_TASKS = ("entity_classification", "entity_pair_classification", "entity_span_classification",
+                  "sequence_classification", "token_classification")
 # The file name of each task's exported program (`NAME.json`), as the fine-tuning jobs write it.
 TASK_PROGRAMS = {"question_answering": "squad", "entity_classification": "open_entity",
                  "entity_pair_classification": "relation", "entity_span_classification": "ner",
-                 "masked_lm": "masked_lm"}
+                 "sequence_classification": "classify", "token_classification": "token_classification",
+                 "multiple_choice": "multiple_choice", "masked_lm": "masked_lm"}
+# Heads that read the pooler's output.
+POOLED_TASKS = ("sequence_classification", "multiple_choice")
+# HF's `problem_type`s of a sequence classifier: how its logits are read and trained.
+PROBLEM_TYPES = ("single_label_classification", "multi_label_classification", "regression")
 
 
 def head_shapes(task: str, cfg: LukeConfig, num_labels: int = 0, untied: tuple[str, ...] = ()) -> dict:
@@ -182,6 +270,10 @@ def head_shapes(task: str, cfg: LukeConfig, num_labels: int = 0, untied: tuple[s
         return linear("classifier", 2 * H, num_labels, bias=False)
     if task == "entity_span_classification":
         return linear("classifier", 3 * H, num_labels)
+    if task in ("sequence_classification", "token_classification"):
+        return linear("classifier", H, num_labels)
+    if task == "multiple_choice":
+        return linear("classifier", H, 1)
     if task != "masked_lm":
         raise ValueError(f"unknown task {task!r}")
     Ee = cfg.entity_emb_size
@@ -197,14 +289,19 @@ def head_shapes(task: str, cfg: LukeConfig, num_labels: int = 0, untied: tuple[s
 
 
 def task_graph(task: str, cfg: LukeConfig, num_labels: int = 0, training: bool = False,
-               untied: tuple[str, ...] = ()) -> TaskGraph:
+               untied: tuple[str, ...] = (), problem_type: str = "single_label_classification") -> TaskGraph:
     """The builder of `task` (a `HEAD_TASKS` value); question answering is built words-only."""
     if task == "question_answering":
         return question_answering(cfg, with_entities=False, training=training)
     if task == "masked_lm":
         return masked_lm(cfg, untied)
+    if task == "multiple_choice":
+        return multiple_choice(cfg, training)
+    if task == "sequence_classification":
+        return sequence_classification(cfg, num_labels, training, problem_type)
     builders = {"entity_classification": entity_typing, "entity_pair_classification": entity_pair_classification,
-                "entity_span_classification": entity_span_classification}
+                "entity_span_classification": entity_span_classification,
+                "token_classification": token_classification}
     return builders[task](cfg, num_labels, training)
 
 

@@ -32,15 +32,24 @@ CLASSES = {  # HF class → (the task recorded, the program's file, its outputs)
     "LukeForEntityClassification": ("entity_classification", "open_entity", ("logits",)),
     "LukeForEntityPairClassification": ("entity_pair_classification", "relation", ("logits",)),
     "LukeForEntitySpanClassification": ("entity_span_classification", "ner", ("logits",)),
+    "LukeForSequenceClassification": ("sequence_classification", "classify", ("logits",)),
+    "LukeForTokenClassification": ("token_classification", "token_classification", ("logits",)),
+    "LukeForMultipleChoice": ("multiple_choice", "multiple_choice", ("logits",)),
     "LukeForMaskedLM": ("masked_lm", "masked_lm", ("logits", "entity_logits")),
 }
+# The classes whose config lists labels.
+LABELLED = ("Entity", "Sequence", "Token")
+
+
+def labelled(cls: str) -> bool:
+    return any(kind in cls for kind in LABELLED)
 
 
 def hf_task_model(tmp_path, cls: str, **overrides):
     """A random HF task model with non-trivial biases and norms, saved with its config's label map."""
     torch.manual_seed(0)
-    labelled = {"id2label": dict(enumerate(LABELS)), "label2id": {label: i for i, label in enumerate(LABELS)}}
-    config = transformers.LukeConfig(**{**SIZES, **overrides}, **(labelled if "Entity" in cls else {}))
+    label_map = {"id2label": dict(enumerate(LABELS)), "label2id": {label: i for i, label in enumerate(LABELS)}}
+    config = transformers.LukeConfig(**{**SIZES, **overrides}, **(label_map if labelled(cls) else {}))
     model = getattr(transformers, cls)(config).eval()
     with torch.no_grad():
         for name, p in model.named_parameters():
@@ -51,8 +60,11 @@ def hf_task_model(tmp_path, cls: str, **overrides):
 
 
 def task_inputs(cls: str) -> dict[str, np.ndarray]:
-    if cls == "LukeForQuestionAnswering":
+    if cls in ("LukeForQuestionAnswering", "LukeForSequenceClassification", "LukeForTokenClassification"):
         return inputs(with_entities=False)
+    if cls == "LukeForMultipleChoice":  # [B, C, L]: two questions of three choices each
+        words = inputs(with_entities=False)
+        return {name: np.stack([words[name], words[name][::-1], words[name][:, ::-1]], axis=1) for name in words}
     batch = inputs()
     if cls == "LukeForEntitySpanClassification":
         batch["entity_start_positions"] = np.array([[1, 4, 5], [1, 0, 0]], np.int64)
@@ -88,7 +100,7 @@ def test_a_fine_tuned_checkpoint_predicts_as_hf_through_paddle_inference(tmp_pat
     model, src = hf_task_model(tmp_path, cls)
     convert("hf", src, tmp_path / "model")
     head = load_task(tmp_path / "model")
-    assert head.task == CLASSES[cls][0] and head.labels == (LABELS if "Entity" in cls else [])
+    assert head.task == CLASSES[cls][0] and head.labels == (LABELS if labelled(cls) else [])
     assert_export_predicts_as(model, tmp_path / "model", tmp_path / "export", cls)
 
 
@@ -148,6 +160,39 @@ def test_labels_that_disagree_with_the_head_are_named(tmp_path):
     with pytest.raises(CheckpointError, match="the classifier has 5 outputs but the config's id2label lists 4"):
         convert("hf", src, tmp_path / "model")
     assert not (tmp_path / "model").exists()
+
+
+def rewrite_config(src, **changes) -> None:
+    config = json.loads((src / "config.json").read_text())
+    config.update(changes)
+    (src / "config.json").write_text(json.dumps({k: v for k, v in config.items() if v is not None}))
+
+
+def test_the_class_a_config_names_is_the_head_or_one_error(tmp_path):
+    _, src = hf_task_model(tmp_path, "LukeForSequenceClassification")
+    rewrite_config(src, architectures=["LukeForSomethingNew"])
+    with pytest.raises(CheckpointError, match="architectures name LukeForSomethingNew, which this project does not"):
+        convert("hf", src, tmp_path / "model")
+    # Without the class's name, a classifier one hidden state wide could be any of four heads.
+    rewrite_config(src, architectures=None)
+    with pytest.raises(CheckpointError, match="no architectures, and a classifier 32 wide fits LukeForEntity"):
+        convert("hf", src, tmp_path / "model")
+    assert not (tmp_path / "model").exists()
+    rewrite_config(src, architectures=["LukeModel"])
+    with pytest.raises(CheckpointError, match="names LukeModel .an encoder. but the checkpoint holds head weights"):
+        convert("hf", src, tmp_path / "model")
+
+
+@pytest.mark.parametrize("problem_type, labels, recorded", [
+    (None, LABELS, "single_label_classification"), ("multi_label_classification", LABELS, None),
+    (None, ["score"], "regression")])
+def test_a_text_classifier_records_how_its_logits_are_read(tmp_path, problem_type, labels, recorded):
+    _, src = hf_task_model(tmp_path, "LukeForSequenceClassification", num_labels=len(labels))
+    rewrite_config(src, id2label=dict(enumerate(labels)), label2id={label: i for i, label in enumerate(labels)})
+    rewrite_config(src, problem_type=problem_type)
+    convert("hf", src, tmp_path / "model")
+    head = load_task(tmp_path / "model")
+    assert head.labels == labels and head.problem_type == (recorded or problem_type)
 
 
 def test_a_bare_encoder_has_no_task(tmp_path):
