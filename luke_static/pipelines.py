@@ -7,7 +7,8 @@
     # [{'text': 'Peter Blackburn', 'label': 'PER', 'start': 0, 'end': 15, 'score': 0.97}, …]
 
 The tasks (each task folder's `predict.py`): `ner`, `relation`,
-`entity_typing`, `question_answering`, `fill_mask`. `model` is an export
+`entity_typing`, `question_answering`, `text_classification`,
+`token_classification`, `multiple_choice`, `fill_mask`. `model` is an export
 (a fine-tuning run's `inference/` directory, or `python -m luke_static
 export` of a converted fine-tuned checkpoint), or a converted model
 directory with its head, which is exported on the fly. The export's task
@@ -91,14 +92,17 @@ class Pipeline(ABC):
 def pipeline(task: str, model: str | Path, backend: str = "auto", threads: int = 2) -> Pipeline:
     """The `task` pipeline over `model` (an export, or a converted model directory with the task's head).
 
-    `task` is `ner`, `relation`, `entity_typing`, `question_answering` or
-    `fill_mask`; calling the pipeline returns dicts with text spans,
-    character offsets, labels and scores (see each task's `predict.py`).
+    `task` is `ner`, `relation`, `entity_typing`, `question_answering`,
+    `text_classification`, `token_classification`, `multiple_choice` or
+    `fill_mask` (HF's hyphenated spellings too); calling the pipeline returns
+    dicts with labels and scores, and text spans with their character offsets
+    where the task has them (see each task's `predict.py`).
     """
     pipelines = registered_pipelines()
-    if task not in pipelines:
+    name = task.replace("-", "_")  # HF's names (`text-classification`, `fill-mask`) too
+    if name not in pipelines:
         raise ConfigError(f"unknown task '{task}' (tasks: {', '.join(pipelines)})")
-    return pipelines[task](model, backend=backend, threads=threads)
+    return pipelines[name](model, backend=backend, threads=threads)
 
 
 def pipeline_for(model: str | Path, backend: str = "auto", threads: int = 2) -> Pipeline:
