@@ -1,4 +1,5 @@
-"""CoNLL-2003 NER by span classification: reading, context, candidates, decoding, the metric, the job."""
+"""CoNLL-2003 NER by span classification (and by token classification): reading, context, candidates,
+decoding, the metric, the job."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from luke_static.ner.data import (  # noqa: E402
     word_pieces,
 )
 from luke_static.ner.job import NerRunConfig, NerTraining  # noqa: E402
+from luke_static.ner.tokens import encode_tagged, tag_labels, tagged_entities, word_tags  # noqa: E402
 from luke_static.tokenizer import LukeTokenizer  # noqa: E402
 from reader.chunks import chunks, iob2_tags  # noqa: E402
 
@@ -191,3 +193,59 @@ def test_a_tiny_model_learns_entities_and_the_export_agrees(tmp_path, static_sco
     ner = pipeline("ner", export)
     first_document = [" ".join(s.words) for s in sentences if s.document == sentences[0].document]
     assert ner(first_document) == [r["entities"] for r in records[:len(first_document)]]
+
+
+def test_the_token_head_tags_each_words_first_subword(tokenizer):
+    sentence = Sentence("Ana Ivanovic won at Wimbledon".split(), {("PER", 0, 2), ("LOC", 4, 5)})
+    labels = tag_labels(["O", "LOC", "PER"])
+    assert labels == ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
+    rows = encode_tagged([sentence], tokenizer, 64, labels)
+    (ids,), (targets,), (first,) = rows.input_ids, rows.labels, rows.first
+    assert ids[0] == tokenizer.cls_id and ids[-1] == tokenizer.sep_id and len(targets) == len(ids)
+    assert [labels[targets[i]] for i in first] == ["B-PER", "I-PER", "O", "O", "B-LOC"]
+    assert sum(t != -100 for t in targets) == 5  # later subwords and special tokens take no part
+    # A sentence longer than the model takes: pieces whose tags come back whole.
+    short = encode_tagged([sentence], tokenizer, len(ids) - 3, labels)
+    assert len(short.input_ids) == 2 and short.cut == 1 and max(map(len, short.input_ids)) <= len(ids) - 3
+    logits = np.full((2, len(ids), len(labels)), -5.0)
+    for row, (offset, firsts) in enumerate(zip([p[1] for p in short.pieces], short.first)):
+        for i, position in enumerate(firsts):
+            logits[row, position, labels.index(["B-PER", "I-PER", "O", "O", "B-LOC"][offset + i])] = 5.0
+    (tags,) = word_tags(short, logits, labels)
+    assert set(tagged_entities(tags)) == sentence.entities
+
+
+@pytest.mark.slow
+def test_the_two_heads_learn_the_same_entities(tmp_path, static_scope):
+    """HF's token classification beside LUKE's span classification, on the same toy data and steps."""
+    from luke_static import pipeline
+
+    luke = write_luke_model(tmp_path / "luke")
+    (tmp_path / "train.txt").write_text(conll(60, seed=3))
+    (tmp_path / "dev.txt").write_text(conll(18, seed=4, iob1=True))
+    f1 = {}
+    for head in ("span", "token"):
+        items = {"data.train": tmp_path / "train.txt", "data.dev": tmp_path / "dev.txt",
+                 "data.test": tmp_path / "dev.txt", "data.max_seq_length": 40, "data.max_entity_length": 24,
+                 "data.max_mention_length": 6, "model.luke": luke, "model.head": head,
+                 "train.output_dir": tmp_path / head, "train.batch_size": 8, "train.max_steps": 150,
+                 "train.eval_every": 50, "train.log_every": 50, "train.save_every": 0, "optim.learning_rate": 3e-3,
+                 "optim.warmup_ratio": 0.0}
+        cfg = load_config(NerRunConfig, "configs/ner.yaml", [f"{k}={v}" for k, v in items.items()])
+        job = NerTraining(cfg)
+        f1[head] = Trainer(job, cfg.train, cfg.optim, cfg.runtime).fit()["best_f1"]
+    print(f"toy CoNLL dev F1 after 150 steps: span head {f1['span']:.4f}, token head {f1['token']:.4f}")
+    assert f1["token"] > 0.8 and f1["span"] > 0.9, f1
+    export = tmp_path / "token" / "inference"
+    assert (export / "token_classification.json").is_file()
+    sentences = read_conll(tmp_path / "dev.txt")
+    raw = tmp_path / "raw.txt"
+    raw.write_text("\n".join(" ".join(s.words) for s in sentences) + "\n")
+    records = predict_records(export, raw, tmp_path)
+    import paddle
+
+    logits = job.decode(paddle.static.Executor(paddle.CPUPlace()), job.splits["dev"])["logits"]
+    expected = [set(tagged_entities(tags)) for tags in word_tags(job.encoded["dev"], logits, job.labels)]
+    assert [chunks(r["tags"]) for r in records] == expected
+    found = pipeline("token_classification", export)(" ".join(sentences[0].words))
+    assert found == records[0]["entities"]

@@ -142,7 +142,7 @@ def encode(sentences: list[Sentence], tokenizer: LukeTokenizer, settings: SpanSe
     pieces, words_of = [], []
     for k, sentence in enumerate(sentences):
         words = [word_pieces(tokenizer, w) for w in sentence.words]
-        for start, end in _fitting(words, settings.max_seq_length - 2):
+        for start, end in word_ranges(words, settings.max_seq_length - 2):
             encoded.pieces.append((k, start))
             encoded.cut += start > 0
             entities = {(t, max(a, start) - start, min(b, end) - start) for t, a, b in sentence.entities
@@ -162,7 +162,7 @@ def encode(sentences: list[Sentence], tokenizer: LukeTokenizer, settings: SpanSe
     return encoded
 
 
-def _fitting(words: list[list[int]], room: int) -> list[tuple[int, int]]:
+def word_ranges(words: list[list[int]], room: int) -> list[tuple[int, int]]:
     """Word ranges of at most `room` subwords each (a single longer word stands alone) covering `words`."""
     ranges, start = [], 0
     while start < len(words):
