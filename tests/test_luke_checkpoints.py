@@ -206,12 +206,59 @@ TYPES = ["NIL", "PER", "LOC", "ORG"]
 
 def converted_export(tmp_path, cls: str):
     """A tiny HF `cls` with tokenizer files and labels, converted and exported; (HF model, export dir)."""
-    labelled = {"id2label": dict(enumerate(TYPES)), "label2id": {t: i for i, t in enumerate(TYPES)}}
+    label_map = {"id2label": dict(enumerate(TYPES)), "label2id": {t: i for i, t in enumerate(TYPES)}}
     # Positions for the predictors' default windows (512 tokens).
-    model, src = save_hf_luke(tmp_path, cls, max_position_embeddings=520, **(labelled if "Entity" in cls else {}))
+    model, src = save_hf_luke(tmp_path, cls, max_position_embeddings=520, **(label_map if labelled(cls) else {}))
     convert("hf", src, tmp_path / "model")
     export(tmp_path / "model", tmp_path / "export")
     return model, tmp_path / "export"
+
+
+def hf_encode(export, texts, pairs=None) -> dict:
+    """HF's LukeTokenizer on the export's files (a space before the first word, as the pipelines read
+    text): word inputs as numpy, padded."""
+    vocab = json.loads((export / "vocab.json").read_text())
+    merges = [tuple(line.split()) for line in (export / "merges.txt").read_text().splitlines()[1:] if line]
+    hf = transformers.LukeTokenizer(vocab=vocab, merges=merges, entity_vocab=dict(ENTITIES), add_prefix_space=True)
+    batch = hf(texts, pairs, padding=True, return_tensors="np", return_token_type_ids=True)
+    return {k: batch[k].astype(np.int64) for k in ("input_ids", "attention_mask", "token_type_ids")}
+
+
+@pytest.mark.slow
+def test_the_new_heads_pipelines_answer_as_hf(tmp_path, static_scope):
+    """Text classification, token classification and multiple choice: a converted HF checkpoint through
+    its pipeline gives what HF's model gives on HF's tokenization."""
+    from luke_static import pipeline
+
+    texts = ["Beyoncé lives in Los Angeles .", "Ana Ivanovic won at Wimbledon ."]
+    model, export = converted_export(tmp_path / "seq", "LukeForSequenceClassification")
+    logits = hf_outputs(model, hf_encode(export, texts), ["logits"])["logits"]
+    labels = load_task(export).labels
+    found = pipeline("text-classification", export)(texts)
+    assert [f["label"] for f in found] == [labels[i] for i in logits.argmax(-1)]
+    probability = np.exp(logits[0]) / np.exp(logits[0]).sum()
+    assert found[0]["score"] == pytest.approx(probability.max(), abs=1e-5)
+
+    model, export = converted_export(tmp_path / "tok", "LukeForTokenClassification")
+    # Words are tokenized with a space in front, the first one too (the CoNLL recipe's).
+    logits = hf_outputs(model, hf_encode(export, texts[:1]), ["logits"])["logits"][0]
+    labels = load_task(export).labels
+    words = texts[0].split()
+    firsts, position = [], 1
+    for word in words:
+        firsts.append(position)
+        position += len(hf_encode(export, [word])["input_ids"][0]) - 2
+    tags = [labels[j] for j in logits[firsts].argmax(-1)]
+    found = pipeline("token_classification", export)(texts[0])
+    assert [item["label"] for item in found] == tags and [item["text"] for item in found] == words
+
+    model, export = converted_export(tmp_path / "mc", "LukeForMultipleChoice")
+    prompt, choices = "Beyoncé lives in", ["Los Angeles .", "Wimbledon .", "a city ."]
+    batch = {k: v[None] for k, v in hf_encode(export, [prompt] * 3, choices).items()}  # [1, 3, L]
+    logits = hf_outputs(model, batch, ["logits"])["logits"][0]
+    found = pipeline("multiple_choice", export)(prompt, choices=choices)
+    assert found["choice"] == int(logits.argmax()) and found["text"] == choices[found["choice"]]
+    np.testing.assert_allclose(found["scores"], np.exp(logits) / np.exp(logits).sum(), atol=1e-5)
 
 
 @pytest.mark.slow

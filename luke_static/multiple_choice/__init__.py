@@ -1,0 +1,1 @@
+"""Multiple choice with LUKE (`LukeForMultipleChoice`): a prompt and its choices → the most likely choice."""
