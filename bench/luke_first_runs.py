@@ -331,7 +331,7 @@ class Data:
         tokenizer = LukeTokenizer.from_dir(model, add_prefix_space=True)
         parts = []
         for task, (what, texts) in self.texts.items():
-            lengths = sorted(len(tokenizer.bpe_ids(" " + t)) for t in texts)
+            lengths = sorted(len(tokenizer.word_piece_ids(" " + t)) for t in texts)
             parts.append(f"{task}: {what} of {statistics.mean(lengths):.0f} subwords "
                          f"(median {statistics.median(lengths):.0f}, max {lengths[-1]})")
         return "data: " + " | ".join(parts)

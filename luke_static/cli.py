@@ -40,8 +40,15 @@ def convert(argv: list[str] | None = None) -> Path:
     from luke_static.formats import convert as convert_checkpoint
 
     cfg, head = convert_checkpoint(args.kind, args.src, args.output)
-    print(f"converted a {cfg.num_hidden_layers}-layer LUKE (hidden {cfg.hidden_size}, "
-          f"{cfg.entity_vocab_size:,} entities) into {args.output}")
+    from luke_static.tokenizer import SENTENCEPIECE_MODEL
+
+    multilingual = Path(args.output, SENTENCEPIECE_MODEL).is_file()
+    kind = "mLUKE (XLM-R's SentencePiece words)" if multilingual else "LUKE (RoBERTa's BPE words)"
+    # The lite models keep the special entities alone: [PAD], [UNK], [MASK] (and [MASK2]).
+    entities = ("no entity table (a lite model)" if cfg.entity_vocab_size <= 4
+                else f"{cfg.entity_vocab_size:,} entities")
+    print(f"converted a {cfg.num_hidden_layers}-layer {kind}, hidden {cfg.hidden_size}, {entities}, "
+          f"into {args.output}")
     if head is not None:
         labels = f" with {len(head.labels)} labels" if head.labels else ""
         print(f"with its {head.task} head{labels}")
@@ -165,13 +172,13 @@ def squad_check(argv: list[str] | None = None) -> dict:
 
     from luke_static.squad.answers import evaluate, oracle
     from luke_static.squad.data import WindowSettings, answer_report, build_features, gold_articles, read_squad
-    from luke_static.tokenizer import LukeTokenizer
+    from luke_static.tokenizer import load_tokenizer
 
     examples = read_squad(args.data, args.strict_answers)
     repaired = answer_report(examples, limit=None if args.verbose else 5)
     if repaired:
         print(f"note: {repaired}")
-    tokenizer = LukeTokenizer.from_dir(args.model, add_prefix_space=True)
+    tokenizer = load_tokenizer(args.model, add_prefix_space=True)
     settings = WindowSettings(args.max_seq_length, args.doc_stride, args.max_query_length)
     features = build_features(examples, tokenizer, settings, training=True)
     answered = [e for e in examples if e.answers]

@@ -38,7 +38,7 @@ from engine.variables import get_value, load_variables, save_variables, set_valu
 from luke_static.formats import TaskHead, copy_tokenizer, load_luke_config, load_task, save_luke_config, save_task
 from luke_static.heads import TASK_PROGRAMS, TaskGraph, head_shapes
 from luke_static.model import variable_shapes
-from luke_static.tokenizer import LukeTokenizer
+from luke_static.tokenizer import load_tokenizer
 from reader.arrays import ArrayStream, save_arrays
 from reader.prefetch import Prefetcher
 
@@ -98,7 +98,7 @@ class LukeTask(Job):
         self.dist = dist
         self.model_dir = Path(cfg.model.luke)
         self.luke = load_luke_config(self.model_dir)
-        self.tokenizer = LukeTokenizer.from_dir(self.model_dir, add_prefix_space=True, **tokenizer_settings)
+        self.tokenizer = load_tokenizer(self.model_dir, add_prefix_space=True, **tokenizer_settings)
         self.work_dir = Path(cfg.train.output_dir)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.train_file = self.work_dir / "train_features.npz"

@@ -40,7 +40,8 @@ from luke_static.heads import (
 from luke_static.model import OUTPUTS, QUERIES, luke_encoder, luke_feeds, variable_shapes
 
 MODEL_FILE = "luke_config.json"
-TOKENIZER_FILES = ("vocab.json", "merges.txt", "entity_vocab.json", "entity_vocab.tsv", "entity_vocab.jsonl",
+TOKENIZER_FILES = ("vocab.json", "merges.txt", "sentencepiece.bpe.model", "entity_vocab.json", "entity_vocab.tsv",
+                   "entity_vocab.jsonl",
                    "special_tokens_map.json", "tokenizer_config.json", "added_tokens.json")
 INFERENCE_PREFIX, TASK_FILE = "luke", "task.json"
 # Buffers some files carry that are not parameters.

@@ -36,7 +36,7 @@ import numpy as np
 from engine.errors import ConfigError, PipelineError
 from luke_static.formats import TaskHead, load_task
 from luke_static.heads import TASK_PROGRAMS
-from luke_static.tokenizer import LukeTokenizer
+from luke_static.tokenizer import load_tokenizer
 
 
 class Pipeline(ABC):
@@ -44,7 +44,7 @@ class Pipeline(ABC):
 
     task: ClassVar[str]  # the name `pipeline()` takes
     head_task: ClassVar[str]  # the head it serves (`heads.HEAD_TASKS` value), as the task record names it
-    tokenizer_mode: ClassVar[str | None] = None  # `LukeTokenizer(task=…)`
+    tokenizer_mode: ClassVar[str | None] = None  # the tokenizer's `task=…`
     input_format: ClassVar[str]  # what `predict --input` reads, for its help
     default_settings: ClassVar[dict] = {}  # input settings of an export that records none (the LUKE recipes')
     batch_size: ClassVar[int] = 8  # inputs per run of the program
@@ -56,7 +56,7 @@ class Pipeline(ABC):
         self.record = _task_record(directory, self)
         self.labels = self.record.labels
         self.settings = {**self.default_settings, **self.record.settings}
-        self.tokenizer = LukeTokenizer.from_dir(directory, add_prefix_space=True, task=self.tokenizer_mode)
+        self.tokenizer = load_tokenizer(directory, add_prefix_space=True, task=self.tokenizer_mode)
         self.program = _load_program(directory, self.record, backend, threads)
         self.backend = self.program.backend
 

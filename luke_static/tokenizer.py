@@ -1,16 +1,20 @@
-"""LUKE's tokenizer: byte-level BPE words (HF `tokenizers`, in Rust) plus entity inputs.
+"""LUKE's and mLUKE's tokenizers: word pieces plus entity inputs.
 
 Turns text and character entity spans (optionally with Wikipedia titles)
-into every input of the model, following transformers' `LukeTokenizer`:
+into every input of the model, following transformers' `LukeTokenizer` and
+`MLukeTokenizer`. The two differ only in their word pieces (a `words`
+object: `ByteLevelBPE` for LUKE, `SentencePieceWords` for mLUKE); the entity
+rules below are `EntityTokenizer`'s and shared:
 
 - The text is cut at every span boundary (a space before a boundary goes
-  with the following piece) and the pieces are BPE-encoded one by one, which
+  with the following piece) and the pieces are encoded one by one, which
   yields each entity's token span.
 - `<s> A </s>` or `<s> A </s></s> B </s>`; token types all 0; entity
   positions offset by 1 (pair entities by len(A) + 3).
 - An entity is its title's id, `[UNK]` for an unknown title, or `[MASK]`
   without titles; `entity_position_ids` lists its first 30 token positions,
-  padded with -1.
+  padded with -1. mLUKE's titles carry their language ("ja:東京", the names
+  of its `entity_vocab.json`); the special entities are bare ("[MASK]").
 - `task="entity_classification"`: `<ent>` before and after the single span,
   whose positions then cover both markers.
 - `task="entity_pair_classification"`: `<ent>` around the head span and
@@ -21,6 +25,17 @@ into every input of the model, following transformers' `LukeTokenizer`:
   (`entity_start_positions`, `entity_end_positions`).
 - Truncation removes tokens from the end (`longest_first` between a pair);
   entities whose span no longer fits are dropped.
+- `<mask>` in a text is one token that takes the space before it; the text
+  on either side is encoded as a piece of its own.
+
+Character offsets [start, end) of every word piece point into the original
+text. A piece that stands for a space covers it (BPE's `Ġ`, SentencePiece's
+`▁`, which also covers a run of spaces it replaced); the `▁` SentencePiece
+puts in front of every piece of text it encodes, where no space was, covers
+nothing (start == end, at the next character). SentencePiece normalises
+(NFKC: "，" is ","), so a piece's characters need not equal its spelling.
+
+`load_tokenizer(directory)` picks the kind from the files a directory holds.
 """
 
 from __future__ import annotations
@@ -29,6 +44,7 @@ import itertools
 import json
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +53,14 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from engine.errors import DataError
 
 ENTITY_VOCAB_FILES = ("entity_vocab.json", "entity_vocab.tsv", "entity_vocab.jsonl")
+ENTITY_SPECIALS = ("[PAD]", "[UNK]", "[MASK]", "[MASK2]")
 TASKS = (None, "entity_classification", "entity_pair_classification", "entity_span_classification")
+SENTENCEPIECE_MODEL = "sentencepiece.bpe.model"
+BPE_FILES = ("vocab.json", "merges.txt")
+# What an mLUKE tokenizer reads from a model directory (the ones present are copied with a model).
+MLUKE_TOKENIZER_FILES = (SENTENCEPIECE_MODEL, *ENTITY_VOCAB_FILES, "special_tokens_map.json", "tokenizer_config.json",
+                         "added_tokens.json")
+_SETTINGS = ("task", "max_entity_length", "max_mention_length")
 
 
 @dataclass
@@ -51,7 +74,7 @@ class Tokens:
 
 @dataclass
 class Encoding:
-    """One example's inputs, unpadded (lists), as `LukeTokenizer` returns them."""
+    """One example's inputs, unpadded (lists), as transformers' tokenizers return them."""
 
     input_ids: list[int]
     token_type_ids: list[int]
@@ -66,31 +89,122 @@ MASK_TOKEN = "<mask>"
 _MASK_RE = re.compile(r" ?" + re.escape(MASK_TOKEN))
 
 
-class LukeTokenizer:
-    """Words by byte-level BPE, entities by title; see the module docstring for the rules."""
+# -- word pieces --------------------------------------------------------------------
 
-    def __init__(self, vocab: dict[str, int], merges: list[tuple[str, str]], entity_vocab: dict[str, int],
-                 add_prefix_space: bool = False, task: str | None = None, max_entity_length: int = 32,
-                 max_mention_length: int = 30, added_tokens: dict[str, int] | None = None):
-        if task not in TASKS:
-            raise ValueError(f"task {task!r} is not supported (one of {', '.join(map(str, TASKS))})")
+
+class ByteLevelBPE:
+    """RoBERTa's word pieces: byte-level BPE over `vocab.json` + `merges.txt` (HF `tokenizers`, in Rust).
+
+    `vocab` maps every word token to its id: the BPE vocabulary, the added
+    tokens, and `<ent>`/`<ent2>` appended when the files lack them.
+    """
+
+    def __init__(self, vocab: dict[str, int], merges: list[tuple[str, str]], add_prefix_space: bool = False,
+                 added_tokens: dict[str, int] | None = None):
         self.vocab = dict(vocab)
         for token, index in (added_tokens or {}).items():
             self.vocab.setdefault(token, index)
         for token in ("<ent>", "<ent2>"):  # appended as transformers does when the files lack them
             self.vocab.setdefault(token, len(self.vocab))
-        self.bpe = Tokenizer(models.BPE(vocab=dict(vocab), merges=list(merges), continuing_subword_prefix="",
-                                        end_of_word_suffix="", fuse_unk=False))
-        self.bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=add_prefix_space)
+        self.model = Tokenizer(models.BPE(vocab=dict(vocab), merges=list(merges), continuing_subword_prefix="",
+                                          end_of_word_suffix="", fuse_unk=False))
+        self.model.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=add_prefix_space)
+        self.model.decoder = decoders.ByteLevel()
         self._as_written = pre_tokenizers.ByteLevel(add_prefix_space=False)
-        self.bpe.decoder = decoders.ByteLevel()
+
+    def token_id(self, token: str) -> int | None:
+        return self.vocab.get(token)
+
+    def encode(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        """Ids and character offsets (into `text`) of one piece of text."""
+        encoding = self.model.encode(text, add_special_tokens=False)
+        return encoding.ids, encoding.offsets
+
+    def ids_as_written(self, text: str) -> list[int]:
+        pieces = self._as_written.pre_tokenize_str(text)
+        return [token.id for piece, _ in pieces for token in self.model.model.tokenize(piece)]
+
+    def decode(self, ids: list[int]) -> str:
+        return self.model.decode(ids)
+
+
+class SentencePieceWords:
+    """XLM-RoBERTa's word pieces: a SentencePiece model (`sentencepiece.bpe.model`), ids in fairseq's layout.
+
+    fairseq puts `<s>` 0, `<pad>` 1, `</s>` 2, `<unk>` 3 first and shifts the
+    model's pieces 3, 4, … (after its own `<unk>`, `<s>`, `</s>`) by one;
+    `<mask>` follows the last piece, then `<ent>` and `<ent2>` unless the
+    tokenizer files place them. The model's own normaliser applies (XLM-R's:
+    NFKC, whitespace runs collapsed), as when mLUKE was pretrained.
+    """
+
+    SPECIAL = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
+
+    def __init__(self, model: bytes, added_tokens: dict[str, int] | None = None):
+        import sentencepiece  # only mLUKE needs it
+
+        version = tuple(int(part) for part in re.findall(r"\d+", sentencepiece.__version__)[:3])
+        if version < (0, 2, 2):  # encode(return_type="offset_mapping") came with 0.2.2
+            raise ImportError(f"mLUKE's tokenizer needs sentencepiece>=0.2.2, not {sentencepiece.__version__}")
+        self.sp = sentencepiece.SentencePieceProcessor(model_proto=model)
+        self.size = self.sp.get_piece_size()
+        if [self.sp.id_to_piece(i) for i in range(min(3, self.size))] != ["<unk>", "<s>", "</s>"]:
+            raise DataError("the SentencePiece model does not start with <unk>, <s>, </s> (XLM-R's layout)")
+        self.added = {MASK_TOKEN: self.size + 1}
+        for token, index in (added_tokens or {}).items():
+            self.added.setdefault(token, index)
+        for token in ("<ent>", "<ent2>"):
+            self.added.setdefault(token, self.size + 1 + len(self.added))
+
+    @cached_property
+    def vocab(self) -> dict[str, int]:
+        """Every word token's id (built on first use: XLM-R has 250,000 pieces)."""
+        pieces = {self.sp.id_to_piece(i): i + 1 for i in range(3, self.size)}
+        return {**pieces, **self.SPECIAL, **self.added}
+
+    def token_id(self, token: str) -> int | None:
+        if token in self.SPECIAL or token in self.added:
+            return self.SPECIAL.get(token, self.added.get(token))
+        piece = self.sp.piece_to_id(token)
+        return piece + 1 if piece >= 3 and self.sp.id_to_piece(piece) == token else None
+
+    def encode(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        """Ids and character offsets (into `text`) of one piece of text; the first piece covers leading spaces."""
+        result = self.sp.encode(text, return_type="offset_mapping")
+        unk = self.sp.unk_id()
+        ids = [self.SPECIAL["<unk>"] if i == unk else i + 1 for i in result["ids"]]
+        offsets = [tuple(span) for span in result["offsets"]]
+        if offsets and text[:offsets[0][0]].isspace():  # SentencePiece drops them; the first ▁ stands for them
+            offsets[0] = (0, offsets[0][1])
+        return ids, offsets
+
+    def ids_as_written(self, text: str) -> list[int]:
+        return self.encode(text)[0]
+
+    def decode(self, ids: list[int]) -> str:
+        names = {index: token for token, index in {**self.SPECIAL, **self.added}.items()}
+        pieces = [names.get(i) or self.sp.id_to_piece(i - 1) for i in ids]
+        return "".join(pieces).replace("▁", " ").strip()
+
+
+# -- entity inputs ------------------------------------------------------------------
+
+
+class EntityTokenizer:
+    """Entity inputs over any word pieces (`words`); see the module docstring for the rules."""
+
+    def __init__(self, words, entity_vocab: dict[str, int], task: str | None = None, max_entity_length: int = 32,
+                 max_mention_length: int = 30):
+        if task not in TASKS:
+            raise ValueError(f"task {task!r} is not supported (one of {', '.join(map(str, TASKS))})")
+        self.words = words
         self.entity_vocab = entity_vocab
         self.task = task
         self.max_entity_length = {"entity_classification": 1, "entity_pair_classification": 2}.get(
             task, max_entity_length)
         self.max_mention_length = max_mention_length
         ids = {t: self._special(t) for t in ("<s>", "</s>", "<pad>", "<ent>", "<ent2>")}
-        self.mask_id = self.vocab.get(MASK_TOKEN)
+        self.mask_id = words.token_id(MASK_TOKEN)
         self.cls_id, self.sep_id, self.pad_id = ids["<s>"], ids["</s>"], ids["<pad>"]
         self.ent_id, self.ent2_id = ids["<ent>"], ids["<ent2>"]
         self.entity_unk_id = self._entity_special("[UNK]")
@@ -99,27 +213,10 @@ class LukeTokenizer:
         # Only the pair task needs it; older entity vocabularies lack it.
         self.entity_mask2_id = self._entity_special("[MASK2]") if task == "entity_pair_classification" else None
 
-    @classmethod
-    def from_dir(cls, directory: str | Path, **overrides) -> "LukeTokenizer":
-        """Reads vocab.json, merges.txt, an entity vocabulary and tokenizer_config.json if present."""
-        directory = Path(directory)
-        try:
-            vocab = json.loads((directory / "vocab.json").read_text(encoding="utf-8"))
-            merges_text = (directory / "merges.txt").read_text(encoding="utf-8")
-        except FileNotFoundError as exc:
-            raise DataError(f"{directory}: no {Path(exc.filename).name} (a LUKE/RoBERTa tokenizer needs "
-                            "vocab.json and merges.txt)") from None
-        merges = [tuple(line.split()) for line in merges_text.splitlines()
-                  if line.strip() and not line.startswith("#version")]
-        settings = {}
-        if (directory / "tokenizer_config.json").is_file():
-            config = json.loads((directory / "tokenizer_config.json").read_text())
-            settings = {k: config[k] for k in ("add_prefix_space", "task", "max_entity_length", "max_mention_length")
-                        if k in config}
-        added = {}
-        if (directory / "added_tokens.json").is_file():
-            added = json.loads((directory / "added_tokens.json").read_text())
-        return cls(vocab, merges, read_entity_vocab(directory), added_tokens=added, **{**settings, **overrides})
+    @property
+    def vocab(self) -> dict[str, int]:
+        """Word token → id, special and added tokens included."""
+        return self.words.vocab
 
     # -- encoding ------------------------------------------------------------------
 
@@ -174,41 +271,47 @@ class LukeTokenizer:
         for position in sorted(set(itertools.chain(*(spans or [])))):
             cut = position - 1 if position > 0 and text[position - 1] == " " else position
             if cut != cur:
-                self._bpe(text[cur:cut], cur, ids, offsets)
+                self._encode_piece(text[cur:cut], cur, ids, offsets)
                 cur = cut
             token_at[position] = len(ids)
-        self._bpe(text[cur:], cur, ids, offsets)
+        self._encode_piece(text[cur:], cur, ids, offsets)
         token_spans = [(token_at[s], token_at[e]) for s, e in spans] if spans else None
         return Tokens(ids, offsets, token_spans)
 
-    def bpe_ids(self, text: str) -> list[int]:
-        """Token ids of `text` exactly as written: no space added in front, whatever `add_prefix_space` says."""
-        pieces = self._as_written.pre_tokenize_str(text)
-        return [token.id for piece, _ in pieces for token in self.bpe.model.tokenize(piece)]
+    def word_piece_ids(self, text: str) -> list[int]:
+        """Token ids of `text` as written: BPE adds no space in front, whatever `add_prefix_space` says;
+        SentencePiece marks the start of any text with `▁`, as it always does."""
+        return self.words.ids_as_written(text)
+
+    bpe_ids = word_piece_ids  # the name callers used before mLUKE
+
+    def decode(self, ids: list[int]) -> str:
+        """The text of word token ids."""
+        return self.words.decode(list(ids))
 
     def _pieces(self, text: str, spans) -> tuple[list[int], list[tuple[int, int]] | None]:
         tokens = self.tokenize(text, spans)
         return tokens.ids, tokens.spans
 
-    def _bpe(self, text: str, start: int, ids: list, offsets: list) -> None:
+    def _encode_piece(self, text: str, start: int, ids: list, offsets: list) -> None:
         # `<mask>` is one token that takes the space before it (the `lstrip` of
-        # RoBERTa's and LUKE's tokenizer files); the text on either side is
-        # encoded as a piece of its own, as transformers does.
+        # the tokenizer files); the text on either side is encoded as a piece of
+        # its own, as transformers does.
         at = 0
         for match in _MASK_RE.finditer(text):
             if self.mask_id is None:
                 raise DataError(f"the text has {MASK_TOKEN} but the word vocabulary does not")
-            self._bpe_piece(text[at:match.start()], start + at, ids, offsets)
+            self._encode_words(text[at:match.start()], start + at, ids, offsets)
             ids.append(self.mask_id)
             offsets.append((start + match.end() - len(MASK_TOKEN), start + match.end()))
             at = match.end()
-        self._bpe_piece(text[at:], start + at, ids, offsets)
+        self._encode_words(text[at:], start + at, ids, offsets)
 
-    def _bpe_piece(self, text: str, start: int, ids: list, offsets: list) -> None:
+    def _encode_words(self, text: str, start: int, ids: list, offsets: list) -> None:
         if text:
-            encoding = self.bpe.encode(text, add_special_tokens=False)
-            ids += encoding.ids
-            offsets += [(start + a, start + b) for a, b in encoding.offsets]
+            piece_ids, piece_offsets = self.words.encode(text)
+            ids += piece_ids
+            offsets += [(start + a, start + b) for a, b in piece_offsets]
 
     def _entity_ids(self, spans, titles) -> list[int] | None:
         if not spans:
@@ -259,14 +362,109 @@ class LukeTokenizer:
     # -- helpers -------------------------------------------------------------------
 
     def _special(self, token: str) -> int:
-        if token not in self.vocab:
+        index = self.words.token_id(token)
+        if index is None:
             raise DataError(f"the word vocabulary has no {token}")
-        return self.vocab[token]
+        return index
 
     def _entity_special(self, token: str) -> int:
         if token not in self.entity_vocab:
             raise DataError(f"the entity vocabulary has no {token}")
         return self.entity_vocab[token]
+
+
+class LukeTokenizer(EntityTokenizer):
+    """LUKE's tokenizer: words by byte-level BPE (`vocab.json`, `merges.txt`), entities by title."""
+
+    def __init__(self, vocab: dict[str, int], merges: list[tuple[str, str]], entity_vocab: dict[str, int],
+                 add_prefix_space: bool = False, task: str | None = None, max_entity_length: int = 32,
+                 max_mention_length: int = 30, added_tokens: dict[str, int] | None = None):
+        super().__init__(ByteLevelBPE(vocab, merges, add_prefix_space, added_tokens), entity_vocab, task,
+                         max_entity_length, max_mention_length)
+        self.bpe = self.words.model
+
+    @classmethod
+    def from_dir(cls, directory: str | Path, **overrides) -> "LukeTokenizer":
+        """Reads vocab.json, merges.txt, an entity vocabulary and tokenizer_config.json if present."""
+        directory = Path(directory)
+        try:
+            vocab = json.loads((directory / "vocab.json").read_text(encoding="utf-8"))
+            merges_text = (directory / "merges.txt").read_text(encoding="utf-8")
+        except FileNotFoundError as exc:
+            raise DataError(f"{directory}: no {Path(exc.filename).name} (a LUKE/RoBERTa tokenizer needs "
+                            "vocab.json and merges.txt)") from None
+        merges = [tuple(line.split()) for line in merges_text.splitlines()
+                  if line.strip() and not line.startswith("#version")]
+        settings = _settings(directory, ("add_prefix_space", *_SETTINGS))
+        return cls(vocab, merges, read_entity_vocab(directory), added_tokens=_added_tokens(directory),
+                   **{**settings, **overrides})
+
+
+class MLukeTokenizer(EntityTokenizer):
+    """mLUKE's tokenizer: XLM-R's SentencePiece words (`sentencepiece.bpe.model`), entities by
+    "{language}:{title}" (`entity_vocab.json` as transformers' conversion names them; the special
+    entities `[PAD]`, `[UNK]`, `[MASK]`, `[MASK2]` bare)."""
+
+    def __init__(self, model: bytes | str | Path, entity_vocab: dict[str, int], task: str | None = None,
+                 max_entity_length: int = 32, max_mention_length: int = 30,
+                 added_tokens: dict[str, int] | None = None, add_prefix_space: bool = True):
+        if not add_prefix_space:
+            raise ValueError("mLUKE's SentencePiece words always mark the start of a text (add_prefix_space=True)")
+        model = model if isinstance(model, bytes) else Path(model).read_bytes()
+        super().__init__(SentencePieceWords(model, added_tokens), entity_vocab, task, max_entity_length,
+                         max_mention_length)
+
+    @classmethod
+    def from_dir(cls, directory: str | Path, **overrides) -> "MLukeTokenizer":
+        """Reads sentencepiece.bpe.model, an entity vocabulary and tokenizer_config.json if present."""
+        directory = Path(directory)
+        path = directory / SENTENCEPIECE_MODEL
+        if not path.is_file():
+            raise DataError(f"{directory}: no {SENTENCEPIECE_MODEL} (an mLUKE/XLM-R tokenizer needs it)")
+        settings = _settings(directory, _SETTINGS)
+        return cls(path.read_bytes(), read_entity_vocab(directory, multilingual=True),
+                   added_tokens=_added_tokens(directory), **{**settings, **overrides})
+
+
+def load_tokenizer(directory: str | Path, **overrides) -> EntityTokenizer:
+    """The tokenizer a directory's files make: `sentencepiece.bpe.model` → mLUKE; `vocab.json` + `merges.txt` → LUKE.
+
+    `overrides` go to `from_dir` (`task=…`, `add_prefix_space=True`, …).
+    """
+    directory = Path(directory)
+    sentencepiece = (directory / SENTENCEPIECE_MODEL).is_file()
+    bpe = all((directory / name).is_file() for name in BPE_FILES)
+    if sentencepiece and bpe:
+        raise DataError(f"{directory}: both {SENTENCEPIECE_MODEL} (mLUKE) and {' + '.join(BPE_FILES)} (LUKE); "
+                        "keep the files of one tokenizer")
+    if sentencepiece:
+        return MLukeTokenizer.from_dir(directory, **overrides)
+    if bpe:
+        return LukeTokenizer.from_dir(directory, **overrides)
+    raise DataError(f"{directory}: no tokenizer files (expected {SENTENCEPIECE_MODEL} for mLUKE, or "
+                    f"{' + '.join(BPE_FILES)} for LUKE)")
+
+
+def _settings(directory: Path, names: tuple[str, ...]) -> dict:
+    path = directory / "tokenizer_config.json"
+    config = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    return {name: config[name] for name in names if name in config}
+
+
+def _added_tokens(directory: Path) -> dict[str, int]:
+    """`added_tokens.json` ({token: id}), else the `<ent>`/`<ent2>` of tokenizer_config's `added_tokens_decoder`
+    (transformers 5 spells mLUKE's `▁<ent>`)."""
+    path = directory / "added_tokens.json"
+    if path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    path = directory / "tokenizer_config.json"
+    decoder = json.loads(path.read_text(encoding="utf-8")).get("added_tokens_decoder", {}) if path.is_file() else {}
+    added = {}
+    for index, token in decoder.items():
+        content = token.get("content", "") if isinstance(token, dict) else str(token)
+        if content.lstrip("▁") in ("<ent>", "<ent2>"):
+            added[content.lstrip("▁")] = int(index)
+    return added
 
 
 def _marked(ids: list[int], spans: list[tuple[int, int]], markers: list[int]):
@@ -298,8 +496,13 @@ def _truncate_pair(first: list, second: list | None, budget: int):
     return first, second
 
 
-def read_entity_vocab(directory: str | Path) -> dict[str, int]:
-    """`entity_vocab.json` ({title: id}), `.tsv` (title<TAB>count, id = line) or `.jsonl` (LUKE's)."""
+def read_entity_vocab(directory: str | Path, multilingual: bool = False) -> dict[str, int]:
+    """`entity_vocab.json` ({name: id}), `.tsv` (title<TAB>count, id = line) or `.jsonl` (LUKE's own).
+
+    In a `.jsonl` each id lists [title, language] pairs: LUKE names an entity by its title,
+    mLUKE (`multilingual`) by "{language}:{title}", special entities ([PAD], [UNK], [MASK]) bare,
+    as transformers' mLUKE conversion does.
+    """
     directory = Path(directory)
     for name in ENTITY_VOCAB_FILES:
         path = directory / name
@@ -314,7 +517,10 @@ def read_entity_vocab(directory: str | Path) -> dict[str, int]:
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip():
                 record = json.loads(line)
-                for title, _language in record["entities"]:
-                    vocab[title] = record["id"]
+                for title, language in record["entities"]:
+                    if multilingual and title in ENTITY_SPECIALS:
+                        vocab[title] = record["id"]
+                        break
+                    vocab[f"{language}:{title}" if multilingual else title] = record["id"]
         return vocab
     raise DataError(f"{directory}: no entity vocabulary ({', '.join(ENTITY_VOCAB_FILES)})")

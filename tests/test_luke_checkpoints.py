@@ -318,7 +318,7 @@ def test_fill_mask_ranks_words_and_entities_as_hf(tmp_path, static_scope, capsys
     want = hf_outputs(model, batch, ("logits", "entity_logits"))
     mask_at = list(batch["input_ids"][0]).index(tokenizer.mask_id)
     top_words = np.argsort(-want["logits"][0, mask_at])[:3]
-    assert [w["text"] for w in filled["words"][0]] == [tokenizer.bpe.decode([int(t)]).strip() for t in top_words]
+    assert [w["text"] for w in filled["words"][0]] == [tokenizer.decode([int(t)]).strip() for t in top_words]
     titles = {i: t for t, i in ENTITIES.items()}
     top_entities = np.argsort(-want["entity_logits"][0, 0])[:3]
     assert [e["text"] for e in filled["entities"][0]] == [titles[int(i)] for i in top_entities]

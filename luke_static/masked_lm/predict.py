@@ -44,7 +44,7 @@ class FillMaskPipeline(Pipeline):
         out = self.run(self.tokenizer.pad(encodings)) if encodings else {}
         results = []
         for i, encoding in enumerate(encodings):
-            words = [_top(out["logits"][i, k], top_k, lambda t: self.tokenizer.bpe.decode([t]).strip())
+            words = [_top(out["logits"][i, k], top_k, lambda t: self.tokenizer.decode([t]).strip())
                      for k, token in enumerate(encoding.input_ids) if token == self.tokenizer.mask_id]
             entities = [_top(out["entity_logits"][i, k], top_k, titles.get) for k in range(len(encoding.entity_ids))]
             results.append({"words": words, "entities": entities})

@@ -36,7 +36,7 @@ import numpy as np
 
 from engine.errors import DataError
 from luke_static.heads import IGNORED_LABEL
-from luke_static.tokenizer import LukeTokenizer
+from luke_static.tokenizer import EntityTokenizer
 from reader.chunks import ChunkCounter, chunks
 from reader.text_file import numbered_lines
 
@@ -114,10 +114,10 @@ def entity_types(sentences: list[Sentence]) -> list[str]:
     return [OUTSIDE, *sorted({t for s in sentences for t, _, _ in s.entities})]
 
 
-def word_pieces(tokenizer: LukeTokenizer, word: str) -> list[int]:
+def word_pieces(tokenizer: EntityTokenizer, word: str) -> list[int]:
     """A word's subwords as the recipe tokenizes it: with a space in front, except before `'…` or punctuation."""
     bare = word.startswith("'") or (len(word) == 1 and word in string.punctuation)
-    return tokenizer.bpe_ids(word if bare else " " + word)
+    return tokenizer.word_piece_ids(word if bare else " " + word)
 
 
 # -- features ---------------------------------------------------------------------------
@@ -134,7 +134,7 @@ class Encoded:
     unreachable: int = 0  # gold entities longer than max_mention_length subwords (never candidates)
 
 
-def encode(sentences: list[Sentence], tokenizer: LukeTokenizer, settings: SpanSettings,
+def encode(sentences: list[Sentence], tokenizer: EntityTokenizer, settings: SpanSettings,
            types: list[str], path: str | Path = "sentences") -> Encoded:
     """Features of every sentence (labels from its entities; an unknown type is an error naming the file)."""
     index = {t: i for i, t in enumerate(types)}
@@ -208,7 +208,8 @@ def _sentence_features(k, sentence, words, left, right, tokenizer, settings, ind
             for c in range(0, len(spans), size)]
 
 
-def feature_arrays(features: list[Feature], settings: SpanSettings, tokenizer: LukeTokenizer) -> dict[str, np.ndarray]:
+def feature_arrays(features: list[Feature], settings: SpanSettings,
+                   tokenizer: EntityTokenizer) -> dict[str, np.ndarray]:
     """Model inputs and `labels` ([n, max_entity_length], -100 at padding), padded to the settings' sizes."""
     n, S, E, M = len(features), settings.max_seq_length, settings.max_entity_length, settings.max_mention_length
     arrays = {"input_ids": np.full((n, S), tokenizer.pad_id, np.int64), "attention_mask": np.zeros((n, S), np.int64),

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import DataError
-from luke_static.tokenizer import LukeTokenizer
+from luke_static.tokenizer import EntityTokenizer
 from reader.text_file import json_records
 
 _BRACKETS = {"-LRB-": "(", "-LSB-": "(", "-LCB-": "(", "-RRB-": ")", "-RSB-": ")", "-RCB-": ")"}
@@ -75,7 +75,7 @@ def entity_record(item, where: str, need_labels: bool = True) -> EntityRecord:
     return EntityRecord(text, start, end, list(item.get("labels", [])))
 
 
-def encode_records(records: list[EntityRecord], tokenizer: LukeTokenizer, labels: list[str],
+def encode_records(records: list[EntityRecord], tokenizer: EntityTokenizer, labels: list[str],
                    max_seq_length: int) -> tuple[dict[str, np.ndarray], int]:
     """(model inputs padded to `max_seq_length` with multi-hot `labels` [n, num_labels], how many
     records were cut to fit).
@@ -100,11 +100,11 @@ def encode_records(records: list[EntityRecord], tokenizer: LukeTokenizer, labels
     return arrays, cut
 
 
-def _encode(tokenizer: LukeTokenizer, text: str, start: int, end: int):
+def _encode(tokenizer: EntityTokenizer, text: str, start: int, end: int):
     return tokenizer.encode(text, entity_spans=[_strip_span(text, start, end)])
 
 
-def _encode_around_mention(tokenizer: LukeTokenizer, record: EntityRecord, max_seq_length: int, i: int):
+def _encode_around_mention(tokenizer: EntityTokenizer, record: EntityRecord, max_seq_length: int, i: int):
     """The encoding of the longest context window (in words) around the mention that fits."""
     left = [m.start() for m in re.finditer(r"\S+", record.text[: record.start])]  # word starts, left side
     right = [m.end() for m in re.finditer(r"\S+", record.text[record.end:])]  # word ends, right side

@@ -27,7 +27,7 @@ import numpy as np
 
 from engine.errors import DataError
 from engine.metrics import precision_recall_f1
-from luke_static.tokenizer import LukeTokenizer
+from luke_static.tokenizer import EntityTokenizer
 from reader.text_file import json_records
 
 _BRACKETS = {"-LRB-": "(", "-RRB-": ")", "-LSB-": "[", "-RSB-": "]", "-LCB-": "{", "-RCB-": "}"}
@@ -114,7 +114,7 @@ def relation_set(records: list[RelationRecord], none_label: str) -> list[str]:
     return [none_label, *sorted({r.relation for r in records} - {none_label})]
 
 
-def encode_relations(records: list[RelationRecord], tokenizer: LukeTokenizer, labels: list[str] | None,
+def encode_relations(records: list[RelationRecord], tokenizer: EntityTokenizer, labels: list[str] | None,
                      max_seq_length: int, path: str | Path = "records") -> dict[str, np.ndarray]:
     """Model inputs padded to `max_seq_length`, and `labels` [n] (the relations' indices) when given."""
     index = {label: i for i, label in enumerate(labels or [])}

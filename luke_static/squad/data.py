@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import DataError
-from luke_static.tokenizer import LukeTokenizer
+from luke_static.tokenizer import EntityTokenizer
 
 
 @dataclass
@@ -199,7 +199,7 @@ class SquadFeature:
     entity_positions: list[list[int]] = field(default_factory=list)
 
 
-def build_features(examples: list[SquadExample], tokenizer: LukeTokenizer, settings: WindowSettings,
+def build_features(examples: list[SquadExample], tokenizer: EntityTokenizer, settings: WindowSettings,
                    training: bool) -> list[SquadFeature]:
     """Every window of every example."""
     features = []

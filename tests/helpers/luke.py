@@ -189,3 +189,47 @@ def relation_records(n: int, seed: int) -> list[dict]:
                     "subj_end": spans["\x00"][1], "obj_start": spans["\x01"][0], "obj_end": spans["\x01"][1],
                     "subj_type": "PERSON", "obj_type": "LOCATION"})
     return out
+
+
+# -- mLUKE ------------------------------------------------------------------------------------
+
+MLUKE_CORPUS = ["东京是日本的首都，也是世界上最大的城市之一。", "北京大学位于北京市海淀区，历史很长！",
+                "我在上海的大学学习（经济）：很有意思？", "東京は日本の首都です。大阪も大きな都市です！",
+                "「こんにちは」と彼は言った。私は東京大学で勉強しています（笑）",
+                "Angela Merkel war Bundeskanzlerin der Bundesrepublik Deutschland.",
+                "Die Straße in München ist schön, aber größer als in Köln; über die Brücke!",
+                "Angela Merkel lives in Berlin and visited Tokyo, Beijing and Osaka.",
+                "Top seed Ana Ivanovic said on Thursday she could hardly believe her luck.",
+                "Email me @ home: #1 and #2 are (almost) the same?"]
+MLUKE_ENTITIES = {"[PAD]": 0, "[UNK]": 1, "[MASK]": 2, "ja:東京": 3, "en:Tokyo": 4, "zh:北京大学": 5, "zh:东京": 6,
+                  "de:München": 7, "en:Angela Merkel": 8, "de:Angela Merkel": 9, "en:Berlin": 10, "[MASK2]": 11}
+
+
+def write_mluke_tokenizer(root: Path) -> Path:
+    """An mLUKE tokenizer directory: `sentencepiece.bpe.model` (a SentencePiece unigram model trained on
+    MLUKE_CORPUS in about a second, with XLM-R's <unk>, <s>, </s> and its NFKC normaliser),
+    `entity_vocab.json` (MLUKE_ENTITIES: "{language}:{title}" names) and `tokenizer_config.json`."""
+    import io
+
+    import sentencepiece
+
+    root.mkdir(parents=True, exist_ok=True)
+    model = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(MLUKE_CORPUS * 4), model_writer=model, model_type="unigram", vocab_size=300,
+        hard_vocab_limit=False, character_coverage=1.0, num_threads=1, minloglevel=2)
+    (root / "sentencepiece.bpe.model").write_bytes(model.getvalue())
+    (root / "entity_vocab.json").write_text(json.dumps(MLUKE_ENTITIES, ensure_ascii=False), encoding="utf-8")
+    (root / "tokenizer_config.json").write_text(json.dumps(
+        {"tokenizer_class": "MLukeTokenizer", "max_entity_length": 32, "max_mention_length": 30}))
+    return root
+
+
+def mluke_vocab(directory: Path) -> list[tuple[str, float]]:
+    """The word vocabulary of `directory`'s SentencePiece model in XLM-R's layout, as transformers 5's
+    `MLukeTokenizer(vocab=...)` takes it (given the file it encodes every piece as id 0)."""
+    import sentencepiece
+
+    sp = sentencepiece.SentencePieceProcessor(model_file=str(directory / "sentencepiece.bpe.model"))
+    pieces = [(sp.id_to_piece(i), sp.get_score(i)) for i in range(3, sp.get_piece_size())]
+    return [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), *pieces, ("<mask>", 0.0)]
