@@ -316,6 +316,8 @@ def test_convert_luke_then_ner_relation_and_qa_from_the_command_line_and_python(
     for task in ("ner", "relation", "open_entity", "squad"):
         proc = sandbox.run(doc_command("docs/luke.md", f"sh run.sh {task} -o model.luke=models/luke-base"))
         assert (sandbox.root / f"output/{task}_first/inference/task.json").is_file(), proc.stdout
+    proc = sandbox.run(doc_command("docs/luke.md", "sh run.sh ner -o model.head=token"))
+    assert (sandbox.root / "output/ner_token/inference/token_classification.json").is_file(), proc.stdout
     proc = sandbox.run(doc_command("docs/luke.md", "python -m luke_static predict --model output/relation/inference"),
                        first)
     assert [set(json.loads(line)) >= {"id", "label", "score"} for line in proc.stdout.splitlines()] == [True] * 3
@@ -336,6 +338,40 @@ def test_convert_luke_then_ner_relation_and_qa_from_the_command_line_and_python(
     code = code.replace(shapes[1], f"print({shapes[1].split('#')[0].strip()})")
     word, entity = sandbox.python(code).stdout.strip().splitlines()
     assert word.startswith("(1, ") and word.endswith(", 32)") and entity == "(1, 2, 32)"  # the tiny model's width
+
+
+REVIEWS = [("这家餐厅的菜很好吃", "正面"), ("服务很好，我很喜欢", "正面"), ("东京的酒店很干净，很好", "正面"),
+           ("菜太咸了，不好吃", "负面"), ("服务太慢，我不喜欢", "负面"), ("房间太小，不干净", "负面")]
+
+
+@pytest.mark.slow
+def test_classify_chinese_reviews_with_mluke_as_the_page_says(sandbox):
+    from helpers.luke import save_hf_mluke
+
+    _, src = save_hf_mluke(sandbox.root / "hf")
+    shutil.copytree(src, sandbox.root / "path/to/mluke-base")
+    (sandbox.root / "data/reviews").mkdir(parents=True)
+    for split, rows in (("train", REVIEWS * 6), ("dev", REVIEWS)):
+        lines = ["text\tlabel", *(f"{text}\t{label}" for text, label in rows)]
+        (sandbox.root / f"data/reviews/{split}.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (sandbox.root / "texts.txt").write_text("服务很好，我很喜欢\n房间太小，不干净\n", encoding="utf-8")
+    page = "docs/classify.md"
+    for start in ("python -m luke_static convert --from hf path/to/mluke-base", "sh run.sh classify",
+                  "python -m luke_static predict --model output/reviews/inference"):
+        proc = sandbox.run(doc_command(page, start))
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["text"] for r in records] == ["服务很好，我很喜欢", "房间太小，不干净"]
+    assert all(set(r) == {"text", "label", "score"} and r["label"] in ("正面", "负面") for r in records)
+    one, several = sandbox.python(doc_python(page, 'pipeline("text-classification"')).stdout.strip().splitlines()
+    assert set(ast.literal_eval(one)) == {"label", "score"} and len(ast.literal_eval(several)) == 2
+
+    # The page's example of a mistake, as the page prints it.
+    (error,) = [text.strip() for info, text in code_blocks(ROOT / page) if info == "text" and "error:" in text]
+    bad = REVIEWS[:2] + [("还可以吧", "neutral")]
+    (sandbox.root / "data/reviews/dev.tsv").write_text(
+        "\n".join(["text\tlabel", *(f"{t}\t{label}" for t, label in bad)]) + "\n", encoding="utf-8")
+    proc = sandbox.run(doc_command(page, "sh run.sh classify"), check=False)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [error]
 
 
 @pytest.mark.slow

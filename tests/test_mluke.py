@@ -16,31 +16,11 @@ from engine.inference import InferenceProgram  # noqa: E402
 from luke_static.formats import load_task  # noqa: E402
 from luke_static.tokenizer import MLukeTokenizer, load_tokenizer  # noqa: E402
 
-from helpers.luke import MLUKE_ENTITIES, SIZES, write_mluke_tokenizer  # noqa: E402
+from helpers.luke import MLUKE_ENTITIES, save_hf_mluke  # noqa: E402
 
 TEXTS = [("东京是日本的首都，也是世界上最大的城市之一。", [(0, 2)], ["zh:东京"]),
          ("東京は日本の首都です。", [(0, 2)], ["ja:東京"]),
          ("Angela Merkel war Bundeskanzlerin.", [(0, 13)], ["de:Angela Merkel"])]
-
-
-def save_hf_mluke(root, cls: str = "LukeModel", **overrides):
-    """A tiny random HF `cls` over an mLUKE vocabulary (SentencePiece + `<mask>`, `<ent>`, `<ent2>`; no
-    entity-aware attention, as the mLUKE releases), saved beside its tokenizer files."""
-    import sentencepiece
-
-    src = write_mluke_tokenizer(root / "hf")
-    pieces = sentencepiece.SentencePieceProcessor(model_file=str(src / "sentencepiece.bpe.model")).get_piece_size()
-    torch.manual_seed(0)
-    config = transformers.LukeConfig(**{**SIZES, "vocab_size": pieces + 4, "entity_vocab_size": len(MLUKE_ENTITIES),
-                                        "use_entity_aware_attention": False, "max_position_embeddings": 130,
-                                        **overrides})
-    model = getattr(transformers, cls)(config).eval()
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith("bias") or "LayerNorm" in name:
-                p.add_(torch.randn_like(p) * 0.1)
-    model.save_pretrained(src)
-    return model, src
 
 
 def convert(src, output, capsys) -> str:

@@ -233,3 +233,25 @@ def mluke_vocab(directory: Path) -> list[tuple[str, float]]:
     sp = sentencepiece.SentencePieceProcessor(model_file=str(directory / "sentencepiece.bpe.model"))
     pieces = [(sp.id_to_piece(i), sp.get_score(i)) for i in range(3, sp.get_piece_size())]
     return [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), *pieces, ("<mask>", 0.0)]
+
+
+def save_hf_mluke(root: Path, cls: str = "LukeModel", **overrides):
+    """A tiny random HF `cls` over an mLUKE vocabulary (SentencePiece + `<mask>`, `<ent>`, `<ent2>`; no
+    entity-aware attention, as the mLUKE releases), saved beside its tokenizer files."""
+    import sentencepiece
+    import torch
+    import transformers
+
+    src = write_mluke_tokenizer(root / "hf")
+    pieces = sentencepiece.SentencePieceProcessor(model_file=str(src / "sentencepiece.bpe.model")).get_piece_size()
+    torch.manual_seed(0)
+    config = transformers.LukeConfig(**{**SIZES, "vocab_size": pieces + 4, "entity_vocab_size": len(MLUKE_ENTITIES),
+                                        "use_entity_aware_attention": False, "max_position_embeddings": 130,
+                                        **overrides})
+    model = getattr(transformers, cls)(config).eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("bias") or "LayerNorm" in name:
+                p.add_(torch.randn_like(p) * 0.1)
+    model.save_pretrained(src)
+    return model, src
