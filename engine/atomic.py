@@ -41,14 +41,14 @@ def atomic_directory(final: str | Path, concurrent: bool = False,
         return
     for directory, _, files in os.walk(tmp):
         for name in files:
-            _fsync_file(Path(directory, name))
-        _fsync_dir(Path(directory))
+            fsync_file(Path(directory, name))
+        fsync_dir(Path(directory))
     if final.exists():
         # Directories cannot be renamed over non-empty ones: swap, then delete.
         shutil.rmtree(old, ignore_errors=True)
         os.replace(final, old)
     os.replace(tmp, final)
-    _fsync_dir(final.parent)
+    fsync_dir(final.parent)
     shutil.rmtree(old, ignore_errors=True)
 
 
@@ -69,17 +69,19 @@ def atomic_file(final: str | Path) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_file(tmp)
+    fsync_file(tmp)
     os.replace(tmp, final)
-    _fsync_dir(final.parent)
+    fsync_dir(final.parent)
 
 
-def _fsync_file(path: Path) -> None:
+def fsync_file(path: Path) -> None:
+    """Flushes a written file's bytes to the disk."""
     with open(path, "rb") as f:
         os.fsync(f.fileno())
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Flushes a directory's entries (a rename into it) to the disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

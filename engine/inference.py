@@ -6,7 +6,9 @@ Predictors are easier to use with meaningful names, so the saved program's
 fetch ops are renamed afterwards (their `name` attribute is all that
 `paddle.inference` reads). `export_onnx` converts a saved program with
 paddle2onnx into `PREFIX.onnx`, whose inputs and outputs keep those names, so
-one `InferenceProgram` runs either file (`backend=`).
+one `InferenceProgram` runs either file (`backend=`). Weights past protobuf's
+2 GiB limit (mLUKE's entity table, luke-large) go to `PREFIX.onnx.data` beside
+the graph, ONNX's external-data layout.
 """
 
 from __future__ import annotations
@@ -14,28 +16,38 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
+import struct
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import paddle
 
-from engine.errors import CheckpointError, PipelineError
+from engine.atomic import fsync_dir, fsync_file
+from engine.errors import CheckpointError, PipelineError, listing
 
 BACKENDS = ("paddle", "onnxruntime")
+# Weights above this many bytes go beside the ONNX graph (`export_onnx`): protobuf cannot write a
+# message past 2 GiB (2 147 483 647 bytes), and the graph itself needs some room.
+EXTERNAL_DATA_THRESHOLD = 2_000_000_000
+_PAGE = 4096
 _ONNX_EXTRA = "pip install paddle2onnx==2.1.0 onnxruntime (the project's [onnx] extra)"
 
 
-def save_inference_program(prefix: str | Path, feeds: list, fetches: dict, exe, program, onnx: bool = False) -> str:
+def save_inference_program(prefix: str | Path, feeds: list, fetches: dict, exe, program, onnx: bool = False,
+                           external_data_threshold: int = EXTERNAL_DATA_THRESHOLD) -> str:
     """Saves `program` for `paddle.inference` with the given feeds and {name: value} outputs
-    (`PREFIX.json` + `PREFIX.pdiparams`); `onnx`: also `PREFIX.onnx` (`export_onnx`)."""
+    (`PREFIX.json` + `PREFIX.pdiparams`); `onnx`: also `PREFIX.onnx` (`export_onnx`, whose
+    `external_data_threshold` is passed on)."""
     prefix = str(prefix)
     Path(prefix).parent.mkdir(parents=True, exist_ok=True)
     paddle.static.save_inference_model(prefix, feeds, list(fetches.values()), exe, program=program)
     rename_fetches(f"{prefix}.json", list(fetches))
     if onnx:
-        export_onnx(prefix)
+        export_onnx(prefix, external_data_threshold=external_data_threshold)
     return prefix
 
 
@@ -59,29 +71,180 @@ def require_onnx() -> None:
         raise PipelineError(f"ONNX export needs paddle2onnx: {_ONNX_EXTRA}") from None
 
 
-def export_onnx(prefix: str | Path, output: str | Path | None = None) -> str:
+def export_onnx(prefix: str | Path, output: str | Path | None = None,
+                external_data_threshold: int = EXTERNAL_DATA_THRESHOLD) -> str:
     """Converts the saved program `PREFIX.json` + `.pdiparams` to ONNX (opset 17) at `output`
-    (default `PREFIX.onnx`) with paddle2onnx; returns the file's path."""
+    (default `PREFIX.onnx`) with paddle2onnx; returns the file's path.
+
+    Weights of more than `external_data_threshold` bytes in all (the default,
+    and the most: protobuf cannot write a message past 2 GiB) are written in
+    ONNX's external-data layout: the graph in `output`, the weights in
+    `OUTPUT.data` beside it, named relatively, so the directory can be moved
+    (ONNX Runtime and `onnx.load` look for it beside the graph). Either way
+    the files appear complete or not at all, and an earlier export's
+    `OUTPUT.data` never outlives its graph.
+    """
     require_onnx()
     import onnx
-    import paddle2onnx
 
     prefix = str(prefix)
-    output = str(output or f"{prefix}.onnx")
-    # Written beside, then renamed: a reader never sees half a file.
-    partial = f"{output}.partial"
+    output = Path(output or f"{prefix}.onnx")
+    data = output.with_name(output.name + ".data")
+    weights = Path(f"{prefix}.pdiparams")
+    external = weights.is_file() and weights.stat().st_size > min(external_data_threshold, EXTERNAL_DATA_THRESHOLD)
+    # Converted before anything is written: paddle2onnx aborts the process on some programs.
+    if external:
+        saved = _saved_parameters(prefix)
+        model = onnx.load_from_string(_paddle2onnx(prefix, params=""))
+    else:
+        converted = _paddle2onnx(prefix, params=str(weights))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    # Written into a folder beside, then renamed: a reader never sees half a file.
+    tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.partial-", dir=output.parent))
+    try:
+        graph = tmp / output.name
+        if external:
+            _write_with_external_data(prefix, model, saved, graph, data.name)
+        else:
+            graph.write_bytes(converted)
+            del converted
+        try:
+            # By path: the in-memory check stops at 2 GiB, and this one resolves the external data.
+            onnx.checker.check_model(str(graph))
+        except onnx.checker.ValidationError as e:
+            raise PipelineError(f"paddle2onnx could not convert {prefix}.json: "
+                                f"{str(e).strip().splitlines()[0]}") from None
+        for path in [graph, tmp / data.name] if external else [graph]:
+            fsync_file(path)
+        if external:
+            # Never the old graph beside the new weights: the old graph goes first.
+            output.unlink(missing_ok=True)
+            os.replace(tmp / data.name, data)
+        os.replace(graph, output)
+        if not external:
+            data.unlink(missing_ok=True)  # an earlier export's weights: this graph holds its own
+        fsync_dir(output.parent)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return str(output)
+
+
+def _paddle2onnx(prefix: str, params: str) -> bytes:
+    """The ONNX model paddle2onnx makes of `PREFIX.json` with the weights in `params` ("": none)."""
+    import paddle2onnx
+
     # No Polygraphy folding: ONNX Runtime's own optimizer gives the same speed
     # (measured on the ELMo export), and Polygraphy may pip-install at run time.
-    with _stdout_silenced():  # paddle2onnx narrates its progress on stdout, which is the user's output
-        paddle2onnx.export(f"{prefix}.json", f"{prefix}.pdiparams", partial, opset_version=17, optimize_tool="none")
     try:
-        # paddle2onnx writes the file even when its checker rejects it.
-        onnx.checker.check_model(partial)
-    except (onnx.checker.ValidationError, FileNotFoundError) as e:
-        Path(partial).unlink(missing_ok=True)
-        raise PipelineError(f"paddle2onnx could not convert {prefix}.json: {str(e).strip().splitlines()[0]}") from None
-    Path(partial).replace(output)
-    return output
+        with _stdout_silenced():  # paddle2onnx narrates its progress on stdout, which is the user's output
+            model = paddle2onnx.export(f"{prefix}.json", params, None, opset_version=17, optimize_tool="none")
+    except SystemExit:  # what its Python side does when the converter raised
+        model = None
+    if not model:  # what it returns when protobuf refused to serialize the model (past 2 GiB)
+        raise PipelineError(f"paddle2onnx could not convert {prefix}.json: it made no model")
+    return model
+
+
+def _write_with_external_data(prefix: str, model, saved: dict, graph: Path, data_name: str) -> None:
+    """Writes `model` (converted without weights) to `graph` and the weights it reads to `data_name`
+    beside it.
+
+    paddle2onnx 2.1.0 cannot do this itself: it embeds every parameter as a
+    Constant node, ignores its `external_file` argument for PIR programs, and
+    past 2 GiB protobuf refuses to serialize the model, so it writes an empty
+    file. Converted without weights, the graph reads each parameter by its
+    Paddle name; each becomes an initializer of that name whose bytes are
+    copied straight from `PREFIX.pdiparams` into the data file, so memory
+    stays at the graph's size.
+    """
+    import onnx
+
+    used = _unresolved_names(model.graph)
+    unknown = sorted(used - saved.keys())
+    if unknown:
+        raise PipelineError(f"paddle2onnx could not convert {prefix}.json: its graph reads {listing(unknown)}, "
+                            "which are neither parameters nor computed")
+    with open(f"{prefix}.pdiparams", "rb") as src, open(graph.with_name(data_name), "wb") as dst:
+        for name, (dtype, shape, offset, size) in sorted(saved.items(), key=lambda item: item[1][2]):
+            if name not in used:
+                continue  # a parameter the graph does not read (ONNX Runtime would drop it)
+            dst.write(b"\0" * (-dst.tell() % (_PAGE if size >= _PAGE else 64)))  # aligned, so readers may map
+            start = dst.tell()
+            _copy_range(src, dst, offset, size)
+            tensor = model.graph.initializer.add(name=name, dims=shape,
+                                                 data_type=onnx.helper.np_dtype_to_tensor_dtype(dtype),
+                                                 data_location=onnx.TensorProto.EXTERNAL)
+            for key, value in (("location", data_name), ("offset", start), ("length", size)):
+                tensor.external_data.add(key=key, value=str(value))
+    onnx.save_model(model, str(graph))
+
+
+def _saved_parameters(prefix: str) -> dict[str, tuple[np.dtype, tuple[int, ...], int, int]]:
+    """name → (dtype, shape, data offset, byte size) of each tensor in `PREFIX.pdiparams`.
+
+    The file holds the program's persistable values one after another in
+    name order, each in the tensor-file layout of `engine.variables`; names
+    come from the program, as `paddle.static.load_inference_model` takes them.
+    Anything that does not add up (count, shapes, length) is an error.
+    """
+    from paddle.static.pir_io import get_pir_parameters
+
+    from engine.variables import ENUM_TO_DTYPE, decode_desc, read_exact
+
+    program = paddle.pir.Program()
+    paddle.base.core.deserialize_pir_program(f"{prefix}.json", program)
+    params, others = get_pir_parameters(program)
+    shapes = {v.name: tuple(v.shape) for v in params + others if v.persistable}
+    path, names = f"{prefix}.pdiparams", sorted(shapes)
+    saved, end = {}, os.path.getsize(path)
+    with open(path, "rb") as f:
+        for name in names:
+            version, lod_levels = struct.unpack("<IQ", read_exact(f, 12, path))
+            if version != 0 or lod_levels > 16:
+                raise CheckpointError(f"{path}: not Paddle's parameter file of {prefix}.json (at '{name}')")
+            for _ in range(lod_levels):
+                (size,) = struct.unpack("<Q", read_exact(f, 8, path))
+                f.seek(size, os.SEEK_CUR)
+            _tensor_version, desc_size = struct.unpack("<Ii", read_exact(f, 8, path))
+            if not 0 < desc_size < 4096:
+                raise CheckpointError(f"{path}: not Paddle's parameter file of {prefix}.json (at '{name}')")
+            dtype_enum, shape = decode_desc(read_exact(f, desc_size, path), path)
+            if dtype_enum not in ENUM_TO_DTYPE:
+                raise CheckpointError(f"{path}: '{name}' has a data type ONNX export does not take ({dtype_enum})")
+            if shape != shapes[name] and not int(np.prod(shape)) == int(np.prod(shapes[name])) == 1:  # [] vs [1]
+                raise CheckpointError(f"{path}: '{name}' has shape {list(shape)} in the file but "
+                                      f"{list(shapes[name])} in {prefix}.json")
+            dtype = ENUM_TO_DTYPE[dtype_enum]
+            offset, size = f.tell(), int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+            saved[name] = (dtype, shape, offset, size)
+            f.seek(offset + size)
+        stop = f.tell()
+    if stop != end:
+        raise CheckpointError(f"{path}: {end} bytes, but the program's {len(names)} tensors end at {stop}")
+    return saved
+
+
+def _unresolved_names(graph, outer: frozenset = frozenset()) -> set[str]:
+    """Names a graph's nodes (subgraphs included) read that nothing in it or around it defines."""
+    defined = set(outer) | {v.name for v in graph.input} | {t.name for t in graph.initializer}
+    unresolved = set()
+    for node in graph.node:
+        unresolved.update(name for name in node.input if name and name not in defined)
+        for attr in node.attribute:
+            for sub in [attr.g, *attr.graphs] if attr.HasField("g") else attr.graphs:
+                unresolved |= _unresolved_names(sub, frozenset(defined))
+        defined.update(node.output)
+    return unresolved
+
+
+def _copy_range(src, dst, offset: int, size: int, chunk: int = 64 << 20) -> None:
+    src.seek(offset)
+    while size:
+        block = src.read(min(chunk, size))
+        if not block:
+            raise CheckpointError(f"{src.name}: truncated")
+        dst.write(block)
+        size -= len(block)
 
 
 @contextlib.contextmanager
@@ -131,7 +294,8 @@ class InferenceProgram:
     `backend="paddle"` runs `PREFIX.json` + `PREFIX.pdiparams` with
     `paddle.inference`, on the first card when this Paddle build has CUDA and
     sees one (`device="auto"`), else on the CPU; `"onnxruntime"` runs
-    `PREFIX.onnx` (from `export_onnx`) with ONNX Runtime's CPU provider. CPU
+    `PREFIX.onnx` (from `export_onnx`; with `PREFIX.onnx.data` beside it when
+    the export has one) with ONNX Runtime's CPU provider. CPU
     work uses `threads` threads.
     """
 

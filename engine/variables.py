@@ -130,7 +130,7 @@ _DTYPE_TO_ENUM = {
     np.dtype(np.uint8): 20,
     np.dtype(np.int8): 21,
 }
-_ENUM_TO_DTYPE = {v: k for k, v in _DTYPE_TO_ENUM.items()}
+ENUM_TO_DTYPE = {v: k for k, v in _DTYPE_TO_ENUM.items()}
 
 
 def write_tensor(path: str | Path, array: np.ndarray) -> None:
@@ -156,16 +156,16 @@ def read_tensor_header(path: str | Path) -> tuple[np.dtype, tuple[int, ...], int
         if version != 0 or lod_levels > 16:
             raise CheckpointError(f"{path}: not a Paddle tensor file")
         for _ in range(lod_levels):
-            (size,) = struct.unpack("<Q", _read_exact(f, 8, path))
+            (size,) = struct.unpack("<Q", read_exact(f, 8, path))
             f.seek(size, os.SEEK_CUR)
-        _tensor_version, desc_size = struct.unpack("<Ii", _read_exact(f, 8, path))
+        _tensor_version, desc_size = struct.unpack("<Ii", read_exact(f, 8, path))
         if not 0 < desc_size < 4096:
             raise CheckpointError(f"{path}: not a Paddle tensor file (bad descriptor size)")
-        dtype_enum, shape = _decode_desc(_read_exact(f, desc_size, path), path)
+        dtype_enum, shape = decode_desc(read_exact(f, desc_size, path), path)
         offset = f.tell()
-    if dtype_enum not in _ENUM_TO_DTYPE:
+    if dtype_enum not in ENUM_TO_DTYPE:
         raise CheckpointError(f"{path}: unsupported data type {dtype_enum}")
-    return _ENUM_TO_DTYPE[dtype_enum], shape, offset
+    return ENUM_TO_DTYPE[dtype_enum], shape, offset
 
 
 def read_tensor(path: str | Path) -> np.ndarray:
@@ -182,7 +182,8 @@ def read_tensor(path: str | Path) -> np.ndarray:
     return data.reshape(shape)
 
 
-def _read_exact(f, n: int, path) -> bytes:
+def read_exact(f, n: int, path) -> bytes:
+    """`n` bytes of an open tensor file; fewer is a CheckpointError naming `path`."""
     data = f.read(n)
     if len(data) != n:
         raise CheckpointError(f"{path}: truncated tensor file (header cut short)")
@@ -196,7 +197,8 @@ def _encode_desc(dtype_enum: int, shape: tuple[int, ...]) -> bytes:
     return bytes(out)
 
 
-def _decode_desc(buf: bytes, path) -> tuple[int, tuple[int, ...]]:
+def decode_desc(buf: bytes, path) -> tuple[int, tuple[int, ...]]:
+    """(dtype enum, shape) of a tensor file's protobuf `TensorDesc`."""
     pos, dtype_enum, dims = 0, None, []
     while pos < len(buf):
         tag, pos = _read_varint(buf, pos, path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import h5py
@@ -10,11 +11,12 @@ import paddle
 import pytest
 
 from bilm.config import BiLMConfig, CharCNNConfig
-from bilm.embedder import ElmoEmbedder, export_inference_model
+from bilm.embedder import ElmoEmbedder, _save_encoder, export_inference_model
 from bilm.formats import load_model_variables, read_model_dir, write_model_arrays
 from bilm.model import variable_shapes
 from engine.errors import CheckpointError, PipelineError
-from engine.inference import InferenceProgram, export_onnx
+from engine.inference import InferenceProgram, export_onnx, save_inference_program
+from engine.variables import get_value, set_value
 from reader.vocab import SPECIAL_TOKENS, Vocabulary
 
 from helpers.luke import write_luke_model
@@ -54,6 +56,11 @@ def test_elmo_export_runs_in_onnx_runtime(tmp_path, static_scope, max_length):
     for steps, seed in [(max_length or 5, 0), (max_length or 11, 1)]:
         out = assert_backends_agree(prefix, word_feeds(4, steps, seed))
         assert out["elmo_layers"].shape == (4, 3, steps, 16)
+    # Weights in a side file: the Loops' bodies read them from the outer graph.
+    portable = _save_encoder(exe, tmp_path / "portable" / "elmo", cfg, vocab, max_length, portable=True)
+    export_onnx(portable, f"{prefix}.onnx", external_data_threshold=0)
+    assert Path(f"{prefix}.onnx.data").is_file()
+    assert_backends_agree(prefix, word_feeds(4, max_length or 9, 2))
 
 
 def test_the_embedder_and_dump_agree_across_backends(tmp_path, static_scope):
@@ -90,8 +97,13 @@ def test_luke_export_runs_in_onnx_runtime(tmp_path, static_scope):
 
     luke = write_luke_model(tmp_path / "luke")
     prefix = export(["--model", str(luke), "--output", str(tmp_path / "export" / "luke"), "--onnx"])
+    out = assert_backends_agree(prefix, luke_inputs())
+    assert out["entity_last_hidden_state"].shape == (2, 3, 32)
+
+
+def luke_inputs(rows: int = 2, words: int = 12, entities: int = 3) -> dict[str, np.ndarray]:
+    """Encoder inputs for the tiny LUKE of `helpers.luke` (the second row's words padded from 9)."""
     rng = np.random.default_rng(0)
-    rows, words, entities = 2, 12, 3
     positions = np.full((rows, entities, 4), -1, np.int64)
     positions[:, :, 0], positions[:, 0, 1] = [1, 3, 5], 2
     feeds = {"input_ids": rng.integers(3, 100, (rows, words)), "attention_mask": np.ones((rows, words), np.int64),
@@ -99,8 +111,67 @@ def test_luke_export_runs_in_onnx_runtime(tmp_path, static_scope):
              "entity_attention_mask": np.ones((rows, entities), np.int64),
              "entity_token_type_ids": np.zeros((rows, entities), np.int64), "entity_position_ids": positions}
     feeds["attention_mask"][1, 9:] = 0
-    out = assert_backends_agree(prefix, {k: v.astype(np.int64) for k, v in feeds.items()})
-    assert out["entity_last_hidden_state"].shape == (rows, entities, 32)
+    return {k: v.astype(np.int64) for k, v in feeds.items()}
+
+
+def test_weights_past_the_threshold_go_to_a_side_file_beside_the_graph(tmp_path, static_scope):
+    import onnx
+    from onnx import numpy_helper
+
+    from luke_static.config import LukeConfig
+    from luke_static.model import OUTPUTS, luke_encoder, luke_feeds
+
+    from helpers.luke import SIZES
+
+    program, startup = paddle.static.Program(), paddle.static.Program()
+    with paddle.static.program_guard(program, startup):
+        feeds = luke_feeds()
+        out = luke_encoder(LukeConfig(**{**SIZES, "vocab_size": 3000, "entity_vocab_size": 3000}), feeds)
+    exe = paddle.static.Executor(paddle.CPUPlace())
+    exe.run(startup)
+    params = {p.name: get_value(p.name, static_scope) for p in program.global_block().all_parameters()}
+    weights = sum(a.nbytes for a in params.values())
+
+    def save(prefix, **kwargs):
+        outputs = dict(zip(OUTPUTS, (out.word, out.entity, out.pooled)))
+        return save_inference_program(prefix, list(feeds.values()), outputs, exe, program, **kwargs)
+
+    prefix = save(tmp_path / "export" / "luke", onnx=True, external_data_threshold=weights - 1)
+    files = sorted(p.name for p in (tmp_path / "export").iterdir())
+    assert files == ["luke.json", "luke.onnx", "luke.onnx.data", "luke.pdiparams"]  # nothing partial left
+    graph, data = Path(f"{prefix}.onnx"), Path(f"{prefix}.onnx.data")
+    assert graph.stat().st_size < weights / 4 and data.stat().st_size >= weights
+    onnx.checker.check_model(str(graph))  # by path, as past 2 GiB
+    stored = onnx.load(str(graph), load_external_data=False).graph.initializer
+    assert {t.name for t in stored} == params.keys()
+    assert {e.value for t in stored for e in t.external_data if e.key == "location"} == {"luke.onnx.data"}
+    for tensor in onnx.load(str(graph)).graph.initializer:  # the bytes are the parameters'
+        np.testing.assert_array_equal(numpy_helper.to_array(tensor), params[tensor.name], err_msg=tensor.name)
+    want = assert_backends_agree(prefix, luke_inputs())
+
+    # The directory moves with its weights: ONNX Runtime finds them beside the graph.
+    shutil.move(tmp_path / "export", tmp_path / "moved")
+    moved = str(tmp_path / "moved" / "luke")
+    for name, value in InferenceProgram(moved, backend="onnxruntime").run(luke_inputs()).items():
+        np.testing.assert_allclose(value, want[name], atol=1e-5, err_msg=name)
+
+    # A failed export changes nothing.
+    with open(f"{moved}.pdiparams", "ab") as f:
+        f.write(b"\0" * 8)
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "moved").iterdir()}
+    with pytest.raises(CheckpointError, match=r"luke\.pdiparams: \d+ bytes, but the program's \d+ tensors end at"):
+        export_onnx(moved, external_data_threshold=0)
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "moved").iterdir()} == before
+
+    # New weights replace the side file's; a one-file export takes it away.
+    for name, value in params.items():
+        set_value(name, value * 0.5, paddle.CPUPlace(), static_scope)
+    save(moved, onnx=True, external_data_threshold=0)
+    changed = assert_backends_agree(moved, luke_inputs())
+    assert not np.allclose(changed["word_last_hidden_state"], want["word_last_hidden_state"], atol=1e-3)
+    export_onnx(moved)
+    assert sorted(p.name for p in (tmp_path / "moved").iterdir()) == ["luke.json", "luke.onnx", "luke.pdiparams"]
+    assert_backends_agree(moved, luke_inputs())
 
 
 def test_a_program_paddle2onnx_cannot_convert_is_named_and_leaves_no_file(tmp_path, static_scope):
