@@ -104,6 +104,20 @@ def test_a_fine_tuned_checkpoint_predicts_as_hf_through_paddle_inference(tmp_pat
     assert_export_predicts_as(model, tmp_path / "model", tmp_path / "export", cls)
 
 
+@pytest.mark.parametrize("cls", ["LukeForSequenceClassification", "LukeForTokenClassification",
+                                 "LukeForMultipleChoice"])
+def test_the_new_heads_run_in_onnx_runtime_as_hf(tmp_path, static_scope, cls):
+    pytest.importorskip("paddle2onnx")
+    from luke_static.cli import export as export_main
+
+    model, src = hf_task_model(tmp_path, cls)
+    convert("hf", src, tmp_path / "model")
+    export_main(["--model", str(tmp_path / "model"), "--output", str(tmp_path / "export"), "--onnx"])
+    batch = task_inputs(cls)
+    got = InferenceProgram(tmp_path / "export" / CLASSES[cls][1], backend="onnxruntime").run(batch)["logits"]
+    np.testing.assert_allclose(got, hf_outputs(model, batch, ["logits"])["logits"], atol=1e-5, rtol=1e-5)
+
+
 def test_untied_decoders_stay_weights_of_their_own(tmp_path, static_scope):
     model, src = hf_task_model(tmp_path, "LukeForMaskedLM", tie_word_embeddings=False)
     with torch.no_grad():
