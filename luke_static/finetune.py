@@ -28,7 +28,7 @@ import paddle
 
 from engine.atomic import atomic_directory
 from engine.config import check_files, section
-from engine.errors import listing
+from engine.errors import ConfigError, listing
 from engine.inference import run_in_batches, save_inference_program
 from engine.job import Job, TrainGraph
 from engine.optim import OptimConfig
@@ -116,6 +116,10 @@ class LukeTask(Job):
 
     def save_train_features(self, arrays: dict[str, np.ndarray]) -> None:
         """Keeps the encoded training set where the reader process loads it from."""
+        rows, batch = len(next(iter(arrays.values()))), self.cfg.train.batch_size
+        if rows < batch:  # batches are whole: not one would ever come
+            raise ConfigError(f"{self.cfg.data.train}: {rows} training rows (features) are fewer than "
+                              f"train.batch_size {batch}; lower it (-o train.batch_size={rows})")
         save_arrays(self.train_file, arrays)
 
     def describe_data(self) -> str:

@@ -31,6 +31,8 @@ def batched_rows(n: int, batch_size: int, *, shuffle: bool, seed: int, loop: boo
     Each pass is a permutation seeded by (seed, pass) when shuffling, so the
     state (pass, position, batches) is all it takes to resume exactly.
     """
+    if loop and drop_last and n < batch_size:
+        raise ValueError(f"{n} rows make no whole batch of {batch_size}")
     epoch, position, index = (state["epoch"], state["position"], state["batches"]) if state else (0, 0, 0)
     while True:
         order = np.random.default_rng([seed, epoch]).permutation(n) if shuffle else np.arange(n)

@@ -134,6 +134,16 @@ def test_a_dev_label_unseen_in_training_is_named(tmp_path, static_scope):
         ClassifyTraining(cfg)
 
 
+def test_fewer_training_rows_than_a_batch_is_one_error(tmp_path, static_scope):
+    from engine.errors import ConfigError
+
+    luke = write_luke_model(tmp_path / "luke")
+    train = write(tmp_path / "train.tsv", rows(6, seed=1))
+    cfg = run_config(tmp_path, luke, train, train, **{"train.batch_size": 32})
+    with pytest.raises(ConfigError, match=r"train.tsv: 6 training rows .features. are fewer than train.batch_size 32"):
+        ClassifyTraining(cfg)
+
+
 @pytest.mark.slow
 def test_a_tiny_model_learns_text_pairs_and_the_export_agrees(tmp_path, static_scope):
     import paddle

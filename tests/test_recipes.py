@@ -48,6 +48,10 @@ def _luke_data(root: Path, recipe: str) -> dict[str, str]:
     if recipe == "open_entity":
         (root / "oe.json").write_text(json.dumps(typed_records(), ensure_ascii=False))
         files = [root / "oe.json"] * 3
+    elif recipe == "classify":
+        rows = [{"text": f"{word} {i}", "label": word} for i in range(16) for word in ("Beyoncé", "Wimbledon")]
+        (root / "texts.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+        files = [root / "texts.jsonl"] * 3
     elif recipe == "ner":
         (root / "train.txt").write_text(conll(12, seed=1))
         (root / "dev.txt").write_text(conll(6, seed=2))
@@ -84,7 +88,7 @@ def _args(overrides: dict) -> list[str]:
 
 
 def test_every_recipe_is_covered():
-    assert RECIPES == ["elmo", "elmo_base", "elmo_char", "lac", "ner", "open_entity", "relation", "squad"]
+    assert RECIPES == ["classify", "elmo", "elmo_base", "elmo_char", "lac", "ner", "open_entity", "relation", "squad"]
 
 
 @pytest.mark.slow
