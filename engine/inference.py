@@ -114,12 +114,13 @@ def export_onnx(prefix: str | Path, output: str | Path | None = None,
         except onnx.checker.ValidationError as e:
             raise PipelineError(f"paddle2onnx could not convert {prefix}.json: "
                                 f"{str(e).strip().splitlines()[0]}") from None
-        for path in [graph, tmp / data.name] if external else [graph]:
+        graph = _folded(graph, data.name if external else None)
+        for path in [graph, graph.with_name(data.name)] if external else [graph]:
             fsync_file(path)
         if external:
             # Never the old graph beside the new weights: the old graph goes first.
             output.unlink(missing_ok=True)
-            os.replace(tmp / data.name, data)
+            os.replace(graph.with_name(data.name), data)
         os.replace(graph, output)
         if not external:
             data.unlink(missing_ok=True)  # an earlier export's weights: this graph holds its own
@@ -127,6 +128,39 @@ def export_onnx(prefix: str | Path, output: str | Path | None = None,
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return str(output)
+
+
+def _folded(graph: Path, data_name: str | None) -> Path:
+    """The graph at `graph` after ONNX Runtime's basic (portable) offline optimization, saved beside it
+    in a folder of its own, under the same names; `graph` itself without ONNX Runtime.
+
+    paddle2onnx writes every weight as a `Constant` node, most behind chains
+    of `Identity` nodes and shape arithmetic on constants. Folded, the weights
+    become initializers that products read directly, which is what int8
+    quantization looks for (`engine.precision`), and a luke-base graph loses
+    half its nodes. The basic level keeps standard ONNX operators only, so
+    the file runs anywhere the original does (checked: any other domain keeps
+    the original).
+    """
+    try:
+        import onnxruntime
+    except ImportError:
+        return graph
+    import onnx
+
+    folded = graph.parent / "folded" / graph.name
+    folded.parent.mkdir()
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    options.optimized_model_filepath = str(folded)
+    options.log_severity_level = 3  # it names every constant it drops
+    if data_name is not None:
+        options.add_session_config_entry("session.optimized_model_external_initializers_file_name", data_name)
+    onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+    model = onnx.load(str(folded), load_external_data=False)
+    if any(node.domain not in ("", "ai.onnx") for node in model.graph.node):
+        return graph
+    return folded
 
 
 def _paddle2onnx(prefix: str, params: str) -> bytes:

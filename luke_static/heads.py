@@ -37,7 +37,7 @@ def question_answering(cfg: LukeConfig, with_entities: bool, training: bool) -> 
     """
     feeds = luke_feeds(with_entities)
     dropout = _dropout(cfg, feeds, training)
-    logits = dense("qa_outputs", luke_encoder(cfg, feeds, dropout, with_pooler=False).word, 2)
+    logits = dense("qa_outputs", luke_encoder(cfg, feeds, dropout, with_pooler=False, training=training).word, 2)
     start, end = logits[:, :, 0], logits[:, :, 1]
     graph = TaskGraph(feeds, {"start_logits": start, "end_logits": end})
     if training:
@@ -56,7 +56,7 @@ def entity_typing(cfg: LukeConfig, num_labels: int, training: bool) -> TaskGraph
     """
     feeds = luke_feeds(with_entities=True)
     dropout = _dropout(cfg, feeds, training)
-    entity = luke_encoder(cfg, feeds, dropout, with_pooler=False).entity
+    entity = luke_encoder(cfg, feeds, dropout, with_pooler=False, training=training).entity
     logits = dense("classifier", dropout(entity[:, 0]), num_labels)
     graph = TaskGraph(feeds, {"logits": logits})
     if training:
@@ -73,7 +73,7 @@ def entity_pair_classification(cfg: LukeConfig, num_labels: int, training: bool)
     """
     feeds = luke_feeds(with_entities=True)
     dropout = _dropout(cfg, feeds, training)
-    entity = luke_encoder(cfg, feeds, dropout, with_pooler=False).entity
+    entity = luke_encoder(cfg, feeds, dropout, with_pooler=False, training=training).entity
     logits = dense("classifier", dropout(paddle.concat([entity[:, 0], entity[:, 1]], axis=-1)), num_labels,
                    bias=False)
     graph = TaskGraph(feeds, {"logits": logits})
@@ -95,7 +95,7 @@ def entity_span_classification(cfg: LukeConfig, num_labels: int, training: bool)
     for name in ("entity_start_positions", "entity_end_positions"):
         feeds[name] = paddle.static.data(name, [-1, -1], "int64")
     dropout = _dropout(cfg, feeds, training)
-    out = luke_encoder(cfg, feeds, dropout, with_pooler=False)
+    out = luke_encoder(cfg, feeds, dropout, with_pooler=False, training=training)
     start, end = (paddle.take_along_axis(out.word, feeds[n].unsqueeze(-1), axis=1)  # [B, N, H]: broadcast
                   for n in ("entity_start_positions", "entity_end_positions"))
     logits = dense("classifier", dropout(paddle.concat([start, end, out.entity], axis=-1)), num_labels)
@@ -131,7 +131,7 @@ def sequence_classification(cfg: LukeConfig, num_labels: int, training: bool,
     """
     feeds = luke_feeds(with_entities=False)
     dropout = _dropout(cfg, feeds, training)
-    pooled = luke_encoder(cfg, feeds, dropout, with_pooler=True).pooled
+    pooled = luke_encoder(cfg, feeds, dropout, with_pooler=True, training=training).pooled
     logits = dense("classifier", dropout(pooled), num_labels)
     graph = TaskGraph(feeds, {"logits": logits})
     if training:
@@ -159,7 +159,7 @@ def token_classification(cfg: LukeConfig, num_labels: int, training: bool) -> Ta
     """
     feeds = luke_feeds(with_entities=False)
     dropout = _dropout(cfg, feeds, training)
-    words = luke_encoder(cfg, feeds, dropout, with_pooler=False).word
+    words = luke_encoder(cfg, feeds, dropout, with_pooler=False, training=training).word
     logits = dense("classifier", dropout(words), num_labels)
     graph = TaskGraph(feeds, {"logits": logits})
     if training:
@@ -179,7 +179,7 @@ def multiple_choice(cfg: LukeConfig, training: bool) -> TaskGraph:
     dropout = _dropout(cfg, feeds, training)
     choices = paddle.shape(feeds["input_ids"])[1]
     rows = {name: feeds[name].reshape([-1, paddle.shape(feeds[name])[2]]) for name in WORD_FEEDS}
-    pooled = luke_encoder(cfg, rows, dropout, with_pooler=True).pooled
+    pooled = luke_encoder(cfg, rows, dropout, with_pooler=True, training=training).pooled
     logits = dense("classifier", dropout(pooled), 1).reshape([-1, choices])
     graph = TaskGraph(feeds, {"logits": logits})
     if training:

