@@ -3,6 +3,7 @@
     python -m bilm train --config configs/elmo.yaml [-o key=value] [--resume]   (= python -m engine)
     python -m bilm evaluate --model DIR --input 'data/dev/*' [--batch-size 32] [--num-steps 20] [--json]
     python -m bilm export --model DIR --output OUT_DIR [--max-length T] [--onnx]
+                          [--precision fp32|int8|bf16 --check-text SENTENCES.txt]
     python -m bilm dump --model DIR --input SENTENCES.txt --output OUT.hdf5 [--batch-size 256]
                         [--max-tokens 2048] [--stateful] [--layers all|top|mix] [--backend auto|paddle|onnxruntime]
                         [--segment none|vocab|jieba] [-n PROCESSES]
@@ -21,6 +22,8 @@ import argparse
 import json
 import os
 from pathlib import Path
+
+from engine.precision import add_precision_arguments, precision_options
 
 
 def _parser(description: str, model_help: str = "model or checkpoint directory",
@@ -86,24 +89,34 @@ def export(argv: list[str] | None = None) -> str:
     vocabulary): inputs `word_ids` [B,T] (`char_ids` [B,T,C] for a character model) and `lengths` [B],
     output `elmo_layers` [B, L+1, T, 2·P]; with --onnx also OUT_DIR/elmo.onnx for ONNX Runtime (paddle2onnx).
     Pretraining already exports at the end of a run."""
-    parser = _parser(export.__doc__, threads=False)
+    parser = _parser(export.__doc__)
     parser.add_argument("--output", required=True, help="directory for the inference program")
     parser.add_argument("--max-length", type=int, default=None,
                         help="fixed number of words per input row (padded); unrolled, faster")
     parser.add_argument("--onnx", action="store_true", help="also write elmo.onnx (needs the [onnx] extra)")
+    add_precision_arguments(parser, "text to measure --precision on: one sentence per line, tokenized as "
+                                    "bilm dump reads it (the first 256 lines)")
     args = parser.parse_args(argv)
+    floor = precision_options(parser, args)
 
     import paddle
 
-    from bilm.embedder import export_inference_model
+    from bilm.embedder import check_sentences, export_inference_model, layer_check
     from bilm.formats import load_model_variables, read_model_dir
+    from engine.inference import lower_precision
+    from engine.precision import describe
 
-    place = _place()
+    place = _place(args.threads)
     cfg, vocab = read_model_dir(args.model)
     load_model_variables(args.model, cfg, place, with_softmax=False)
-    prefix = export_inference_model(paddle.static.Executor(place), args.output, cfg, vocab, args.max_length,
-                                    args.onnx)
-    print(f"exported {prefix}.json and {prefix}.pdiparams" + (f" and {prefix}.onnx" if args.onnx else ""))
+    onnx = args.onnx or args.precision == "int8"  # int8 is the ONNX program quantized
+    prefix = export_inference_model(paddle.static.Executor(place), args.output, cfg, vocab, args.max_length, onnx)
+    print(f"exported {prefix}.json and {prefix}.pdiparams" + (f" and {prefix}.onnx" if onnx else ""))
+    if args.precision != "fp32":
+        record = lower_precision(prefix, args.precision, layer_check(cfg, vocab, check_sentences([args.check_text])),
+                                 floor, threads=args.threads)
+        print(f"exported {Path(prefix).parent / record.file} ({record.precision})")
+        print(describe(record.precision, record.check))
     return prefix
 
 
@@ -130,7 +143,8 @@ threads (default: the cores divided among them); the file is the same.
 Raw text (Chinese, say): --segment vocab cuts each line into the model's
 vocabulary words (forward maximum matching), --segment jieba uses jieba with
 that vocabulary as its dictionary."""
-    parser = _parser(dump.__doc__, "model directory (trained here or imported)", threads=False)
+    parser = _parser(dump.__doc__, "model directory (trained here or imported), or an export (bilm export: run "
+                     "at the precision it records)", threads=False)
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads per process (default 2; with -n, the cores divided among the processes)")
     parser.add_argument("-n", "--processes", type=int, default=1, help="worker processes")
@@ -156,10 +170,19 @@ that vocabulary as its dictionary."""
         parser.error("--stateful carries each batch's state into the next: it runs in one process (no -n)")
     if args.threads is None:
         args.threads = 2 if args.processes == 1 else max(1, (os.cpu_count() or 1) // args.processes)
-    if args.backend == "auto":
-        from engine.inference import fastest_backend
+    from bilm.embedder import INFERENCE_PREFIX, is_export
 
-        args.backend = fastest_backend()
+    if is_export(args.model):  # served as exported, at the precision it records
+        from engine.inference import serving_choice
+
+        precision, args.backend = serving_choice(f"{args.model}/{INFERENCE_PREFIX}", "recorded", args.backend)
+        runs = f"{precision}, {args.backend}"
+    else:
+        if args.backend == "auto":
+            from engine.inference import fastest_backend
+
+            args.backend = fastest_backend()
+        runs = args.backend
 
     from tqdm import tqdm
 
@@ -187,7 +210,7 @@ that vocabulary as its dictionary."""
     if done["blank_lines"]:
         print(f"note: {done['blank_lines']:,} blank line(s) written as datasets without tokens")
     print(f"wrote {done['sentences']:,} sentences ({done['tokens']:,} tokens) to {args.output} in "
-          f"{done['seconds']:.1f} s ({done['tokens'] / max(done['seconds'], 1e-9):,.0f} tokens/s, {args.backend})")
+          f"{done['seconds']:.1f} s ({done['tokens'] / max(done['seconds'], 1e-9):,.0f} tokens/s, {runs})")
     return done
 
 

@@ -33,11 +33,14 @@ from bilm.model import (
     token_ids,
     zero_states,
 )
+from engine.errors import ConfigError
 from engine.inference import InferenceProgram, export_onnx, save_inference_program
+from engine.precision import OutputCheck
 from reader.chars import char_ids
 from reader.vocab import Vocabulary
 
 INFERENCE_PREFIX, LAYERS_OUTPUT = "elmo", "elmo_layers"
+EXPORT_RECORD = "elmo_export.json"  # how the program was exported: {"max_length": T or null}
 FINAL_HIDDEN, FINAL_CELL = "final_hidden", "final_cell"  # a stateful program's carried state
 
 
@@ -76,9 +79,18 @@ class ElmoEmbedder:
         self.cfg, self.vocab = read_model_dir(model_dir)
         self.stateful = stateful
         self.max_batch_size = max_batch_size
-        self.backend = fastest_backend() if backend == "auto" else backend
         self.split = Segmenter(segment, self.vocab.tokens if segment != "none" else ())
-        self._program = _embedding_program(model_dir, self.cfg, self.vocab, stateful, self.backend, threads)
+        self.max_length = None  # a fixed-length export's T
+        if is_export(model_dir):  # its program as exported, at the precision it records
+            if stateful:
+                raise ConfigError(f"{model_dir} is an export, whose program carries no state: stateful embedding "
+                                  "needs the model directory")
+            self.max_length = read_export_record(model_dir).get("max_length")
+            self._program = InferenceProgram(Path(model_dir, INFERENCE_PREFIX), threads, backend=backend)
+        else:
+            backend = fastest_backend() if backend == "auto" else backend
+            self._program = _embedding_program(model_dir, self.cfg, self.vocab, stateful, backend, threads)
+        self.backend = self._program.backend
         self.state = zero_states(self.cfg, max_batch_size) if stateful else None
 
     def embed_sentences(self, sentences: list, layers: str = "all") -> list[np.ndarray]:
@@ -119,7 +131,17 @@ class ElmoEmbedder:
 
     def token_ids(self, sentences: list[list[str]]) -> np.ndarray:
         """The token feed for padded sentences: word ids [n,T], or character ids [n,T,C]."""
-        return token_ids(sentences, self.cfg, self.vocab)
+        ids = token_ids(sentences, self.cfg, self.vocab)
+        if self.max_length is None:
+            return ids
+        if ids.shape[1] > self.max_length:
+            raise ConfigError(f"a sentence of {ids.shape[1]} words is longer than this export's fixed length "
+                              f"({self.max_length}, its --max-length)")
+        return np.pad(ids, [(0, 0), (0, self.max_length - ids.shape[1])] + [(0, 0)] * (ids.ndim - 2))
+
+    def describe(self) -> str:
+        """What runs the biLM: `int8, onnxruntime, cpu`."""
+        return self._program.describe()
 
     def _grow_state(self, rows: int) -> None:
         have = self.state[INIT_HIDDEN].shape[1]
@@ -255,7 +277,55 @@ def export_inference_model(exe, directory: str | Path, cfg: BiLMConfig, vocab: V
             export_onnx(_save_encoder(exe, Path(tmp, INFERENCE_PREFIX), cfg, vocab, max_length, portable=True),
                         f"{prefix}.onnx")
     write_model_files(directory, cfg, vocab)
+    (directory / EXPORT_RECORD).write_text(json.dumps({"max_length": max_length}) + "\n")
     return prefix
+
+
+def is_export(directory: str | Path) -> bool:
+    """Whether `directory` is a biLM export (`export_inference_model`) rather than a model directory."""
+    return Path(directory, f"{INFERENCE_PREFIX}.json").is_file()
+
+
+def read_export_record(directory: str | Path) -> dict:
+    """The export's record (exports made before it had one are of any length)."""
+    path = Path(directory, EXPORT_RECORD)
+    return json.loads(path.read_text()) if path.is_file() else {"max_length": None}
+
+
+def check_sentences(paths, limit: int = 256, max_words: int = 64, split=str.split) -> list[list[str]]:
+    """Up to `limit` non-blank sentences of text files (one per line), each cut to `max_words`: the check
+    set a lower-precision export is measured on."""
+    from reader.sentences import read_batches
+
+    sentences = []
+    for path in paths:
+        for _, batch in read_batches(path, 64, split):
+            sentences += [words[:max_words] for words in batch if words]
+            if len(sentences) >= limit:
+                return sentences[:limit]
+    if not sentences:
+        raise ConfigError(f"no sentence to check the export on in {', '.join(map(str, paths))}")
+    return sentences
+
+
+def layer_check(cfg: BiLMConfig, vocab: Vocabulary, sentences: list[list[str]], batch_size: int = 32):
+    """A `measure(reference, candidate)` for `engine.inference.lower_precision`: both programs embed
+    `sentences`, and each ELMo layer's vectors at the real tokens are compared (`OutputCheck`: max |Δ|,
+    mean cosine; the floor applies to each layer)."""
+
+    def measure(reference, candidate) -> dict:
+        check = OutputCheck()
+        for first in range(0, len(sentences), batch_size):
+            batch = sentences[first:first + batch_size]
+            lengths = np.array([len(words) for words in batch], np.int64)
+            feed = {token_feed_name(cfg): token_ids(batch, cfg, vocab), LENGTHS: lengths}
+            want, got = reference.run(feed)[LAYERS_OUTPUT], candidate.run(feed)[LAYERS_OUTPUT]
+            real = np.arange(want.shape[2])[None, :] < lengths[:, None]  # [B, T]
+            check.add({f"layer_{k}": want[:, k][real] for k in range(want.shape[1])},
+                      {f"layer_{k}": got[:, k][real] for k in range(got.shape[1])})
+        return {"outputs": check.summary(), "sentences": len(sentences)}
+
+    return measure
 
 
 def _save_encoder(exe, prefix: Path, cfg: BiLMConfig, vocab: Vocabulary, max_length: int | None,

@@ -7,19 +7,22 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from bilm.config import BiLMConfig
-from bilm.embedder import export_inference_model
+from bilm.embedder import check_sentences, export_inference_model, layer_check
 from bilm.formats import VOCAB_FILE, load_model_config, write_model_dir, write_model_files
 from bilm.lm import PerplexityEvaluator, build_lm
 from bilm.model import EMBEDDING, INIT_CELL, INIT_HIDDEN, SOFTMAX_BIAS, SOFTMAX_WEIGHT, variable_shapes, zero_states
 from engine.config import section
 from engine.errors import CheckpointError, ConfigError, DataError
-from engine.job import Carry, Job, TrainGraph
+from engine.inference import lower_precision
+from engine.job import Carry, ExportSettings, Job, TrainGraph
 from engine.optim import OptimConfig
+from engine.precision import describe
 from engine.runtime import DistEnv, RuntimeConfig
 from engine.trainer import TrainConfig
 from engine.variables import get_value, persistable_shapes, read_tensor, read_tensor_header, set_value
@@ -98,6 +101,7 @@ class ElmoPretraining(Job):
 
     config_class = ElmoConfig
     starts_from_init = True
+    export_precisions = ("fp32", "int8", "bf16")
 
     def __init__(self, cfg: ElmoConfig, dist: DistEnv = DistEnv()):
         self.cfg = cfg
@@ -177,12 +181,20 @@ class ElmoPretraining(Job):
     def write_model_files(self, directory: Path) -> None:
         write_model_files(directory, self.model, self.vocab)
 
-    def export(self, exe, output_dir: Path, onnx: bool = False) -> dict[str, str]:
+    def export(self, exe, output_dir: Path, settings: ExportSettings = ExportSettings()) -> dict[str, str]:
         model_dir = write_model_dir(Path(output_dir, "model"), self.model, self.vocab)
+        onnx = settings.onnx or settings.precision == "int8"  # int8 is the ONNX program quantized
         prefix = export_inference_model(exe, Path(output_dir, "inference"), self.model, self.vocab, onnx=onnx)
         written = {"exported model": str(model_dir), "exported inference program": f"{prefix}.json"}
         if onnx:
             written["exported ONNX program"] = f"{prefix}.onnx"
+        if settings.precision != "fp32":  # measured on the dev corpus
+            measure = layer_check(self.model, self.vocab, check_sentences(self.files.dev, split=Segmenter(
+                self.cfg.data.segment, self.vocab.tokens if self.cfg.data.segment != "none" else ())))
+            record = lower_precision(prefix, settings.precision, measure, settings.floor,
+                                     threads=self.cfg.runtime.threads or os.cpu_count() or 1)
+            written[f"exported {record.precision} program"] = str(Path(prefix).parent / record.file)
+            written[f"{record.precision} check"] = describe(record.precision, record.check)
         return written
 
 

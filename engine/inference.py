@@ -27,9 +27,23 @@ import numpy as np
 import paddle
 
 from engine.atomic import fsync_dir, fsync_file
-from engine.errors import CheckpointError, PipelineError, listing
+from engine.errors import CheckpointError, ConfigError, PipelineError, listing
+from engine.precision import (
+    BACKEND_OF,
+    PRECISIONS,
+    AccuracyFloor,
+    PrecisionRecord,
+    bf16_unsupported,
+    check_precision,
+    judge,
+    quantize_int8,
+    read_record,
+    remove_lowered,
+    write_record,
+)
 
 BACKENDS = ("paddle", "onnxruntime")
+DEVICES = ("auto", "cpu", "gpu")
 # Weights above this many bytes go beside the ONNX graph (`export_onnx`): protobuf cannot write a
 # message past 2 GiB (2 147 483 647 bytes), and the graph itself needs some room.
 EXTERNAL_DATA_THRESHOLD = 2_000_000_000
@@ -326,21 +340,33 @@ class InferenceProgram:
     """Runs a saved program by name: `run({input name: array}) → {output name: array}`.
 
     `backend="paddle"` runs `PREFIX.json` + `PREFIX.pdiparams` with
-    `paddle.inference`, on the first card when this Paddle build has CUDA and
-    sees one (`device="auto"`), else on the CPU; `"onnxruntime"` runs
-    `PREFIX.onnx` (from `export_onnx`; with `PREFIX.onnx.data` beside it when
-    the export has one) with ONNX Runtime's CPU provider. CPU
-    work uses `threads` threads.
+    `paddle.inference`; `"onnxruntime"` runs `PREFIX.onnx` (from
+    `export_onnx`; with `PREFIX.onnx.data` beside it when the export has one)
+    with ONNX Runtime; `"auto"` takes the runtime the export's precision needs,
+    else ONNX Runtime when the export has its ONNX file and the extra is
+    installed, else `paddle.inference`.
+
+    `precision="recorded"` serves what the export's precision record says
+    (`engine.precision`: int8 runs `PREFIX.int8.onnx` in ONNX Runtime, bf16
+    the program in `paddle.inference` with oneDNN's bf16 pass), fp32 without
+    one; `"fp32"` (or another precision) chooses. `device`: `auto` takes
+    the first card when the runtime can use one (paddlepaddle-gpu, or
+    onnxruntime-gpu's CUDA provider), `gpu` insists, `cpu` never does; CPU
+    work uses `threads` threads. `backend`, `precision` and `device` say
+    afterwards what runs.
     """
 
-    def __init__(self, prefix: str | Path, threads: int = 2, onednn: bool = False, backend: str = "paddle",
-                 device: str = "auto"):
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    def __init__(self, prefix: str | Path, threads: int = 2, onednn: bool = False, backend: str = "auto",
+                 device: str = "auto", precision: str = "recorded"):
+        if backend not in ("auto", *BACKENDS):
+            raise ConfigError(f"backend must be auto, {' or '.join(BACKENDS)}; got {backend!r}")
+        if device not in DEVICES:
+            raise ConfigError(f"device must be {' or '.join(DEVICES)}; got {device!r}")
         prefix = str(prefix)
-        self.backend = backend
-        if backend == "onnxruntime":
-            self._session = _onnx_session(prefix, threads)
+        self.precision, self.backend = serving_choice(prefix, precision, backend)
+        if self.backend == "onnxruntime":
+            program = f"{prefix}.int8.onnx" if self.precision == "int8" else f"{prefix}.onnx"
+            self._session, self.device = _onnx_session(program, threads, device)
             self.input_names = [i.name for i in self._session.get_inputs()]
             self.output_names = [o.name for o in self._session.get_outputs()]
             return
@@ -351,11 +377,16 @@ class InferenceProgram:
         config = inference.Config(prefix + ".json", prefix + ".pdiparams")
         config.disable_glog_info()
         config.set_cpu_math_library_num_threads(threads)
-        if device == "gpu" or (device == "auto" and paddle.is_compiled_with_cuda()
-                               and paddle.device.cuda.device_count() > 0):
+        self.device = paddle_device(device)
+        if self.device == "gpu":
             config.enable_use_gpu(256, 0)  # initial memory pool (MB), card 0 (CUDA_VISIBLE_DEVICES picks it)
-        elif onednn:
+            if self.precision == "bf16":
+                print(f"note: {prefix}: bf16 is a CPU precision; the card runs the program at fp32", file=sys.stderr)
+                self.precision = "fp32"
+        elif onednn or self.precision == "bf16":
             config.enable_mkldnn()
+            if self.precision == "bf16":
+                config.enable_mkldnn_bfloat16()
         self._predictor = inference.create_predictor(config)
         self.input_names = self._predictor.get_input_names()
         self.output_names = self._predictor.get_output_names()
@@ -375,20 +406,115 @@ class InferenceProgram:
         self._predictor.run()
         return {name: self._predictor.get_output_handle(name).copy_to_cpu() for name in self.output_names}
 
+    def describe(self) -> str:
+        """What runs, in a few words: `int8, onnxruntime, cpu`."""
+        return f"{self.precision}, {self.backend}, {self.device}"
 
-def _onnx_session(prefix: str, threads: int):
+
+def serving_choice(prefix: str, precision: str, backend: str) -> tuple[str, str]:
+    """(precision, backend) that serve the export at `prefix` for these arguments of `InferenceProgram`."""
+    if precision == "recorded":
+        record = read_record(prefix)
+        precision = record.precision if record else "fp32"
+    elif precision not in PRECISIONS:
+        raise ConfigError(f"precision must be recorded or {', '.join(PRECISIONS)}; got {precision!r}")
+    needs = BACKEND_OF.get(precision)
+    if needs is not None and backend not in ("auto", needs):
+        raise ConfigError(f"{prefix}: {precision} runs in {needs}, not {backend}; "
+                          f"choose backend='{needs}', or precision='fp32' for the fp32 program")
+    if precision == "bf16":
+        reason = bf16_unsupported()
+        if reason:
+            print(f"note: {prefix}: serving fp32, not bf16: {reason}", file=sys.stderr)
+            precision = "fp32"
+    if precision == "int8" and not Path(f"{prefix}.int8.onnx").is_file():
+        raise CheckpointError(f"no int8 program at {prefix}.int8.onnx (export with --precision int8)")
+    if backend == "auto":
+        backend = needs or (fastest_backend() if Path(f"{prefix}.onnx").is_file() else "paddle")
+    return precision, backend
+
+
+def paddle_device(device: str) -> str:
+    """`gpu` or `cpu`: where `paddle.inference` runs for `device` (auto: a card when this build has CUDA and
+    sees one); `gpu` without a card is one error."""
+    cards = cuda_cards()
+    if device == "gpu" and not cards:
+        raise PipelineError("device gpu: this Paddle build sees no CUDA card (install paddlepaddle-gpu and check "
+                            "CUDA_VISIBLE_DEVICES), or use --device cpu")
+    return "gpu" if cards and device != "cpu" else "cpu"
+
+
+def cuda_cards() -> int:
+    """How many CUDA cards this Paddle build can run on (0 on the CPU wheel)."""
+    if not paddle.is_compiled_with_cuda():
+        return 0
+    return paddle.device.cuda.device_count()
+
+
+def onnx_providers(device: str) -> tuple[list[str], str]:
+    """(ONNX Runtime's execution providers, `gpu` or `cpu`) for `device`: the CUDA provider (onnxruntime-gpu)
+    first when it is installed and `device` allows it; `gpu` without it is one error."""
+    import onnxruntime
+
+    cuda = "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+    if device == "gpu" and not cuda:
+        raise PipelineError("device gpu: ONNX Runtime has no CUDA provider here (pip install onnxruntime-gpu in "
+                            "place of onnxruntime), or use --device cpu")
+    if cuda and device != "cpu":
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"], "gpu"
+    return ["CPUExecutionProvider"], "cpu"
+
+
+def _onnx_session(program: str, threads: int, device: str):
     try:
         import onnxruntime
     except ImportError:
         raise PipelineError(f"the onnxruntime backend needs onnxruntime: {_ONNX_EXTRA}") from None
-    if not Path(prefix + ".onnx").is_file():
-        raise CheckpointError(f"no ONNX program at {prefix}.onnx (export with --onnx, or train with "
+    if not Path(program).is_file():
+        raise CheckpointError(f"no ONNX program at {program} (export with --onnx, or train with "
                               "train.export_onnx=true)")
+    providers, device = onnx_providers(device)
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # errors only: its shape-merging notices about converted loops are harmless
-    return onnxruntime.InferenceSession(prefix + ".onnx", options, providers=["CPUExecutionProvider"])
+    return onnxruntime.InferenceSession(program, options, providers=providers), device
+
+
+def lower_precision(prefix: str | Path, precision: str, measure: Callable, floor: AccuracyFloor,
+                    threads: int = 2, fp32_is: str = "") -> PrecisionRecord | None:
+    """Makes the fp32 export at `prefix` serve `precision` (`engine.precision`), measured first.
+
+    `measure(reference, candidate)` runs the check set through both programs
+    (fp32 `paddle.inference`, and the candidate; each has `run`) and returns
+    what it measured: `outputs` (an `OutputCheck.summary()`) and, where the
+    task has them, `agreement` (share of predictions unchanged) and metric
+    differences. Below `floor` it is one `PrecisionError` and the export
+    stays fp32; otherwise the record is written (`PREFIX.precision.json`)
+    and returned. fp32 removes an earlier export's lower precision.
+    """
+    prefix = str(prefix)
+    remove_lowered(prefix)
+    if precision == "fp32":
+        return None
+    check_precision(precision)
+    if precision == "int8":
+        if not Path(f"{prefix}.onnx").is_file():
+            export_onnx(prefix)
+        file = quantize_int8(prefix).name
+    else:
+        file = Path(f"{prefix}.json").name
+    try:
+        reference = InferenceProgram(prefix, threads, backend="paddle", device="cpu", precision="fp32")
+        candidate = InferenceProgram(prefix, threads, device="cpu", precision=precision)
+        measured = measure(reference, candidate)
+        judge(precision, measured, floor, fp32_is=fp32_is or f"{prefix}.json serves fp32")
+    except BaseException:
+        remove_lowered(prefix)
+        raise
+    record = PrecisionRecord(precision, file, measured)
+    write_record(prefix, record)
+    return record
 
 
 def run_in_batches(run: Callable[[dict], dict], arrays: dict[str, np.ndarray], batch_size: int) -> dict:

@@ -18,6 +18,8 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
+from engine.precision import AccuracyFloor
+
 
 @dataclass
 class Carry:
@@ -27,6 +29,15 @@ class Carry:
     fetch: Any  # the Value fetched at the end of the step
     initial: np.ndarray  # this rank's starting value
     batch_axis: int = 0  # the axis of the batch rows (checkpoints hold every rank's rows)
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    """How a run exports (`train.export_onnx`, `train.export_precision` and its floor)."""
+
+    onnx: bool = False
+    precision: str = "fp32"
+    floor: AccuracyFloor = AccuracyFloor()
 
 
 @dataclass
@@ -102,6 +113,8 @@ class Job(ABC):
     config_class: ClassVar[type]
     # Whether `export(onnx=True)` can convert this job's programs (`train.export_onnx`).
     exports_onnx: ClassVar[bool] = True
+    # The precisions `export` can serve (`train.export_precision`), each checked on the dev set.
+    export_precisions: ClassVar[tuple[str, ...]] = ("fp32",)
     # Whether `initialize` honours `train.init_from` (start from another model's variables).
     starts_from_init: ClassVar[bool] = False
 
@@ -142,6 +155,6 @@ class Job(ABC):
         """Adds what makes a checkpoint a self-describing model directory (config, vocabulary)."""
 
     @abstractmethod
-    def export(self, exe, output_dir: Path, onnx: bool = False) -> dict[str, str]:
-        """Writes the final model and inference program (`onnx`: also as ONNX); returns {what: path or
-        figures} for the log."""
+    def export(self, exe, output_dir: Path, settings: ExportSettings = ExportSettings()) -> dict[str, str]:
+        """Writes the final model and inference program (as `settings` ask: also as ONNX, also at a
+        lower precision); returns {what: path or figures} for the log."""

@@ -19,10 +19,11 @@ import paddle
 from engine.checkpoint import CheckpointManager, read_state
 from engine.errors import CheckpointError, ConfigError, DataError, PipelineError
 from engine.inference import require_onnx
-from engine.job import BatchStream, Job, TrainGraph
+from engine.job import BatchStream, ExportSettings, Job, TrainGraph
 from engine.ops import SEED_FEED, step_seed
 from engine.optim import OptimConfig
 from engine.plot import CURVES_FILE, LOG_FILE, VisualDLWriter, save_curves
+from engine.precision import AccuracyFloor, check_precision
 from engine.progress import ProgressLog
 from engine.runtime import DistEnv, RuntimeConfig, all_gather_rows, rank_rows, setup
 from engine.step import build_step_programs
@@ -48,6 +49,11 @@ class TrainConfig:
     # Also convert the exported inference program to ONNX (PREFIX.onnx, for
     # ONNX Runtime; needs the [onnx] extra).
     export_onnx: bool = False
+    # Also serve the export at this precision: int8 (ONNX Runtime) or bf16 (oneDNN, where the CPU has
+    # it); measured against fp32 on the dev set first, and refused below the floor (docs/serving.md)
+    export_precision: str = "fp32"
+    export_min_agreement: float = 0.99  # share of dev predictions unchanged
+    export_min_cosine: float = 0.99  # mean cosine to fp32 of each output (ELMo's layers)
     # Start a new run (step 0) from the variables of this model or checkpoint directory
     # (jobs that can: ELMo pretraining); --resume of this run's own checkpoints takes precedence
     init_from: str = ""
@@ -92,6 +98,11 @@ class Trainer:
             if not job.exports_onnx:
                 raise ConfigError(f"train.export_onnx: the {type(job).__name__} job has no ONNX export")
             require_onnx()
+        if train.export_precision != "fp32":
+            check_precision(train.export_precision, "train.export_precision")
+            if train.export_precision not in job.export_precisions:
+                raise ConfigError(f"train.export_precision: the {type(job).__name__} job exports "
+                                  f"{' or '.join(job.export_precisions)}, not {train.export_precision}")
         if train.init_from and not job.starts_from_init:
             raise ConfigError(f"train.init_from: the {type(job).__name__} job does not start from another "
                               "model's variables (LUKE tasks: model.luke)")
@@ -248,7 +259,9 @@ class Trainer:
             self._save(state, log, graph)
         metrics = self._evaluate(state.step, log)
         if self.dist.is_main:
-            for what, path in self.job.export(self.exe, self.output_dir, self.cfg.export_onnx).items():
+            settings = ExportSettings(self.cfg.export_onnx, self.cfg.export_precision,
+                                      AccuracyFloor(self.cfg.export_min_agreement, self.cfg.export_min_cosine))
+            for what, path in self.job.export(self.exe, self.output_dir, settings).items():
                 log.write(f"{what}: {path}")
         return metrics
 

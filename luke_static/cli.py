@@ -2,7 +2,9 @@
 
     python -m luke_static convert --from hf|paddlenlp SRC_DIR --output DIR
     python -m luke_static export --model DIR --output PREFIX|DIR [--word-only] [--onnx]
+                                 [--precision fp32|int8|bf16 --check-text FILE]
     python -m luke_static predict --model EXPORT --input FILE [--output FILE.jsonl] [--task TASK]
+                                  [--device auto|cpu|gpu] [--precision recorded|fp32]
     python -m luke_static fill-mask --model DIR --text "Beyoncé lives in <mask>." [--entity-spans 0:7]
     python -m luke_static squad-check DATA.json --model DIR [--max-seq-length 512] [--doc-stride 128]
     python -m luke_static squad-eval DATA.json PREDICTIONS
@@ -20,6 +22,8 @@ import io
 import json
 import sys
 from pathlib import Path
+
+from engine.precision import add_precision_arguments, precision_options
 
 
 def _parser(description: str) -> argparse.ArgumentParser:
@@ -74,22 +78,35 @@ def export(argv: list[str] | None = None) -> str:
                         help="export the encoder alone, also from a model with a task head (a pretrained masked LM)")
     parser.add_argument("--word-only", action="store_true", help="export the encoder without the entity inputs")
     parser.add_argument("--onnx", action="store_true", help="also write PREFIX.onnx (needs the [onnx] extra)")
+    add_precision_arguments(parser, "inputs to measure --precision on: for a task export, a file as `predict "
+                                    "--input` reads it; for an encoder, text, one input per line")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
+    floor = precision_options(parser, args)
 
     import paddle
 
+    from engine.inference import lower_precision
+    from engine.precision import describe
     from engine.runtime import DistEnv, RuntimeConfig, setup
     from luke_static.formats import export_encoder, export_task, load_task
+    from luke_static.precision import encoder_check, pipeline_check
 
     place = setup(RuntimeConfig(threads=args.threads), DistEnv())
     exe = paddle.static.Executor(place)
-    if load_task(args.model) is not None and not (args.encoder or args.word_only):
-        prefix = export_task(exe, place, args.model, args.output, onnx=args.onnx)
+    task = load_task(args.model) is not None and not (args.encoder or args.word_only)
+    onnx = args.onnx or args.precision == "int8"  # int8 is the ONNX program quantized
+    if task:
+        prefix = export_task(exe, place, args.model, args.output, onnx=onnx)
     else:
-        prefix = export_encoder(exe, place, args.model, args.output, with_entities=not args.word_only,
-                                onnx=args.onnx)
-    print(f"exported {prefix}.json and {prefix}.pdiparams" + (f" and {prefix}.onnx" if args.onnx else ""))
+        prefix = export_encoder(exe, place, args.model, args.output, with_entities=not args.word_only, onnx=onnx)
+    print(f"exported {prefix}.json and {prefix}.pdiparams" + (f" and {prefix}.onnx" if onnx else ""))
+    if args.precision != "fp32":
+        measure = (pipeline_check(args.output, args.check_text, args.threads) if task
+                   else encoder_check(Path(prefix).parent, args.check_text))
+        record = lower_precision(prefix, args.precision, measure, floor, threads=args.threads)
+        print(f"exported {Path(prefix).parent / record.file} ({record.precision})")
+        print(describe(record.precision, record.check))
     return prefix
 
 
@@ -200,6 +217,7 @@ def predict(argv: list[str] | None = None) -> int:
     """Run a LUKE task export over a file and write one JSON record per input (JSON Lines): the task is
     the one the export records (task.json), so one command serves NER, relations, entity typing,
     question answering and fill-mask exports."""
+    from engine.inference import DEVICES
     from luke_static.pipelines import registered_pipelines
 
     pipelines = registered_pipelines()
@@ -212,16 +230,21 @@ def predict(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", help="JSON Lines file to write (default: print)")
     parser.add_argument("--task", choices=list(pipelines), help="refuse an export of another task")
     parser.add_argument("--backend", choices=("auto", "paddle", "onnxruntime"), default="auto",
-                        help="auto (default): ONNX Runtime when the export has its .onnx file and the onnx "
-                             "extra is installed, else paddle.inference")
+                        help="auto (default): what the export's precision needs; else ONNX Runtime when the "
+                             "export has its .onnx file and the onnx extra is installed, else paddle.inference")
+    parser.add_argument("--device", choices=DEVICES, default="auto",
+                        help="auto (default): the first card when the runtime can use one; cpu; gpu")
+    parser.add_argument("--precision", choices=("recorded", "fp32"), default="recorded",
+                        help="recorded (default): the precision the export was made for; fp32: its fp32 program")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads")
     args = parser.parse_args(argv)
 
     from luke_static.pipelines import pipeline, pipeline_for
 
-    pipe = (pipeline(args.task, args.model, args.backend, args.threads) if args.task
-            else pipeline_for(args.model, args.backend, args.threads))
-    return write_records(pipe.records(args.input), args.output, f"{pipe.task}, {pipe.backend}")
+    options = {"device": args.device, "precision": args.precision}
+    pipe = (pipeline(args.task, args.model, args.backend, args.threads, **options) if args.task
+            else pipeline_for(args.model, args.backend, args.threads, **options))
+    return write_records(pipe.records(args.input), args.output, f"{pipe.task}, {pipe.program.describe()}")
 
 
 def write_records(records, output: str | None, what: str) -> int:

@@ -19,6 +19,7 @@ the `Pipeline` in its folder's `predict.py`.
 from __future__ import annotations
 
 import json
+import os
 from abc import abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,9 +30,10 @@ import paddle
 from engine.atomic import atomic_directory
 from engine.config import check_files, section
 from engine.errors import ConfigError, listing
-from engine.inference import run_in_batches, save_inference_program
-from engine.job import Job, TrainGraph
+from engine.inference import lower_precision, run_in_batches, save_inference_program
+from engine.job import ExportSettings, Job, TrainGraph
 from engine.optim import OptimConfig
+from engine.precision import ComparingProgram, OutputCheck, describe
 from engine.runtime import DistEnv, RuntimeConfig
 from engine.trainer import TrainConfig
 from engine.variables import get_value, load_variables, save_variables, set_value
@@ -91,6 +93,7 @@ class LukeTask(Job):
     # The dev metric whose best evaluation's parameters are kept and exported
     # (None: the parameters of the last step).
     best_metric: str | None = "f1"
+    export_precisions = ("fp32", "int8", "bf16")
 
     def __init__(self, cfg, dist: DistEnv = DistEnv(), **tokenizer_settings):
         check_files(cfg.data, "data", required=("train", "dev"), optional=("test",))
@@ -105,6 +108,7 @@ class LukeTask(Job):
         self.splits: dict = {}  # "dev" (and "test") → what `score` reads
         self.best: float | None = None
         self._decoder: tuple | None = None
+        self._runner = None  # an inference program `decode` runs instead of the decoder (`score_with`)
 
     @abstractmethod
     def task_graph(self, training: bool) -> TaskGraph:
@@ -208,8 +212,9 @@ class LukeTask(Job):
         save_task(directory, TaskHead(self.head_task, self.head_labels(), program=self.inference_prefix,
                                       settings=self.predict_settings()))
 
-    def export(self, exe, output_dir: Path, onnx: bool = False) -> dict[str, str]:
-        """Restores the best dev parameters, scores the test split with them, writes outputs, exports."""
+    def export(self, exe, output_dir: Path, settings: ExportSettings = ExportSettings()) -> dict[str, str]:
+        """Restores the best dev parameters, scores the test split with them, writes outputs, exports
+        (at `settings.precision` too, checked on the dev set)."""
         written = {}
         if self.best_metric is not None and (self.work_dir / BEST_DIR).is_dir():
             load_variables(self.work_dir / BEST_DIR, self._parameter_shapes(), exe.place)
@@ -220,10 +225,38 @@ class LukeTask(Job):
             path.write_text(json.dumps(test, indent=1))
             written["test"] = f"{self.describe_metrics(test)} ({path})"
         written.update(self.write_outputs(exe, output_dir))
-        written["exported program"] = self.export_program(exe, output_dir, onnx)
-        if onnx:
-            written["exported ONNX program"] = written["exported program"].removesuffix(".json") + ".onnx"
+        written["exported program"] = self.export_program(exe, output_dir, settings.onnx)
+        prefix = written["exported program"].removesuffix(".json")
+        if settings.onnx:
+            written["exported ONNX program"] = f"{prefix}.onnx"
+        if settings.precision != "fp32":
+            record = lower_precision(prefix, settings.precision, lambda reference, candidate: self.measure_on_dev(
+                exe, reference, candidate), settings.floor, threads=self.cfg.runtime.threads or os.cpu_count() or 1)
+            written[f"exported {record.precision} program"] = f"{Path(prefix).parent / record.file}"
+            written[f"{record.precision} check"] = describe(record.precision, record.check)
         return written
+
+    def measure_on_dev(self, exe, reference, candidate) -> dict:
+        """How `candidate` (a lower-precision export) differs from `reference` (fp32) on the dev split:
+        each output (`OutputCheck`), the share of top labels unchanged (`agreement`: the least over the
+        logits outputs; QA's start and end positions), and the dev metrics of both."""
+        check = OutputCheck()
+        fp32 = self.score_with(exe, reference, "dev")
+        lowered = self.score_with(exe, ComparingProgram(reference, candidate, check), "dev")
+        outputs = check.summary()
+        measured = {"outputs": outputs, "agreement": min(s["top_agreement"] for s in outputs.values())}
+        for name, value in fp32.items():
+            if isinstance(value, float) and isinstance(lowered.get(name), float):
+                measured[f"dev_{name}_change"] = lowered[name] - value
+        return measured
+
+    def score_with(self, exe, program, split: str) -> dict:
+        """`score` with the decoder's outputs from `program` (an inference program's `run`)."""
+        self._runner = program
+        try:
+            return self.score(exe, split)
+        finally:
+            self._runner = None
 
     # -- decoding -------------------------------------------------------------------------
 
@@ -240,6 +273,8 @@ class LukeTask(Job):
         program, graph = self.decoding_program()
 
         def run(feed: dict) -> dict:
+            if self._runner is not None:
+                return self._runner.run({k: feed[k] for k in graph.feeds})
             values = exe.run(program, feed={k: feed[k] for k in graph.feeds}, fetch_list=list(graph.outputs.values()))
             return dict(zip(graph.outputs, values))
 

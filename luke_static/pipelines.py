@@ -49,15 +49,18 @@ class Pipeline(ABC):
     default_settings: ClassVar[dict] = {}  # input settings of an export that records none (the LUKE recipes')
     batch_size: ClassVar[int] = 8  # inputs per run of the program
 
-    def __init__(self, model: str | Path, backend: str = "auto", threads: int = 2):
+    def __init__(self, model: str | Path, backend: str = "auto", threads: int = 2, device: str = "auto",
+                 precision: str = "recorded"):
         """`model`: an export or a converted model directory with this task's head; `backend`: `auto`,
-        `paddle` or `onnxruntime`; `threads`: CPU threads."""
+        `paddle` or `onnxruntime`; `threads`: CPU threads; `device`: `auto`, `cpu` or `gpu`;
+        `precision`: what the export records (`recorded`), or `fp32` (see
+        `engine.inference.InferenceProgram`)."""
         directory = Path(model)
         self.record = _task_record(directory, self)
         self.labels = self.record.labels
         self.settings = {**self.default_settings, **self.record.settings}
         self.tokenizer = load_tokenizer(directory, add_prefix_space=True, task=self.tokenizer_mode)
-        self.program = _load_program(directory, self.record, backend, threads)
+        self.program = _load_program(directory, self.record, backend, threads, device, precision)
         self.backend = self.program.backend
 
     @abstractmethod
@@ -89,23 +92,24 @@ class Pipeline(ABC):
         return run_in_batches(self.program.run, arrays, self.batch_size)
 
 
-def pipeline(task: str, model: str | Path, backend: str = "auto", threads: int = 2) -> Pipeline:
+def pipeline(task: str, model: str | Path, backend: str = "auto", threads: int = 2, **options) -> Pipeline:
     """The `task` pipeline over `model` (an export, or a converted model directory with the task's head).
 
     `task` is `ner`, `relation`, `entity_typing`, `question_answering`,
     `text_classification`, `token_classification`, `multiple_choice` or
     `fill_mask` (HF's hyphenated spellings too); calling the pipeline returns
     dicts with labels and scores, and text spans with their character offsets
-    where the task has them (see each task's `predict.py`).
+    where the task has them (see each task's `predict.py`). `options`:
+    `device` and `precision` (see `Pipeline`).
     """
     pipelines = registered_pipelines()
     name = task.replace("-", "_")  # HF's names (`text-classification`, `fill-mask`) too
     if name not in pipelines:
         raise ConfigError(f"unknown task '{task}' (tasks: {', '.join(pipelines)})")
-    return pipelines[name](model, backend=backend, threads=threads)
+    return pipelines[name](model, backend=backend, threads=threads, **options)
 
 
-def pipeline_for(model: str | Path, backend: str = "auto", threads: int = 2) -> Pipeline:
+def pipeline_for(model: str | Path, backend: str = "auto", threads: int = 2, **options) -> Pipeline:
     """The pipeline of the task `model` records."""
     if not Path(model).is_dir():
         raise ConfigError(f"{model}: no such directory (a task export or a converted model directory)")
@@ -113,7 +117,7 @@ def pipeline_for(model: str | Path, backend: str = "auto", threads: int = 2) -> 
     if head is None:
         raise ConfigError(f"{model} is no task export (no task.json and no task program): export a fine-tuned "
                           "model first (python -m luke_static export), or take a run's inference/ directory")
-    return pipeline(task_name(head.task), model, backend, threads)
+    return pipeline(task_name(head.task), model, backend, threads, **options)
 
 
 def registered_pipelines() -> dict[str, type[Pipeline]]:
@@ -151,22 +155,18 @@ def _task_record(directory: Path, wanted: Pipeline) -> TaskHead:
     return head
 
 
-def _load_program(directory: Path, head: TaskHead, backend: str, threads: int):
+def _load_program(directory: Path, head: TaskHead, backend: str, threads: int, device: str, precision: str):
     """The task's program: the export's, or one exported now from a converted model directory."""
-    from engine.inference import BACKENDS, InferenceProgram, fastest_backend
+    from engine.inference import InferenceProgram
 
-    if backend not in ("auto", *BACKENDS):
-        raise ConfigError(f"backend must be auto, {' or '.join(BACKENDS)}; got {backend!r}")
-    program = head.program or TASK_PROGRAMS[head.task]
-    prefix = directory / program
+    prefix = directory / (head.program or TASK_PROGRAMS[head.task])
     if Path(f"{prefix}.json").is_file():
-        if backend == "auto":  # ONNX Runtime ran these programs 1.3-1.5x faster than paddle.inference here
-            backend = fastest_backend() if Path(f"{prefix}.onnx").is_file() else "paddle"
-        return InferenceProgram(prefix, threads, backend=backend)
+        return InferenceProgram(prefix, threads, backend=backend, device=device, precision=precision)
     # A converted model directory: its task program, exported into a scratch directory and loaded.
     with tempfile.TemporaryDirectory() as scratch:
         prefix = _export_now(directory, Path(scratch), threads, onnx=backend == "onnxruntime")
-        return InferenceProgram(prefix, threads, backend="paddle" if backend == "auto" else backend)
+        return InferenceProgram(prefix, threads, backend="paddle" if backend == "auto" else backend, device=device,
+                                precision="fp32" if precision == "recorded" else precision)
 
 
 def _export_now(directory: Path, scratch: Path, threads: int, onnx: bool) -> str:

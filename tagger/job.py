@@ -17,7 +17,7 @@ import bilm
 from engine.config import check_files, section
 from engine.errors import ConfigError
 from engine.inference import save_inference_program
-from engine.job import Job, TrainGraph
+from engine.job import ExportSettings, Job, TrainGraph
 from engine.optim import OptimConfig
 from engine.runtime import DistEnv, RuntimeConfig
 from engine.trainer import TrainConfig
@@ -154,7 +154,7 @@ class TaggerTraining(Job):
         if self.elmo is not None:
             self.elmo.vocab.save(directory / ELMO_VOCAB_FILE)
 
-    def export(self, exe, output_dir: Path, onnx: bool = False) -> dict[str, str]:
+    def export(self, exe, output_dir: Path, settings: ExportSettings = ExportSettings()) -> dict[str, str]:
         directory = Path(output_dir, "inference")
         directory.mkdir(parents=True, exist_ok=True)
         graph, program = self.decoding_program()

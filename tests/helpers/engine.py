@@ -62,7 +62,7 @@ class RegressionJob(Job):
     def write_model_files(self, directory: Path) -> None:
         pass
 
-    def export(self, exe, output_dir: Path, onnx: bool = False):
+    def export(self, exe, output_dir: Path, settings=None):
         return {}
 
 
