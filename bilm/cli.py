@@ -116,7 +116,7 @@ def export(argv: list[str] | None = None) -> str:
         record = lower_precision(prefix, args.precision, layer_check(cfg, vocab, check_sentences([args.check_text])),
                                  floor, threads=args.threads)
         print(f"exported {Path(prefix).parent / record.file} ({record.precision})")
-        print(describe(record.precision, record.check))
+        print(f"{record.precision} {describe(record.check)}")
     return prefix
 
 

@@ -194,7 +194,7 @@ class ElmoPretraining(Job):
             record = lower_precision(prefix, settings.precision, measure, settings.floor,
                                      threads=self.cfg.runtime.threads or os.cpu_count() or 1)
             written[f"exported {record.precision} program"] = str(Path(prefix).parent / record.file)
-            written[f"{record.precision} check"] = describe(record.precision, record.check)
+            written[f"{record.precision} check"] = describe(record.check)
         return written
 
 

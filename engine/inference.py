@@ -55,9 +55,11 @@ def save_inference_program(prefix: str | Path, feeds: list, fetches: dict, exe, 
                            external_data_threshold: int = EXTERNAL_DATA_THRESHOLD) -> str:
     """Saves `program` for `paddle.inference` with the given feeds and {name: value} outputs
     (`PREFIX.json` + `PREFIX.pdiparams`); `onnx`: also `PREFIX.onnx` (`export_onnx`, whose
-    `external_data_threshold` is passed on)."""
+    `external_data_threshold` is passed on). A lower precision made from an earlier program at
+    `prefix` is removed (`engine.precision`)."""
     prefix = str(prefix)
     Path(prefix).parent.mkdir(parents=True, exist_ok=True)
+    remove_lowered(prefix)  # made from the program this one replaces
     paddle.static.save_inference_model(prefix, feeds, list(fetches.values()), exe, program=program)
     rename_fetches(f"{prefix}.json", list(fetches))
     if onnx:

@@ -46,7 +46,7 @@ class PrecisionError(ConfigError):
     """A lower-precision export that lost more than its floor allows, or that this machine cannot run."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class AccuracyFloor:
     """What a lower-precision export must keep against fp32 on its check set."""
 
@@ -132,7 +132,8 @@ def bf16_unsupported() -> str | None:
 
 def quantize_int8(prefix: str | Path) -> Path:
     """Writes `PREFIX.int8.onnx` from `PREFIX.onnx` (the folded export of `engine.inference.export_onnx`):
-    ONNX Runtime's dynamic quantization of every MatMul with a constant weight, int8 per output channel;
+    ONNX Runtime's dynamic quantization of every MatMul with a constant weight, int8 per output channel
+    (per weight where a weight is a stack of matrices);
     products of two activations (attention scores) stay fp32. Returns its path."""
     try:
         from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -145,8 +146,8 @@ def quantize_int8(prefix: str | Path) -> Path:
     try:
         staged = tmp / output.name
         with _quiet_logging():  # the quantizer logs a line per tensor it leaves alone
-            quantize_dynamic(source, staged, weight_type=QuantType.QInt8, per_channel=True,
-                             op_types_to_quantize=["MatMul"], use_external_data_format=external,
+            quantize_dynamic(source, staged, weight_type=QuantType.QInt8, per_channel=_matrix_weights(source),
+                             op_types_to_quantize=["MatMul", "Gemm"], use_external_data_format=external,
                              extra_options={"MatMulConstBOnly": True, "EnableSubgraph": True})
         if Path(f"{staged}.data").is_file():
             os.replace(f"{staged}.data", f"{output}.data")
@@ -154,6 +155,17 @@ def quantize_int8(prefix: str | Path) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return output
+
+
+def _matrix_weights(path: Path) -> bool:
+    """Whether every constant weight of a product in the ONNX model is a matrix: ONNX Runtime's int8
+    product takes per-channel scales only then (ELMo's two directions side by side are [2, K, N], which
+    then get one scale per direction)."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    ranks = {t.name: len(t.dims) for t in model.graph.initializer}
+    return all(ranks.get(node.input[1], 2) == 2 for node in model.graph.node if node.op_type == "MatMul")
 
 
 @contextlib.contextmanager
@@ -264,11 +276,11 @@ def judge(precision: str, measured: dict, floor: AccuracyFloor, fp32_is: str) ->
                              f"the floor of {floor.agreement:.2%}; nothing {precision} was kept ({fp32_is})")
     for name, s in measured.get("outputs", {}).items():
         if s["cosine"] < floor.cosine:
-            raise PrecisionError(f"the {precision} export's {name} has cosine {s['cosine']:.4f} to fp32 on the check "
+            raise PrecisionError(f"the {precision} export's {name} has cosine {s['cosine']:.6f} to fp32 on the check "
                                  f"set, below the floor of {floor.cosine}; nothing {precision} was kept ({fp32_is})")
 
 
-def describe(precision: str, measured: dict) -> str:
+def describe(measured: dict) -> str:
     """One line of what a check measured, for the export's output."""
     parts = []
     for name, s in measured.get("outputs", {}).items():
@@ -276,4 +288,4 @@ def describe(precision: str, measured: dict) -> str:
     for key, value in measured.items():
         if key != "outputs":
             parts.append(f"{key} {value:.4f}" if isinstance(value, float) else f"{key} {value}")
-    return f"{precision} against fp32 on the check set: " + "; ".join(parts)
+    return "against fp32 on the check set: " + "; ".join(parts)

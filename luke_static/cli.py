@@ -106,7 +106,7 @@ def export(argv: list[str] | None = None) -> str:
                    else encoder_check(Path(prefix).parent, args.check_text))
         record = lower_precision(prefix, args.precision, measure, floor, threads=args.threads)
         print(f"exported {Path(prefix).parent / record.file} ({record.precision})")
-        print(describe(record.precision, record.check))
+        print(f"{record.precision} {describe(record.check)}")
     return prefix
 
 

@@ -233,7 +233,7 @@ class LukeTask(Job):
             record = lower_precision(prefix, settings.precision, lambda reference, candidate: self.measure_on_dev(
                 exe, reference, candidate), settings.floor, threads=self.cfg.runtime.threads or os.cpu_count() or 1)
             written[f"exported {record.precision} program"] = f"{Path(prefix).parent / record.file}"
-            written[f"{record.precision} check"] = describe(record.precision, record.check)
+            written[f"{record.precision} check"] = describe(record.check)
         return written
 
     def measure_on_dev(self, exe, reference, candidate) -> dict:

@@ -172,3 +172,21 @@ def test_a_tiny_model_learns_text_pairs_and_the_export_agrees(tmp_path, static_s
     found = classify([(r["text"], r["text_pair"]) for r in dev_rows[:4]])
     assert [f["label"] for f in found] == expected[:4] and 0.5 < found[0]["score"] <= 1.0
     assert classify({"text": dev_rows[1]["text"], "text_pair": dev_rows[1]["text_pair"]}) == found[1]
+
+
+@pytest.mark.slow
+def test_a_run_exports_int8_measured_on_its_dev_set(tmp_path, static_scope, capsys):
+    from engine.trainer import Trainer
+    from luke_static import pipeline
+
+    luke = write_luke_model(tmp_path / "luke", max_position_embeddings=80)
+    train, dev = write(tmp_path / "train.tsv", rows(48, seed=5)), write(tmp_path / "dev.tsv", rows(16, seed=6))
+    cfg = run_config(tmp_path, luke, train, dev, **{"train.export_precision": "int8"})
+    Trainer(ClassifyTraining(cfg), cfg.train, cfg.optim, cfg.runtime).fit()
+    export = tmp_path / "run" / "inference"
+    check = json.loads((export / "classify.precision.json").read_text())["check"]
+    assert check["agreement"] >= 0.99 and {"dev_accuracy_change", "dev_macro_f1_change"} <= check.keys()
+    assert check["outputs"]["logits"]["rows"] == 16
+    log = capsys.readouterr().out
+    assert f"exported int8 program: {export}/classify.int8.onnx" in log and "int8 check: against fp32" in log
+    assert pipeline("text_classification", export).program.describe() == "int8, onnxruntime, cpu"
