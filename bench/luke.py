@@ -9,8 +9,13 @@ same weights). Fine-tuning: the SQuAD head and loss, AdamW, one update per
 step (ours: the engine's step program; HF and PaddleNLP:
 `LukeForQuestionAnswering`). Inference: batch 1 through our exported program
 (`paddle.inference`, and ONNX Runtime with the [onnx] extra) vs HF eager
-under `inference_mode` and PaddleNLP under `no_grad`. Last lines: `inference
-ratio: X` (HF / our faster serving path) and `ratio: X` (fine-tune step, HF / ours).
+under `inference_mode` and PaddleNLP under `no_grad`; at lower precision,
+our int8 export (ONNX Runtime) against torch's `quantize_dynamic` int8 of
+the same model, and, where the CPU has bf16, our bf16 export (oneDNN)
+against torch's bf16 autocast; each with its cosine to its own fp32.
+Last lines: the ratios against their targets (`inference ratio`: HF / our
+faster fp32 path; `ratio`: fine-tune step, HF / ours). `--inference-only`
+skips the fine-tuning step.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ def main():
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--entities", type=int, default=8)
     p.add_argument("--entity-vocab", type=int, default=10000)
+    p.add_argument("--inference-only", action="store_true", help="skip the fine-tuning step")
     p.set_defaults(repeats=3, warmup=1)
     a = p.parse_args()
     results = Results("luke", a)
@@ -49,7 +55,10 @@ def main():
     import transformers
 
     ceiling = gemm_rate()
-    print(f"{cpu_model()} | threads {a.threads} | {a.layers} layers, hidden {a.hidden}, seq {a.seq}, batch {a.batch}, "
+    from engine.precision import bf16_unsupported, isa_summary
+
+    print(f"{cpu_model()} ({isa_summary()}) | threads {a.threads} | {a.layers} layers, hidden {a.hidden}, "
+          f"seq {a.seq}, batch {a.batch}, "
           f"{a.entities} entities, entity table {a.entity_vocab:,} | {forward_flops(a) / 1e9:.0f} GFLOP per "
           f"sequence forward | numpy fp32 GEMM {ceiling / 1e9:.0f} GFLOP/s")
     config = transformers.LukeConfig(vocab_size=50267, entity_vocab_size=a.entity_vocab, hidden_size=a.hidden,
@@ -60,34 +69,57 @@ def main():
     hf = transformers.LukeForQuestionAnswering(config)
     batch = inputs(a)
     single = {k: v[:1] for k, v in batch.items() if not k.endswith("positions")}
+    bf16 = bf16_unsupported() is None
     with tempfile.TemporaryDirectory() as tmp:
         hf.save_pretrained(Path(tmp) / "hf")
         seed = paddlenlp_side(a, Path(tmp) / "hf", batch, single)
         from luke_static.formats import convert
 
         convert("hf", Path(tmp) / "hf", Path(tmp) / "model")
-        ours_step = measure(paddle_step(a, Path(tmp) / "model", batch), a.repeats, a.warmup)
-        hf_step = measure(torch_step(hf, batch, torch), a.repeats, a.warmup)
+        if not a.inference_only:
+            ours_step = measure(paddle_step(a, Path(tmp) / "model", batch), a.repeats, a.warmup)
+            hf_step = measure(torch_step(hf, batch, torch), a.repeats, a.warmup)
         backends = ["paddle"] + (["onnxruntime"] if onnx_backend() else [])
-        runs = paddle_infer(a, Path(tmp) / "model", Path(tmp) / "export", single, backends)
+        runs, lowered = paddle_infer(a, Path(tmp) / "model", Path(tmp) / "export", single, backends, bf16)
         ours_infer = {b: measure(run, a.repeats, a.warmup) for b, run in runs.items()}
+        ours_lowered = {name: measure(run, a.repeats, a.warmup) for name, (run, _) in lowered.items()}
     hf.eval()
     hf_infer = measure(lambda: torch_infer(hf, single, torch), a.repeats, a.warmup)
-    step_flops = 3 * a.batch * forward_flops(a)  # backward ≈ twice the forward
-    steps = {"ours": ours_step, "HF": hf_step, **({"PaddleNLP": seed["step"]} if seed else {})}
-    for name, t in steps.items():
-        print(line(f"fine-tune step, {name}", t, a.batch * a.seq, "tokens") + ceiling_share(step_flops, t, ceiling))
-    infer = {**{f"ours ({b})": t for b, t in ours_infer.items()}, "HF": hf_infer,
-             **({"PaddleNLP": seed["infer"]} if seed else {})}
+    torch_lowered = torch_lower_precision(hf, single, torch, bf16)
+    torch_times = {name: measure(run, a.repeats, a.warmup) for name, (run, _) in torch_lowered.items()}
+    if not a.inference_only:
+        step_flops = 3 * a.batch * forward_flops(a)  # backward ≈ twice the forward
+        steps = {"ours": ours_step, "HF": hf_step, **({"PaddleNLP": seed["step"]} if seed else {})}
+        for name, t in steps.items():
+            print(line(f"fine-tune step, {name}", t, a.batch * a.seq, "tokens")
+                  + ceiling_share(step_flops, t, ceiling))
+    infer = {**{f"ours fp32 ({b})": t for b, t in ours_infer.items()}, "HF fp32": hf_infer,
+             **({"PaddleNLP fp32": seed["infer"]} if seed else {})}
     for name, t in infer.items():
         print(line(f"inference batch 1, {name}", t, a.seq, "tokens") + ceiling_share(forward_flops(a), t, ceiling))
+    cosines = {name: c for name, (_, c) in {**lowered, **torch_lowered}.items()}
+    for name, t in {**ours_lowered, **torch_times}.items():
+        print(line(f"inference batch 1, {name}", t, a.seq, "tokens") + f" | cosine to its fp32 {cosines[name]:.5f}")
+    if not bf16:
+        print(f"bf16 rows skipped: {bf16_unsupported()}")
     fastest = min(t["median"] for t in ours_infer.values())
     if seed:
-        results.ratio("fine-tune ratio vs PaddleNLP", seed["step"]["median"] / ours_step["median"], target=2.5,
-                      title="LUKE fine-tune vs PaddleNLP")
+        if not a.inference_only:
+            results.ratio("fine-tune ratio vs PaddleNLP", seed["step"]["median"] / ours_step["median"], target=2.5,
+                          title="LUKE fine-tune vs PaddleNLP")
         results.ratio("inference ratio vs PaddleNLP", seed["infer"]["median"] / fastest)
-    results.ratio("inference ratio", hf_infer["median"] / fastest, target=1.3, title="LUKE inference vs HF")
-    results.ratio("ratio", hf_step["median"] / ours_step["median"], target=1.5, title="LUKE fine-tune vs HF")
+    results.ratio("inference ratio", hf_infer["median"] / fastest, target=1.5, title="LUKE inference vs HF")
+    if "ours int8 (onnxruntime)" in ours_lowered:
+        int8 = ours_lowered["ours int8 (onnxruntime)"]["median"]
+        results.ratio("int8 inference ratio vs HF fp32", hf_infer["median"] / int8, target=2.0,
+                      title="LUKE int8 inference vs HF fp32")
+        results.ratio("int8 inference ratio vs torch int8", torch_times["torch int8 (quantize_dynamic)"]["median"]
+                      / int8, target=1.3, title="LUKE int8 inference vs torch int8")
+    if bf16:
+        results.ratio("bf16 inference ratio vs torch bf16", torch_times["torch bf16 (autocast)"]["median"]
+                      / ours_lowered["ours bf16 (paddle, oneDNN)"]["median"], title="LUKE bf16 inference vs torch")
+    if not a.inference_only:
+        results.ratio("ratio", hf_step["median"] / ours_step["median"], target=1.5, title="LUKE fine-tune vs HF")
     results.save()
 
 
@@ -149,12 +181,14 @@ def paddle_step(a, model_dir: Path, batch: dict):
     return lambda: exe.run(programs.step, feed=batch, fetch_list=[loss])
 
 
-def paddle_infer(a, model_dir: Path, export_dir: Path, batch: dict, backends: list[str]) -> dict:
-    """{backend: a call running the exported encoder on `batch`}, outputs checked equal across backends."""
+def paddle_infer(a, model_dir: Path, export_dir: Path, batch: dict, backends: list[str], bf16: bool):
+    """({backend: a call running the exported encoder on `batch`}, {name: (a call at a lower precision,
+    cosine of its output to fp32)}); the fp32 outputs checked equal across backends."""
     import numpy as np
     import paddle
 
     from engine.inference import InferenceProgram
+    from engine.precision import quantize_int8
     from luke_static.formats import export_encoder
 
     prefix = export_encoder(paddle.static.Executor(paddle.CPUPlace()), paddle.CPUPlace(), model_dir,
@@ -162,7 +196,43 @@ def paddle_infer(a, model_dir: Path, export_dir: Path, batch: dict, backends: li
     programs = {b: InferenceProgram(prefix, threads=a.threads, backend=b) for b in backends}
     outputs = [p.run(batch)["word_last_hidden_state"] for p in programs.values()]
     assert all(np.allclose(o, outputs[0], atol=1e-4) for o in outputs), "the backends disagree"
-    return {b: (lambda p=p: p.run(batch)) for b, p in programs.items()}
+    lowered = {}
+    if "onnxruntime" in backends:
+        quantize_int8(prefix)  # what `export --precision int8` serves
+        lowered["ours int8 (onnxruntime)"] = InferenceProgram(prefix, threads=a.threads, precision="int8")
+    if bf16:
+        lowered["ours bf16 (paddle, oneDNN)"] = InferenceProgram(prefix, threads=a.threads, precision="bf16")
+    return ({b: (lambda p=p: p.run(batch)) for b, p in programs.items()},
+            {name: ((lambda p=p: p.run(batch)), cosine(p.run(batch)["word_last_hidden_state"], outputs[0]))
+             for name, p in lowered.items()})
+
+
+def torch_lower_precision(hf, batch: dict, torch, bf16: bool) -> dict:
+    """{name: (a call, cosine of its output to HF fp32)}: torch's dynamic int8 of every Linear (the peer a
+    torch user would write) and, where the CPU has bf16, bf16 autocast."""
+    tensors = {k: torch.from_numpy(v) for k, v in batch.items()}
+    with torch.inference_mode():
+        want = hf.luke(**tensors).last_hidden_state.numpy()
+    quantized = torch.ao.quantization.quantize_dynamic(hf, {torch.nn.Linear}, dtype=torch.qint8)
+
+    def int8():
+        with torch.inference_mode():
+            return quantized.luke(**tensors).last_hidden_state
+
+    def autocast():
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            return hf.luke(**tensors).last_hidden_state
+
+    runs = {"torch int8 (quantize_dynamic)": int8, **({"torch bf16 (autocast)": autocast} if bf16 else {})}
+    return {name: (run, cosine(run().float().numpy(), want)) for name, run in runs.items()}
+
+
+def cosine(got, want) -> float:
+    """Mean cosine similarity of the vectors along the last axis."""
+    import numpy as np
+
+    got, want = got.reshape(-1, got.shape[-1]), want.reshape(-1, want.shape[-1])
+    return float(((got * want).sum(-1) / (np.linalg.norm(got, axis=-1) * np.linalg.norm(want, axis=-1))).mean())
 
 
 def paddlenlp_side(a, hf_dir: Path, batch: dict, single: dict) -> dict | None:
