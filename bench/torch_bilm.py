@@ -16,17 +16,19 @@ import torch.nn.functional as F
 class TorchLSTMP(torch.nn.Module):
     def __init__(self, inp: int, hidden: int, proj: int, cell_clip: float, proj_clip: float):
         super().__init__()
-        self.gate = torch.nn.Linear(inp, 4 * hidden, bias=False)
+        # x·W_x + b as one addmm (a separate bias add cost 30 % of the eval forward), and a Linear,
+        # so torch's quantize_dynamic makes it int8.
+        self.gate = torch.nn.Linear(inp, 4 * hidden)
+        torch.nn.init.zeros_(self.gate.bias)
         self.weight = torch.nn.Parameter(torch.randn(proj, 4 * hidden) * 0.02)
-        self.bias = torch.nn.Parameter(torch.zeros(4 * hidden))
         self.proj = torch.nn.Parameter(torch.randn(hidden, proj) * 0.02)
         self.hidden, self.cell_clip, self.proj_clip = hidden, cell_clip, proj_clip
 
     def forward(self, x, r, c):
-        gates = self.gate(x) + self.bias  # all steps at once
+        gates = self.gate(x)  # all steps at once
         outputs = []
         for t in range(x.shape[1]):
-            z = gates[:, t] + r @ self.weight
+            z = torch.addmm(gates[:, t], r, self.weight)
             zc, zi, zf, zo = z.chunk(4, dim=-1)
             c = (torch.tanh(zc) * torch.sigmoid(zi) + c * torch.sigmoid(zf)).clamp(-self.cell_clip, self.cell_clip)
             r = ((torch.sigmoid(zo) * torch.tanh(c)) @ self.proj).clamp(-self.proj_clip, self.proj_clip)
