@@ -191,6 +191,7 @@ def paddle_infer(a, model_dir: Path, export_dir: Path, batch: dict, backends: li
     from engine.precision import quantize_int8
     from luke_static.formats import export_encoder
 
+    paddle.enable_static()
     prefix = export_encoder(paddle.static.Executor(paddle.CPUPlace()), paddle.CPUPlace(), model_dir,
                             export_dir / "luke", onnx="onnxruntime" in backends)
     programs = {b: InferenceProgram(prefix, threads=a.threads, backend=b) for b in backends}

@@ -259,8 +259,9 @@ def write_records(records, output: str | None, what: str) -> int:
         for record in records:
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
             count += 1
-    if output is not None:
-        print(f"wrote {count:,} records to {output} ({what})", file=sys.stderr)
+    # On stderr, so the records alone are the output.
+    print(f"wrote {count:,} records to {output} ({what})" if output is not None else f"{count:,} records ({what})",
+          file=sys.stderr)
     return count
 
 

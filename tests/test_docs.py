@@ -187,8 +187,16 @@ def test_pretrain_on_your_corpus_then_vectors_from_files_python_and_your_network
     network = doc_python("docs/elmo-in-your-network.md", "bilm.load_pretrained")
     assert sandbox.python(network, model).stdout.strip().splitlines() == expected_lines(network)
 
+    # An int8 export measured on the user's sentences, and the dump that runs it.
+    proc = sandbox.run(doc_command("docs/serving.md", "python -m bilm export --model output/elmo/model --output "
+                                                      "serving/elmo_int8"), model)
+    assert "int8 against fp32 on the check set: layer_0" in proc.stdout
+    proc = sandbox.run(doc_command("docs/serving.md", "python -m bilm dump --model serving/elmo_int8"))
+    assert "tokens/s, int8, onnxruntime)" in proc.stdout
+
     # Serving the export: paddle.inference by hand, and the project's wrapper on ONNX Runtime.
-    sandbox.run(doc_command("docs/serving.md", "python -m bilm export --model output/elmo/model"), model)
+    elmo_export = "python -m bilm export --model output/elmo/model --output serving/elmo "
+    sandbox.run(doc_command("docs/serving.md", elmo_export), model)
     run = {"output/elmo/inference": "output/my_elmo/inference"}
     for contains, said, shape in (("inference.create_predictor", "# [2, 3, 5, 256]", "(2, 3, 5, 256)"),
                                   ("InferenceProgram(", "# (2, 3, 4, 256)", "(2, 3, 4, 256)")):
@@ -305,6 +313,13 @@ def test_convert_luke_then_ner_relation_and_qa_from_the_command_line_and_python(
     proc = sandbox.run(doc_command("docs/luke.md", "python -m luke_static predict --model serving/ner"))
     records = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [r["text"] for r in records] == ["Ana Ivanovic lives in Los Angeles .", "Beyoncé met Ana Ivanovic ."]
+    # The same export at int8, measured on the sentences, then served as int8 without being told.
+    proc = sandbox.run(doc_command("docs/serving.md", "python -m luke_static export --model models/ner --output "
+                                                      "serving/ner_int8 --precision int8"))
+    assert "int8 against fp32 on the check set: logits max|Δ|" in proc.stdout
+    proc = sandbox.run(doc_command("docs/serving.md", "python -m luke_static predict --model serving/ner_int8"))
+    assert [json.loads(line)["text"] for line in proc.stdout.splitlines()] == [r["text"] for r in records]
+    assert "(ner, int8, onnxruntime, cpu)" in proc.stderr
     snippet = doc_python("docs/luke.md", 'pipeline("ner", "models/ner")')
     (printed,) = sandbox.python(snippet).stdout.strip().splitlines()
     entities = ast.literal_eval(printed)
