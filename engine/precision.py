@@ -230,8 +230,7 @@ class OutputCheck:
             got = candidate[name]
             if not np.issubdtype(want.dtype, np.floating) or want.size == 0:
                 continue
-            want, got = want.reshape(-1, want.shape[-1]) if want.ndim else want.reshape(1, 1), \
-                got.reshape(-1, got.shape[-1]) if got.ndim else got.reshape(1, 1)
+            want, got = _rows(want), _rows(got)
             s = self._stats.setdefault(name, {"max_abs": 0.0, "cosines": [], "agree": 0, "rows": 0})
             s["max_abs"] = max(s["max_abs"], float(np.abs(want - got).max()))
             norms = np.linalg.norm(want, axis=-1) * np.linalg.norm(got, axis=-1)
@@ -248,6 +247,11 @@ class OutputCheck:
             out[name] = {"max_abs": s["max_abs"], "cosine": float(cosines.mean()) if cosines.size else 1.0,
                          "top_agreement": s["agree"] / max(s["rows"], 1), "rows": s["rows"]}
         return out
+
+
+def _rows(value: np.ndarray) -> np.ndarray:
+    """`value` as rows of its last axis (a scalar: one row of one)."""
+    return value.reshape(-1, value.shape[-1]) if value.ndim else value.reshape(1, 1)
 
 
 class ComparingProgram:
