@@ -3,7 +3,7 @@
 #
 #   sh run.sh                         ELMo pretraining on the built-in corpus (configs/elmo.yaml)
 #   sh run.sh test [PYTEST_ARGS]      the test suite
-#   sh run.sh [JOB] [-n N] [--nnodes M --master HOST:PORT] [-o key=value ...] [--resume] [--show]
+#   sh run.sh [JOB] [-n N] [--nnodes M --master HOST:PORT] [-o key=value ...] [--resume | --resume-from DIR] [--show]
 #                                     the job of configs/JOB.yaml (default: elmo), run by
 #                                     `python -m engine --config configs/JOB.yaml`; the
 #                                     recipe's `job:` key names the job class

@@ -1,6 +1,6 @@
 """The training command every job shares.
 
-    python -m engine --config configs/JOB.yaml [-o section.key=value ...] [--resume] [--show]
+    python -m engine --config configs/JOB.yaml [-o section.key=value ...] [--resume | --resume-from DIR] [--show]
 
 The recipe's `job:` key names the job class (`bilm.pretrain.ElmoPretraining`,
 `tagger.job.TaggerTraining`, ...): the registry is the recipes themselves, so
@@ -26,7 +26,10 @@ def config_parser(description: str, default_config: str | None = None) -> argpar
     parser.add_argument("-o", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. -o train.max_steps=100 (repeatable)")
     parser.add_argument("--resume", action="store_true",
-                        help="continue from the latest complete checkpoint in train.output_dir")
+                        help="continue from the newest intact checkpoint in train.output_dir (a damaged newer "
+                             "one is noted and set aside as step-N.damaged)")
+    parser.add_argument("--resume-from", metavar="DIR",
+                        help="continue from this checkpoint directory (checked against its manifest first)")
     parser.add_argument("--init-from", metavar="DIR",
                         help="start a new run from the variables of DIR (= -o train.init_from=DIR)")
     parser.add_argument("--show", nargs="?", const="text", choices=("text", "markdown"),
@@ -79,7 +82,7 @@ def train(argv: list[str] | None = None, default_config: str | None = None) -> d
             print(job.summary(), flush=True)
         run_config = f"{JOB_KEY}: {cls.__module__}.{cls.__name__}\n" + dump_yaml(cfg)
         trainer = Trainer(job, cfg.train, cfg.optim, cfg.runtime, dist, run_config=run_config)
-        return trainer.fit(resume=args.resume)
+        return trainer.fit(resume=args.resume, resume_from=args.resume_from)
     except BaseException:
         # A run that stops before its first step (a missing file, a typo in a path) leaves
         # nothing behind that it made: no empty output directory to trip the next try.

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import paddle
 
-from engine.checkpoint import CheckpointManager, read_state
+from engine.checkpoint import CheckpointManager, read_state, verify
 from engine.errors import CheckpointError, ConfigError, DataError, PipelineError
 from engine.inference import require_onnx
 from engine.job import BatchStream, ExportSettings, Job, TrainGraph
@@ -111,9 +111,13 @@ class Trainer:
         self._curves_note: str | None = None  # why curves.png cannot be drawn, once known
         self.steps_run = 0  # optimizer steps this process has taken
 
-    def fit(self, resume: bool = False) -> dict:
-        """Trains (or continues) to `max_steps`; returns the final evaluation metrics."""
-        start = self._find_start(resume)
+    def fit(self, resume: bool = False, resume_from: str | Path | None = None) -> dict:
+        """Trains (or continues) to `max_steps`; returns the final evaluation metrics.
+
+        `resume` continues from the newest intact checkpoint of `output_dir`
+        (a damaged newer one is noted and set aside); `resume_from` from that
+        checkpoint directory, which must be intact."""
+        start, start_notes = self._find_start(resume, resume_from)
         if start is not None:
             self.job.check_checkpoint(start)
         if self.dist.is_main:
@@ -129,7 +133,7 @@ class Trainer:
         for startup in self.programs.startups:
             self.exe.run(startup)
         loaded = self.job.initialize(self.exe, self.programs.step)
-        state, notes = RunState(carry={c.feed: c.initial for c in graph.carry}), []
+        state, notes = RunState(carry={c.feed: c.initial for c in graph.carry}), list(start_notes)
         if start is not None:
             state = self._restore(start, graph, notes)
         if self.programs.frozen:
@@ -155,14 +159,26 @@ class Trainer:
 
     # -- set-up ---------------------------------------------------------------
 
-    def _find_start(self, resume: bool) -> Path | None:
+    def _find_start(self, resume: bool, resume_from: str | Path | None) -> tuple[Path | None, list[str]]:
+        if resume_from is not None:
+            problems = verify(resume_from)
+            if problems:
+                raise CheckpointError(f"{resume_from}: {'; '.join(problems)}")
+            return Path(resume_from), []
         latest = self.checkpoints.latest()
         if latest is not None and not resume:
             raise PipelineError(
                 f"{self.output_dir} already holds checkpoints (latest: {latest.name}); "
                 "pass --resume to continue that run, or choose another train.output_dir"
             )
-        return latest if resume else None
+        if not resume:
+            return None, []
+        start, notes = self.checkpoints.intact(set_aside=self.dist.is_main)
+        if notes and start is None:
+            raise CheckpointError(f"no intact checkpoint in {self.checkpoints.root}: {'; '.join(notes)}")
+        if notes:
+            notes = [*notes, f"resuming from {start.name}, the newest intact checkpoint"]
+        return start, notes
 
     def _restore(self, checkpoint: Path, graph: TrainGraph, notes: list[str]) -> RunState:
         load_variables(checkpoint, self.programs.persistable_shapes(), self.place, allow_extra=False)

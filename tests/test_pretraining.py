@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow  # every test trains a biLM through Trainer.fit
 
 def checkpoint_arrays(path: Path) -> dict[str, np.ndarray]:
     """The tensor files of a checkpoint (everything but its state and job files)."""
-    other = {"trainer_state.json", "carry.npz", "model.json", "vocab.txt"}
+    other = {"trainer_state.json", "carry.npz", "manifest.json", "model.json", "vocab.txt"}
     return {p.name: read_tensor(p) for p in path.iterdir() if p.name not in other}
 
 

@@ -38,7 +38,7 @@ def train_command(*args) -> list[str]:
 
 def final_variables(out: Path, step: int) -> dict[str, np.ndarray]:
     path = out / "checkpoints" / f"step-{step:08d}"
-    skip = {"trainer_state.json", "carry.npz", "model.json", "vocab.txt"}
+    skip = {"trainer_state.json", "carry.npz", "manifest.json", "model.json", "vocab.txt"}
     values = {p.name: read_tensor(p) for p in path.iterdir() if p.name not in skip}
     values.update({f"carry:{k}": v for k, v in np.load(path / "carry.npz").items()})
     return values
@@ -125,3 +125,35 @@ def test_a_non_finite_loss_stops_the_run_or_is_skipped(toy_corpus, tmp_path, ski
         assert "its gradients were zeroed (no update)" in proc.stdout
         for value in final_variables(out, 12).values():
             assert np.all(np.isfinite(value))
+
+
+def test_a_damaged_newest_checkpoint_is_set_aside_and_the_run_resumes_from_the_one_before(toy_corpus, tmp_path):
+    whole, damaged = tmp_path / "whole", tmp_path / "damaged"
+    steps = {"train.max_steps": 15}
+    for out in (whole, damaged):
+        subprocess.run(train_command(*overrides(toy_corpus, out, **steps)), cwd=ROOT, env=ENV, check=True,
+                       capture_output=True)
+    # Bytes flipped in place, the size kept: what loaded silently before checkpoints had a manifest.
+    target = damaged / "checkpoints" / "step-00000015" / "lstmp_1.w_0"
+    data = bytearray(target.read_bytes())
+    for i in range(len(data) - 400, len(data)):
+        data[i] ^= 0xFF
+    target.write_bytes(bytes(data))
+    proc = subprocess.run(train_command(*overrides(toy_corpus, damaged, **steps), "--resume"), cwd=ROOT, env=ENV,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert ("note: step-00000015 is damaged (lstmp_1.w_0 has other bytes than were saved (CRC-32 mismatch)); "
+            "set aside as step-00000015.damaged") in proc.stdout
+    assert "resumed from" in proc.stdout and "step-00000010 at step 10" in proc.stdout
+    assert (damaged / "checkpoints" / "step-00000015.damaged").is_dir()
+    a, b = final_variables(whole, 15), final_variables(damaged, 15)
+    for name in a:
+        np.testing.assert_allclose(a[name], b[name], atol=1e-6, err_msg=name)
+
+    # A checkpoint chosen by hand is checked too, and a damaged one is one line.
+    chosen = damaged / "checkpoints" / "step-00000015.damaged"
+    proc = subprocess.run(train_command(*overrides(toy_corpus, tmp_path / "other", **steps), "--resume-from",
+                                        str(chosen)), cwd=ROOT, env=ENV, capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (f"error: {chosen}: lstmp_1.w_0 has other bytes than were saved "
+                                                     "(CRC-32 mismatch)")
