@@ -170,6 +170,8 @@ def test_pretrain_on_your_corpus_then_vectors_from_files_python_and_your_network
     assert "eval at step 50 | dev ppl" in proc.stdout
     assert (sandbox.root / "output/my_elmo/inference/elmo.json").is_file()
     model = {"output/elmo/model": "output/my_elmo/model"}
+    proc = sandbox.run(doc_command("docs/operations.md", "python -m engine.verify"), {"output/elmo": "output/my_elmo"})
+    assert proc.stdout.count(": intact (") >= 1, proc.stdout
 
     (sandbox.root / "sentences.txt").write_text("The list is sorted in place .\n\nReturn None .\n")
     sandbox.run(doc_command("docs/elmo-in-your-network.md", "python -m bilm dump"), model)
