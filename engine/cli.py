@@ -13,9 +13,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import shutil
+import sys
 from pathlib import Path
 
 from engine.errors import ConfigError
+from engine.signals import RunStopped
 
 
 def config_parser(description: str, default_config: str | None = None) -> argparse.ArgumentParser:
@@ -82,7 +84,10 @@ def train(argv: list[str] | None = None, default_config: str | None = None) -> d
             print(job.summary(), flush=True)
         run_config = f"{JOB_KEY}: {cls.__module__}.{cls.__name__}\n" + dump_yaml(cfg)
         trainer = Trainer(job, cfg.train, cfg.optim, cfg.runtime, dist, run_config=run_config)
-        return trainer.fit(resume=args.resume, resume_from=args.resume_from)
+        try:
+            return trainer.fit(resume=args.resume, resume_from=args.resume_from)
+        except RunStopped as stopped:  # saved and said so: the status tells a scheduler it was stopped
+            sys.exit(stopped.exit_status)
     except BaseException:
         # A run that stops before its first step (a missing file, a typo in a path) leaves
         # nothing behind that it made: no empty output directory to trip the next try.

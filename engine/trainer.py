@@ -10,6 +10,7 @@ and only rank 0 logs, evaluates, saves and exports.
 from __future__ import annotations
 
 import math
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from engine.plot import CURVES_FILE, LOG_FILE, VisualDLWriter, save_curves
 from engine.precision import AccuracyFloor, check_precision
 from engine.progress import ProgressLog
 from engine.runtime import DistEnv, RuntimeConfig, all_gather_rows, rank_rows, setup
+from engine.signals import RunStopped, StopSignals
 from engine.step import build_step_programs
 from engine.variables import load_variables, save_variables
 
@@ -211,20 +213,25 @@ class Trainer:
         stream: BatchStream = self.job.train_batches(state.reader)
         try:
             batches = iter(stream)
-            while state.step < self.cfg.max_steps:
-                result = self._step(graph, batches, state, log)
-                if result is None:
-                    break
-                state, loss, step_tokens = result
-                self.steps_run += 1
-                if math.isfinite(loss):
-                    log.step(state.step, loss, step_tokens)
-                else:  # raises unless skipping is configured
-                    self._on_nonfinite(loss, state.step, log)
-                if self._due(self.cfg.save_every, state.step):
-                    self._save(state, log, graph)
-                if self._due(self.cfg.eval_every, state.step):
-                    self._evaluate(state.step, log)
+            with StopSignals() as signals:
+                while state.step < self.cfg.max_steps:
+                    result = self._step(graph, batches, state, log)
+                    if result is None:
+                        break
+                    state, loss, step_tokens = result
+                    self.steps_run += 1
+                    if math.isfinite(loss):
+                        log.step(state.step, loss, step_tokens)
+                    else:  # raises unless skipping is configured
+                        self._on_nonfinite(loss, state.step, log)
+                    if self._due(self.cfg.save_every, state.step):
+                        self._save(state, log, graph)
+                    if self._due(self.cfg.eval_every, state.step):
+                        self._evaluate(state.step, log)
+                    signum = self._agreed_signal(signals)
+                    if signum:
+                        signals.restore(signal.SIGINT)  # a second Ctrl-C: now; more SIGTERMs: ignored
+                        self._stop(signum, state, log, graph)
         finally:
             stream.close()
         if log.elapsed > 0:
@@ -233,6 +240,19 @@ class Trainer:
         if state.step < self.cfg.max_steps:
             log.write(f"the training data ran out at step {state.step}")
         return state
+
+    def _agreed_signal(self, signals: StopSignals) -> int:
+        """The stop signal any rank has received by now (0: none), the same on every rank, so that all
+        of them stop after the same step."""
+        mine = np.array([signals.received or 0], np.int32)
+        return int(all_gather_rows(mine, 0, self.dist.world).max())
+
+    def _stop(self, signum: int, state: RunState, log: ProgressLog, graph: TrainGraph) -> None:
+        if self._saved_step != state.step:
+            self._save(state, log, graph)
+        stopped = RunStopped(signum, state.step)
+        log.write(str(stopped))
+        raise stopped
 
     def _due(self, every: int, step: int) -> bool:
         return bool(every) and step % every == 0 and step < self.cfg.max_steps

@@ -121,6 +121,10 @@ def _produce(factory, args, out, parent_pid: int) -> None:
         out.cancel_join_thread()
 
     signal.signal(signal.SIGTERM, stop)
+    # Out of the trainer's process group: a SIGTERM or Ctrl-C meant for the run (a scheduler's, a
+    # launcher's, a terminal's) is the trainer's to act on at a step boundary (`engine.signals`), and it
+    # still needs its batches until then; this process ends with its consumer either way.
+    os.setpgrp()
     try:
         for item in factory(*args):
             if not _put(out, item, parent_pid):

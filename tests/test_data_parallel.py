@@ -139,3 +139,40 @@ def test_two_nodes_on_localhost_equal_one_process(corpus, tmp_path):
 def test_run_sh_needs_a_master_for_several_nodes():
     proc = subprocess.run(["sh", "run.sh", "elmo", "--nnodes", "2"], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 2 and "--nnodes 2 needs --master HOST:PORT" in proc.stderr
+
+
+def test_sigterm_to_the_launcher_stops_both_ranks_at_the_same_step_and_they_resume_exactly(corpus, tmp_path):
+    import os
+    import signal
+    import time
+
+    steps, out = 400, tmp_path / "run"
+    args = overrides(corpus, out, batch=3, steps=steps, **{"train.save_every": 1000, "train.log_every": 1})
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER)
+    out.mkdir(parents=True)
+    launch = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir",
+              str(out / "launch"), sys.executable, str(driver), str(out), "--config", "configs/elmo.yaml", *args]
+    proc = subprocess.Popen(launch, cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    deadline, log0 = time.time() + 120, out / "launch" / "workerlog.0"
+    while not (log0.is_file() and "step 3/" in log0.read_text(errors="replace")):
+        assert time.time() < deadline and proc.poll() is None, proc.stdout.read()
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGTERM)  # what a scheduler does to the job's process group
+    proc.wait(timeout=120)
+    assert proc.returncode == signal.SIGTERM  # the launcher's own status: the signal's number
+    logs = [(out / "launch" / f"workerlog.{r}").read_text() for r in (0, 1)]
+    (line,) = [x for x in logs[0].splitlines() if x.startswith("stopped by")]
+    step = int(line.split("at step ")[1].split(";")[0])
+    assert line == f"stopped by SIGTERM at step {step}; resume with --resume" and step < steps, logs[0][-2000:]
+    assert not list(out.glob("rank*.npz"))  # neither rank went on to the end
+    from engine.checkpoint import CheckpointManager
+
+    assert CheckpointManager(out / "checkpoints").latest().name == f"step-{step:08d}"
+
+    resumed, _ = run(tmp_path, out, args, ranks=2, resume=True)
+    whole, _ = run(tmp_path, tmp_path / "whole", overrides(corpus, tmp_path / "whole", batch=3, steps=steps,
+                                                           **{"train.save_every": 1000}), ranks=2)
+    assert_same(resumed[0], whole[0], atol=0)
+    assert_same(resumed[1], whole[1], atol=0)

@@ -157,3 +157,69 @@ def test_a_damaged_newest_checkpoint_is_set_aside_and_the_run_resumes_from_the_o
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1] == (f"error: {chosen}: lstmp_1.w_0 has other bytes than were saved "
                                                      "(CRC-32 mismatch)")
+
+
+def stop_after_some_steps(command: list[str], out: Path, seed: int, signum=signal.SIGTERM) -> subprocess.Popen:
+    """Starts `command`, and once its log shows a step, sends `signum` to its process group a seeded random
+    moment later (as a scheduler or `kill -TERM` does); returns the finished process."""
+    proc = subprocess.Popen(command, cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    for line in proc.stdout:
+        if line.startswith("step "):
+            break
+    time.sleep(random.Random(seed).uniform(0.0, 0.5))
+    os.killpg(proc.pid, signum)
+    proc.stdout_text = line + proc.stdout.read()
+    proc.wait(timeout=120)
+    return proc
+
+
+def test_sigterm_saves_at_a_step_boundary_and_the_resumed_run_ends_bitwise_as_an_uninterrupted_one(toy_corpus,
+                                                                                                  tmp_path):
+    whole, stopped = tmp_path / "whole", tmp_path / "stopped"
+    steps = {"train.max_steps": STEPS, "train.save_every": 1000, "data.num_workers": 1}
+    subprocess.run(train_command(*overrides(toy_corpus, whole, **steps)), cwd=ROOT, env=ENV, check=True,
+                   capture_output=True)
+    proc = stop_after_some_steps(train_command(*overrides(toy_corpus, stopped, **steps)), stopped, seed=20261205)
+    assert proc.returncode == 128 + signal.SIGTERM, proc.stderr.read()
+    (line,) = [x for x in proc.stdout_text.splitlines() if x.startswith("stopped by")]
+    step = int(line.split("at step ")[1].split(";")[0])
+    assert line == f"stopped by SIGTERM at step {step}; resume with --resume" and 0 < step < STEPS
+    assert CheckpointManager(stopped / "checkpoints").latest().name == f"step-{step:08d}"
+    assert "leaked" not in proc.stderr.read()  # the reader ended cleanly with its consumer
+
+    subprocess.run(train_command(*overrides(toy_corpus, stopped, **steps), "--resume"), cwd=ROOT, env=ENV,
+                   check=True, capture_output=True)
+    a, b = final_variables(whole, STEPS), final_variables(stopped, STEPS)
+    assert set(a) == set(b)
+    for name in a:  # the carried LSTM state included
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def test_sigterm_stops_a_luke_fine_tuning_run_that_resumes_exactly(tmp_path):
+    from test_classify import rows, write
+
+    from helpers.luke import write_luke_model
+
+    luke = write_luke_model(tmp_path / "luke", max_position_embeddings=80)
+    train, dev = write(tmp_path / "train.tsv", rows(96, seed=1)), write(tmp_path / "dev.tsv", rows(8, seed=2))
+
+    def command(out, *extra):
+        items = {"data.train": train, "data.dev": dev, "data.max_seq_length": 40, "model.luke": luke,
+                 "train.output_dir": out, "train.batch_size": 4, "train.max_steps": 60, "train.log_every": 1,
+                 "train.save_every": 1000, "train.eval_every": 0, "optim.learning_rate": 3e-3}
+        return [sys.executable, "-m", "engine", "--config", "configs/classify.yaml",
+                *[a for k, v in items.items() for a in ("-o", f"{k}={v}")], *extra]
+
+    whole, stopped = tmp_path / "whole", tmp_path / "stopped"
+    subprocess.run(command(whole), cwd=ROOT, env=ENV, check=True, capture_output=True)
+    proc = stop_after_some_steps(command(stopped), stopped, seed=7)
+    assert proc.returncode == 128 + signal.SIGTERM, proc.stderr.read()
+    assert "stopped by SIGTERM at step" in proc.stdout_text
+    subprocess.run(command(stopped, "--resume"), cwd=ROOT, env=ENV, check=True, capture_output=True)
+    a, b = (CheckpointManager(out / "checkpoints").latest() for out in (whole, stopped))
+    assert a.name == b.name == "step-00000060"
+    skip = {"trainer_state.json", "carry.npz", "manifest.json"}
+    for path in a.iterdir():
+        if path.name not in skip and not path.suffix:
+            np.testing.assert_array_equal(read_tensor(path), read_tensor(b / path.name), err_msg=path.name)
