@@ -238,7 +238,9 @@ def dump_file(embedded, output: str | Path, progress=None) -> dict:
     count = tokens = blank = 0
     names: dict[str, str] = {}
     start = time.perf_counter()
-    with atomic_file(Path(output)) as partial, h5py.File(partial, "w") as out:
+    # h5py over a Python file: a failed write (a full disk) is then an OSError like any other, where
+    # HDF5's own file driver reports it only while tearing down, and can crash the process.
+    with atomic_file(Path(output)) as partial, open(partial, "wb+") as raw, h5py.File(raw, "w") as out:
         for indices, batch, vectors in embedded:
             for index, words, layers in zip(indices, batch, vectors):
                 out.create_dataset(str(index), data=layers)

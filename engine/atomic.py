@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from engine.errors import storage_error
+
 
 @contextmanager
 def atomic_directory(final: str | Path, concurrent: bool = False,
@@ -30,19 +32,20 @@ def atomic_directory(final: str | Path, concurrent: bool = False,
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp, old = _sibling(final, "partial", concurrent), _sibling(final, "old", concurrent)
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
     try:
+        tmp.mkdir()
         yield tmp
-    except BaseException:
+        if keep_existing is not None and keep_existing(final):
+            shutil.rmtree(tmp, ignore_errors=True)
+            return
+        for directory, _, files in os.walk(tmp):
+            for name in files:
+                fsync_file(Path(directory, name))
+            fsync_dir(Path(directory))
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        _raise_storage_error(exc, final)
         raise
-    if keep_existing is not None and keep_existing(final):
-        shutil.rmtree(tmp, ignore_errors=True)
-        return
-    for directory, _, files in os.walk(tmp):
-        for name in files:
-            fsync_file(Path(directory, name))
-        fsync_dir(Path(directory))
     if final.exists():
         # Directories cannot be renamed over non-empty ones: swap, then delete.
         shutil.rmtree(old, ignore_errors=True)
@@ -66,12 +69,20 @@ def atomic_file(final: str | Path) -> Iterator[Path]:
     tmp = final.with_name(f".{final.name}.partial")
     try:
         yield tmp
-    except BaseException:
+        fsync_file(tmp)
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        _raise_storage_error(exc, final)
         raise
-    fsync_file(tmp)
     os.replace(tmp, final)
     fsync_dir(final.parent)
+
+
+def _raise_storage_error(exc: BaseException, final: Path) -> None:
+    """A failed write of `final` (nothing of it left behind) as one line naming it; other errors pass."""
+    error = storage_error(exc, final, "nothing of it was left behind")
+    if error is not None:
+        raise error from None
 
 
 def fsync_file(path: Path) -> None:

@@ -15,7 +15,7 @@ import sys
 import warnings
 from collections.abc import Callable
 
-from engine.errors import PipelineError
+from engine.errors import PipelineError, storage_error
 
 # Paddle's notices to its own developers: at import, that ccache (a compiler cache for custom C++ ops)
 # is missing; while building programs, that PIR values have no place. Users can do nothing about either.
@@ -50,6 +50,12 @@ def run(main: Callable[..., object], *args) -> None:
         main(*args)
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as exc:  # a full disk, a quota, a size limit: the place is at fault, not the program
+        error = storage_error(exc, exc.filename or "a file")
+        if error is None:
+            raise
+        print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -6,6 +6,9 @@ the file and line, the config key, or the variable. Command-line entry points
 print the message alone, without a traceback, and exit with status 2.
 """
 
+import errno
+import os
+
 
 class PipelineError(Exception):
     """Base class: a problem with the user's input, reported without a traceback."""
@@ -21,6 +24,27 @@ class DataError(PipelineError):
 
 class CheckpointError(PipelineError):
     """A checkpoint or model directory does not match the program that loads it."""
+
+
+class StorageError(PipelineError):
+    """A file could not be written (a full disk, a quota, a file-size limit, a read-only or forbidden place)."""
+
+
+# What a write fails with when the place, not the program, is at fault.
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
+_ACCESS_ERRNOS = (errno.EACCES, errno.EPERM)
+
+
+def storage_error(exc: BaseException, target, intact: str = "") -> StorageError | None:
+    """`exc` as one line naming `target`, the cause and (`intact`) what is still whole, when it is a failed
+    write of `target` (or of anything, for a full disk, a quota or a size limit); None otherwise."""
+    if not isinstance(exc, OSError) or exc.errno is None:
+        return None
+    written = exc.errno in WRITE_ERRNOS or (exc.errno in _ACCESS_ERRNOS and exc.filename is not None
+                                            and str(exc.filename).startswith(str(target).rsplit("/", 1)[0]))
+    if not written:
+        return None
+    return StorageError(f"cannot write {target}: {os.strerror(exc.errno)}" + (f"; {intact}" if intact else ""))
 
 
 def listing(names: list[str], limit: int = 8) -> str:

@@ -18,7 +18,7 @@ import numpy as np
 import paddle
 
 from engine.checkpoint import CheckpointManager, read_state, verify
-from engine.errors import CheckpointError, ConfigError, DataError, PipelineError
+from engine.errors import CheckpointError, ConfigError, DataError, PipelineError, StorageError, storage_error
 from engine.inference import require_onnx
 from engine.job import BatchStream, ExportSettings, Job, TrainGraph
 from engine.ops import SEED_FEED, step_seed
@@ -297,7 +297,16 @@ class Trainer:
         if self.dist.is_main:
             settings = ExportSettings(self.cfg.export_onnx, self.cfg.export_precision,
                                       AccuracyFloor(self.cfg.export_min_agreement, self.cfg.export_min_cosine))
-            for what, path in self.job.export(self.exe, self.output_dir, settings).items():
+            try:
+                exported = self.job.export(self.exe, self.output_dir, settings)
+            except OSError as exc:  # a full disk while exporting: the run itself is saved
+                error = storage_error(exc, exc.filename or self.output_dir,
+                                      f"the run is complete in {self.checkpoints.latest()}: make room and run "
+                                      "again with --resume to export it")
+                if error is None:
+                    raise
+                raise error from None
+            for what, path in exported.items():
                 log.write(f"{what}: {path}")
         return metrics
 
@@ -324,7 +333,16 @@ class Trainer:
             self.job.write_model_files(directory)
 
         saved = {"step": state.step, "tokens": state.tokens, "reader": state.reader, **self._run_shape()}
-        path = self.checkpoints.save(state.step, write_files, saved, carry)
+        try:
+            path = self.checkpoints.save(state.step, write_files, saved, carry)
+        except (StorageError, OSError) as exc:
+            last = self.checkpoints.latest()
+            error = storage_error(exc.__context__ or exc, self.checkpoints.root / f"step-{state.step:08d}",
+                                  f"the last complete checkpoint is {last or 'none'} (resume from it with --resume "
+                                  "once there is room)")
+            if error is None:
+                raise
+            raise error from None
         log.write(f"saved checkpoint {path}")
 
     def _evaluate(self, step: int, log: ProgressLog) -> dict:
@@ -343,7 +361,7 @@ class Trainer:
             return
         try:
             save_curves([self.output_dir], self.output_dir / CURVES_FILE)
-        except (ConfigError, DataError) as exc:
+        except (ConfigError, DataError, StorageError) as exc:
             self._curves_note = str(exc)
             log.write(f"note: no {CURVES_FILE}: {exc}")
 

@@ -223,3 +223,61 @@ def test_sigterm_stops_a_luke_fine_tuning_run_that_resumes_exactly(tmp_path):
     for path in a.iterdir():
         if path.name not in skip and not path.suffix:
             np.testing.assert_array_equal(read_tensor(path), read_tensor(b / path.name), err_msg=path.name)
+
+
+FULL_DISK_AT_SECOND_SAVE = """
+import errno, os, sys
+import engine.variables as variables
+from bilm.cli import train as main
+from engine.command import run
+original = variables.write_tensor
+def write_tensor(path, array):  # the disk fills up while the second checkpoint is written
+    if "step-00000010" in str(path):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+    original(path, array)
+if __name__ == "__main__":
+    variables.write_tensor = write_tensor
+    run(main, sys.argv[1:])
+"""
+
+
+def test_a_full_disk_is_one_line_naming_what_is_intact(toy_corpus, tmp_path):
+    out = tmp_path / "run"
+    driver = tmp_path / "driver.py"
+    driver.write_text(FULL_DISK_AT_SECOND_SAVE)
+    proc = subprocess.run([sys.executable, str(driver), "--config", "configs/elmo.yaml", *overrides(toy_corpus, out)],
+                          cwd=ROOT, env=ENV, capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    checkpoints = out / "checkpoints"
+    assert proc.stderr.strip().splitlines() == [
+        f"error: cannot write {checkpoints}/step-00000010: No space left on device; the last complete checkpoint "
+        f"is {checkpoints}/step-00000005 (resume from it with --resume once there is room)"]
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["step-00000005"]  # nothing partial left
+
+
+def limit_file_size(size: int):
+    """A `preexec_fn`: files of the process may not grow past `size` bytes (writes then fail with EFBIG
+    instead of the default SIGXFSZ): a full disk without mounting one."""
+    import resource
+
+    def apply():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+    return apply
+
+
+def test_a_dump_past_the_space_left_is_one_line_and_leaves_no_partial_file(toy_corpus, tmp_path):
+    out = tmp_path / "run"
+    subprocess.run(train_command(*overrides(toy_corpus, out, **{"train.max_steps": 4})), cwd=ROOT, env=ENV,
+                   check=True, capture_output=True)
+    text = tmp_path / "text.txt"
+    text.write_text(Path(toy_corpus["dev"].replace("*.txt", "shard-0.txt")).read_text() * 30)
+    output = tmp_path / "vectors" / "elmo.hdf5"
+    proc = subprocess.run([sys.executable, "-m", "bilm", "dump", "--model", str(out / "model"), "--input", str(text),
+                           "--output", str(output), "--backend", "paddle"], cwd=ROOT, env=ENV, capture_output=True,
+                          text=True, preexec_fn=limit_file_size(1 << 20))
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines()[-1] == (f"error: cannot write {output}: File too large; nothing of it "
+                                                     "was left behind")
+    assert list(output.parent.iterdir()) == []
