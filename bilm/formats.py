@@ -319,7 +319,10 @@ def read_weights(path: str | Path, cfg: BiLMConfig) -> tuple[dict[str, np.ndarra
                         f"{path}: {name} has shape {list(dataset.shape)} but options.json ({_dims(cfg, name)}) "
                         f"implies {list(expected[name])}"
                     )
-                arrays[name] = np.asarray(dataset[()], np.float32)
+                try:
+                    arrays[name] = np.asarray(dataset[()], np.float32)
+                except (OSError, RuntimeError, ValueError) as exc:
+                    raise CheckpointError(f"{path}: {name} cannot be read ({str(exc).splitlines()[0]})") from None
             elif name.startswith(CHAR_CNN_PREFIXES) and cfg.input == "word":
                 char_cnn.append(name)
             else:
@@ -376,7 +379,10 @@ def _datasets(path: str | Path) -> Iterator[dict]:
         raise CheckpointError(f"{path}: not an HDF5 file") from None
     with f:
         found = {}
-        f.visititems(lambda name, obj: found.__setitem__(name, obj) if isinstance(obj, h5py.Dataset) else None)
+        try:
+            f.visititems(lambda name, obj: found.__setitem__(name, obj) if isinstance(obj, h5py.Dataset) else None)
+        except (OSError, RuntimeError, KeyError, ValueError) as exc:  # what HDF5 says of a damaged file
+            raise CheckpointError(f"{path}: a damaged HDF5 file ({str(exc).splitlines()[0]})") from None
         yield found
 
 

@@ -61,10 +61,15 @@ def read_recipe(path: str | Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}: not valid YAML ({what})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of sections")
     base = data.pop(BASE_KEY, None)
@@ -96,7 +101,8 @@ def apply_override(cls: type, data: dict, item: str) -> None:
     if _is_str_type(field_type) and not isinstance(value, str) and value is not None:
         value = raw  # `-o data.vocab=123` means the string "123"
     if not dataclasses.is_dataclass(field_type):  # a wrong value is the override's mistake, not the recipe's
-        value = _convert(field_type, value, f"-o {item}", key)
+        shown = item if item.isprintable() else f"{key}={raw!r}"  # a value with a newline stays on one line
+        value = _convert(field_type, value, f"-o {shown}", key)
     node = data
     parts = key.split(".")
     for part in parts[:-1]:
@@ -162,6 +168,8 @@ def read_json(path: str | Path, missing: str | None = None) -> Any:
         raise ConfigError(missing or f"{path}: no such file") from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: not valid JSON: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
 def write_json(path: str | Path, obj: Any) -> None:

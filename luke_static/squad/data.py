@@ -69,6 +69,8 @@ def read_squad(path: str | Path, strict: bool = False) -> list[SquadExample]:
         data = json.loads(Path(path).read_text(encoding="utf-8"))["data"]
     except FileNotFoundError:
         raise DataError(f"SQuAD file not found: {path}") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except (json.JSONDecodeError, KeyError, TypeError):
         raise DataError(f"{path}: not a SQuAD file (a JSON object with a 'data' list)") from None
     examples = []
