@@ -55,6 +55,30 @@ def atomic_directory(final: str | Path, concurrent: bool = False,
     shutil.rmtree(old, ignore_errors=True)
 
 
+@contextmanager
+def atomic_entries(directory: str | Path) -> Iterator[Path]:
+    """Yields a staging directory whose entries (files and directories) each replace the entry of that name
+    in `directory` when the block succeeds: a step that writes several outputs beside other files (a run's
+    export beside its checkpoints) leaves each output whole or as it was, and on failure nothing new."""
+    directory = Path(directory)
+    with atomic_directory(directory / ".staging") as staging:
+        yield staging
+    staged = directory / ".staging"
+    try:
+        for entry in sorted(staged.iterdir()):
+            final, old = directory / entry.name, _sibling(directory / entry.name, "old", False)
+            if final.is_dir() and entry.is_dir():
+                shutil.rmtree(old, ignore_errors=True)
+                os.replace(final, old)
+            elif final.is_dir():
+                shutil.rmtree(final)
+            os.replace(entry, final)
+            shutil.rmtree(old, ignore_errors=True)
+        fsync_dir(directory)
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+
+
 def _sibling(final: Path, tag: str, unique: bool) -> Path:
     # Hidden, so that nobody takes it for the real thing.
     suffix = f"-{os.getpid()}-{secrets.token_hex(4)}" if unique else ""

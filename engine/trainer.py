@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import paddle
 
+from engine.atomic import atomic_entries
 from engine.checkpoint import CheckpointManager, read_state, verify
 from engine.errors import CheckpointError, ConfigError, DataError, PipelineError, StorageError, storage_error
 from engine.inference import require_onnx
@@ -297,18 +298,25 @@ class Trainer:
         if self.dist.is_main:
             settings = ExportSettings(self.cfg.export_onnx, self.cfg.export_precision,
                                       AccuracyFloor(self.cfg.export_min_agreement, self.cfg.export_min_cosine))
-            try:
-                exported = self.job.export(self.exe, self.output_dir, settings)
-            except OSError as exc:  # a full disk while exporting: the run itself is saved
-                error = storage_error(exc, exc.filename or self.output_dir,
-                                      f"the run is complete in {self.checkpoints.latest()}: make room and run "
-                                      "again with --resume to export it")
-                if error is None:
-                    raise
-                raise error from None
-            for what, path in exported.items():
+            for what, path in self._export(settings).items():
                 log.write(f"{what}: {path}")
         return metrics
+
+    def _export(self, settings: ExportSettings) -> dict[str, str]:
+        """The job's export, staged and moved into `output_dir` output by output: a failure (a full disk)
+        leaves the previous outputs as they were and nothing partial."""
+        try:
+            with atomic_entries(self.output_dir) as staging:
+                exported = self.job.export(self.exe, staging, settings)
+        except (StorageError, OSError) as exc:  # the run itself is saved
+            error = storage_error(exc.__context__ or exc if isinstance(exc, StorageError) else exc,
+                                  f"the export in {self.output_dir}",
+                                  f"the run is complete in {self.checkpoints.latest()}: make room and run again "
+                                  "with --resume to export it")
+            if error is None:
+                raise
+            raise error from None
+        return {what: str(value).replace(str(staging), str(self.output_dir)) for what, value in exported.items()}
 
     def _on_nonfinite(self, loss: float, step: int, log: ProgressLog) -> None:
         last = self.checkpoints.latest()

@@ -281,3 +281,35 @@ def test_a_dump_past_the_space_left_is_one_line_and_leaves_no_partial_file(toy_c
     assert proc.stderr.strip().splitlines()[-1] == (f"error: cannot write {output}: File too large; nothing of it "
                                                      "was left behind")
     assert list(output.parent.iterdir()) == []
+
+
+FULL_DISK_AT_EXPORT = """
+import errno, os, sys
+import paddle
+from bilm.cli import train as main
+from engine.command import run
+def save_inference_model(path_prefix, *args, **kwargs):  # the disk fills up while the run exports
+    open(str(path_prefix) + ".json", "w").write("{")  # half a file first, as a real failure leaves
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path_prefix) + ".pdiparams")
+if __name__ == "__main__":
+    paddle.static.save_inference_model = save_inference_model
+    run(main, sys.argv[1:])
+"""
+
+
+def test_a_full_disk_at_the_export_leaves_no_partial_export_and_resume_exports(toy_corpus, tmp_path):
+    out = tmp_path / "run"
+    driver = tmp_path / "driver.py"
+    driver.write_text(FULL_DISK_AT_EXPORT)
+    args = overrides(toy_corpus, out, **{"train.max_steps": 10})
+    proc = subprocess.run([sys.executable, str(driver), "--config", "configs/elmo.yaml", *args], cwd=ROOT, env=ENV,
+                          capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"error: cannot write the export in {out}: No space left on device; the run is complete in "
+        f"{out}/checkpoints/step-00000010: make room and run again with --resume to export it")
+    assert not {"inference", "model"} & {p.name for p in out.iterdir()} and not list(out.glob(".*"))  # nothing partial
+    proc = subprocess.run(train_command(*args, "--resume"), cwd=ROOT, env=ENV, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "inference" / "elmo.json").is_file() and (out / "model" / "model.json").is_file()
+    assert f"exported inference program: {out}/inference/elmo.json" in proc.stdout
