@@ -174,5 +174,7 @@ def test_sigterm_to_the_launcher_stops_both_ranks_at_the_same_step_and_they_resu
     resumed, _ = run(tmp_path, out, args, ranks=2, resume=True)
     whole, _ = run(tmp_path, tmp_path / "whole", overrides(corpus, tmp_path / "whole", batch=3, steps=steps,
                                                            **{"train.save_every": 1000}), ranks=2)
-    assert_same(resumed[0], whole[0], atol=0)
-    assert_same(resumed[1], whole[1], atol=0)
+    for rank in (0, 1):  # the same ranks doing the same arithmetic: bit for bit
+        assert set(resumed[rank]) == set(whole[rank]) and len(whole[rank]) > 10
+        for name in whole[rank]:
+            np.testing.assert_array_equal(resumed[rank][name], whole[rank][name], err_msg=name)
