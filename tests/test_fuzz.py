@@ -3,7 +3,7 @@
 Each test starts from a valid sample of one input (a corpus shard, a
 vocabulary, the LAC TSV, CoNLL, TACRED, Open Entity, SQuAD, a classification
 file, a recipe and `-o` values, model records, tensor files, bilm-tf's HDF5
-weights) and lets hypothesis mutate its bytes: spans deleted, replaced,
+weights, what the predictors read) and lets hypothesis mutate its bytes: spans deleted, replaced,
 duplicated or inserted, lines swapped, the file cut short. The reader must
 return, or raise a `PipelineError` whose message is one line and names the
 file; anything else (an IndexError, a UnicodeDecodeError, a numpy error)
@@ -268,3 +268,34 @@ def test_bilm_tf_weights(tmp_path_factory, data):
 
     cfg = BiLMConfig(vocab_size=10, input="char", embed_size=8, hidden_size=16, num_layers=1)
     check(lambda p: read_weights(p, cfg), tmp_path_factory.mktemp("hdf5") / "weights.hdf5", data)
+
+
+# -- what the predictors read (`python -m luke_static predict --input`) ------------------------------
+
+
+def predictor_read(task_folder: str):
+    """The `read` of a task's pipeline, which needs nothing of a loaded export."""
+    import importlib
+
+    cls = importlib.import_module(f"luke_static.{task_folder}.predict").PIPELINE
+    return lambda path: cls.read(object.__new__(cls), path)
+
+
+@FUZZ
+@fuzz(b'{"id": "q1", "question": "Where does Beyonc\xc3\xa9 live?", "context": "Beyonc\xc3\xa9 lives in LA."}\n'
+      b'{"question": "Who?", "context": "Ana Ivanovic won.", "entities": [{"start": 0, "end": 12}]}\n')
+def test_question_answering_predictor_input(tmp_path_factory, data):
+    check(predictor_read("squad"), tmp_path_factory.mktemp("qa") / "questions.jsonl", data)
+
+
+@FUZZ
+@fuzz(json.dumps([{k: v for k, v in r.items() if k != "relation"} for r in relation_records(3, seed=2)]).encode())
+def test_relation_predictor_input(tmp_path_factory, data):
+    check(predictor_read("relation"), tmp_path_factory.mktemp("rel") / "pairs.json", data)
+
+
+@FUZZ
+@fuzz(json.dumps([{k: v for k, v in r.items() if k != "labels"} for r in typed_records()[:3]],
+                 ensure_ascii=False).encode())
+def test_entity_typing_predictor_input(tmp_path_factory, data):
+    check(predictor_read("open_entity"), tmp_path_factory.mktemp("typing") / "mentions.json", data)
