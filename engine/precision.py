@@ -133,7 +133,7 @@ def bf16_unsupported() -> str | None:
 def quantize_int8(prefix: str | Path) -> Path:
     """Writes `PREFIX.int8.onnx` from `PREFIX.onnx` (the folded export of `engine.inference.export_onnx`):
     ONNX Runtime's dynamic quantization of every MatMul with a constant weight, int8 per output channel
-    (per weight where a weight is a stack of matrices);
+    (per tensor for every weight of a model that has a stack of matrices, ELMo's directions side by side);
     products of two activations (attention scores) stay fp32. Returns its path."""
     try:
         from onnxruntime.quantization import QuantType, quantize_dynamic

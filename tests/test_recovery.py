@@ -197,8 +197,8 @@ def test_sigterm_saves_at_a_step_boundary_and_the_resumed_run_ends_bitwise_as_an
 
 
 def test_sigterm_stops_a_luke_fine_tuning_run_that_resumes_exactly(tmp_path):
-    from test_classify import rows, write
 
+    from helpers.classify import rows, write
     from helpers.luke import write_luke_model
 
     luke = write_luke_model(tmp_path / "luke", max_position_embeddings=80)
