@@ -265,7 +265,7 @@ def _paddlenlp_timings(a, hf_dir: str, batch: dict, single: dict) -> dict | str:
     import paddle
     import paddle.nn.functional as F
 
-    from luke_static.weights_io import read_safetensors
+    from engine.weights_io import read_safetensors
 
     c = json.loads(Path(hf_dir, "config.json").read_text())
     keys = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",

@@ -12,7 +12,7 @@ for `ner`, `relation`, `entity_typing`, `question_answering` and `fill_mask`
   `entity_span_classification`, `masked_lm`.
 - `luke_static.tokenizer`: words by byte-level BPE, entities by title.
 - `luke_static.formats`: model directories, conversion from HF / PaddleNLP
-  (heads included), task records, exports (`luke_static.weights_io` reads
+  (heads included), task records, exports (`engine.weights_io` reads
   the checkpoint files without torch and without running pickles).
 - `luke_static.finetune`: what the fine-tuning jobs share. A task is a
   folder: `squad/`, `open_entity/`, `ner/`, `relation/` each hold its data

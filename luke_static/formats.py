@@ -146,7 +146,7 @@ def is_dense_weight(name: str, shape: tuple[int, ...]) -> bool:
 def read_source(kind: str, src: Path) -> tuple[LukeConfig, dict, dict[str, np.ndarray]]:
     """The config (ours and the file's raw keys) and the named arrays of an `hf` or `paddlenlp`
     checkpoint directory."""
-    from luke_static.weights_io import read_pdparams, read_safetensors, read_torch_bin
+    from engine.weights_io import read_pdparams, read_safetensors, read_torch_bin
 
     if kind == "hf":
         cfg, raw = _config(src / "config.json")

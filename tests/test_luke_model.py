@@ -158,7 +158,7 @@ def test_files_written_by_paddlenlp_itself_convert_to_its_model(tmp_path, static
 
 def test_pretrained_files_without_entity_queries_get_copies_of_query(tmp_path):
     from engine.variables import read_tensor
-    from luke_static.weights_io import read_safetensors
+    from engine.weights_io import read_safetensors
 
     model, src = hf_model(tmp_path)
     state = read_safetensors(src / "model.safetensors")

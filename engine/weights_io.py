@@ -1,9 +1,12 @@
 """Reading published checkpoints without torch or paddle, and without executing pickles.
 
 - `model.safetensors`: an 8-byte header size, a JSON header, raw data.
-- `pytorch_model.bin` (torch's zip format): `*/data.pkl` references tensor
-  storages stored as `*/data/<key>`; it is unpickled with an allow-list that
-  only rebuilds tensors (as numpy arrays) and ordered dicts.
+- `torch.save` files, in torch's zip format (`pytorch_model.bin`:
+  `*/data.pkl` references tensor storages stored as `*/data/<key>`) or its
+  legacy format (torch < 1.6: four pickles — magic number, protocol, system
+  info, the object — then the storage keys' list and each storage as an int64
+  element count and its bytes). The object is unpickled with an allow-list
+  that only rebuilds tensors (as numpy arrays) and ordered dicts.
 - `model_state.pdparams` (`paddle.save`): a pickled dict of numpy arrays,
   unpickled with an allow-list of numpy's array reconstruction.
 
@@ -56,12 +59,12 @@ def read_safetensors(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def read_torch_bin(path: str | Path) -> dict[str, np.ndarray]:
-    """A torch `save` file (zip format) as numpy arrays, without importing or trusting torch code."""
+    """A `torch.save` state dict (zip or legacy format) as numpy arrays, without importing or trusting
+    torch code."""
     try:
         archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile:
-        raise CheckpointError(f"{path}: not a zip-format torch checkpoint (re-save it with a recent torch, "
-                              "or convert it to safetensors)") from None
+        return _flatten(_read_legacy_torch(path), path)
     with archive:
         pickles = [n for n in archive.namelist() if n.endswith("data.pkl")]
         if not pickles:
@@ -70,6 +73,30 @@ def read_torch_bin(path: str | Path) -> dict[str, np.ndarray]:
         unpickler = _TorchUnpickler(io.BytesIO(archive.read(pickles[0])), archive, root, path)
         state = unpickler.load()
     return _flatten(state, path)
+
+
+_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+
+
+def _read_legacy_torch(path):
+    with open(path, "rb") as f:
+        try:
+            magic = pickle.load(f)
+        except Exception:  # any garbage: the message below says what was expected
+            magic = None
+        if magic != _LEGACY_MAGIC:
+            raise CheckpointError(f"{path}: not a torch checkpoint (neither torch's zip format nor its "
+                                  "legacy one)")
+        if pickle.load(f) != 1001:
+            raise CheckpointError(f"{path}: a legacy torch checkpoint of an unknown protocol version")
+        info = pickle.load(f)
+        if not info.get("little_endian", True):
+            raise CheckpointError(f"{path}: a big-endian torch checkpoint is not supported")
+        unpickler = _LegacyTorchUnpickler(f, path)
+        state = unpickler.load()
+        for key in pickle.load(f):
+            unpickler.fill(key, f)
+    return unpickler.tensors(state)
 
 
 def read_pdparams(path: str | Path) -> dict[str, np.ndarray]:
@@ -143,6 +170,8 @@ class _TorchUnpickler(_RestrictedUnpickler):
         ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
         ("collections", "OrderedDict"): collections.OrderedDict,
         **{("torch", name): _StorageType(name) for name in _TORCH_STORAGES},
+        # saved from a card (legacy format): read onto the CPU all the same
+        **{("torch.cuda", name): _StorageType(name) for name in _TORCH_STORAGES},
     }
 
     def __init__(self, file, archive, root, path):
@@ -159,3 +188,48 @@ class _TorchUnpickler(_RestrictedUnpickler):
             else:
                 self._storages[key] = np.frombuffer(raw, dtype)
         return self._storages[key]
+
+
+class _LegacyTorchUnpickler(_TorchUnpickler):
+    """The legacy format's object pickle. Its storages' bytes follow the object in the file, so tensors
+    are rebuilt once every storage is read (`tensors`)."""
+
+    def __init__(self, file, path):
+        _RestrictedUnpickler.__init__(self, file, path)
+        self._storages, self._sizes = {}, {}
+        self.allowed = {**self.allowed, ("torch._utils", "_rebuild_tensor_v2"): _PendingTensor}
+
+    def persistent_load(self, pid):
+        if not (isinstance(pid, tuple) and len(pid) == 6 and pid[0] == "storage"):
+            raise CheckpointError(f"{self.path}: unexpected object reference {pid!r} in a legacy torch checkpoint")
+        _, storage_type, key, _location, numel, view = pid
+        if view is not None:
+            raise CheckpointError(f"{self.path}: storage views (torch < 0.4 checkpoints) are not supported")
+        dtype = storage_type.dtype if isinstance(storage_type, _StorageType) else np.float32
+        self._sizes[key] = (numel, np.uint16 if dtype == "bfloat16" else dtype, dtype == "bfloat16")
+        return key
+
+    def fill(self, key, f) -> None:
+        """Reads storage `key`, next in the file."""
+        numel, dtype, bfloat16 = self._sizes[key]
+        (count,) = struct.unpack("<q", f.read(8))
+        raw = f.read(count * np.dtype(dtype).itemsize)
+        if count != numel or len(raw) != numel * np.dtype(dtype).itemsize:
+            raise CheckpointError(f"{self.path}: storage {key} is truncated or mis-sized")
+        values = np.frombuffer(raw, dtype)
+        self._storages[key] = _bfloat16(values) if bfloat16 else values
+
+    def tensors(self, state):
+        """`state` with each tensor rebuilt from its storage."""
+        if isinstance(state, _PendingTensor):
+            if state.storage not in self._storages:
+                raise CheckpointError(f"{self.path}: storage {state.storage} is missing")
+            return _rebuild_tensor(self._storages[state.storage], *state.layout)
+        if isinstance(state, dict):
+            return type(state)((k, self.tensors(v)) for k, v in state.items())
+        return state
+
+
+class _PendingTensor:
+    def __init__(self, storage, *layout):
+        self.storage, self.layout = storage, layout
