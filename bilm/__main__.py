@@ -11,6 +11,8 @@ VERBS = {
     "dump": ("bilm.cli:dump", "ELMo vectors of a text file into HDF5 (bilm-tf's dump_bilm_embeddings)"),
     "import_bilm_tf": ("bilm.cli:import_bilm_tf", "a bilm-tf / AllenNLP model (options.json, weights.hdf5)"),
     "export_bilm_tf": ("bilm.cli:export_bilm_tf", "a model directory in the bilm-tf / AllenNLP format"),
+    "import_elmoformanylangs": ("bilm.cli:import_elmoformanylangs",
+                                "an ELMoForManyLangs model (zh.model, …: its pretrained ELMo for 44 languages)"),
     "import_fluid": ("bilm.cli:import_fluid", "a checkpoint of the fluid ELMo release (the baike model)"),
     "cache_token_embeddings": ("bilm.cli:cache_token_embeddings",
                                "a character model's word table for a vocabulary (faster word model)"),

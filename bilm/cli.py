@@ -239,6 +239,39 @@ Adagrad moments and `learning_rate_0` are left out (listed)."""
     return args.output
 
 
+def import_elmoformanylangs(argv: list[str] | None = None) -> str:
+    """Import an ELMoForManyLangs model (HIT-SCIR's pretrained ELMo for 44 languages, Chinese among them:
+a directory such as zh.model with config.json, word.dic, char.dic, token_embedder.pkl, encoder.pkl)
+into a model directory every command here takes. Its architecture file is found as the package finds it
+(the path config.json names, that name in the directory, or the package's own configs by name; the
+package itself is not needed). The torch files are read without torch, in its zip or legacy format.
+The model has no softmax (it is not published)."""
+    parser = _parser(import_elmoformanylangs.__doc__, model_help="the ELMoForManyLangs model directory",
+                     threads=False)
+    parser.add_argument("--output", required=True, help="model directory to create")
+    args = parser.parse_args(argv)
+
+    from bilm.manylangs import import_manylangs
+
+    done = import_manylangs(args.model, args.output)
+    c = done.cfg
+    parts = {"word+char": f"words ({c.word_dim} wide) and characters", "char": "characters",
+             "word": "words (projection folded into the table)"}[c.input]
+    sizes = f"vocabulary {c.vocab_size:,}" if c.input != "char" else ""
+    if c.spells:
+        sizes += f"{', ' if sizes else ''}{c.char_cnn.num_characters:,} characters"
+    print(f"imported a {c.num_layers}-layer biLM (cell {c.hidden_size}, projection {c.embed_size}, tokens from "
+          f"{parts}: {sizes}) into {args.output}")
+    print(f"config: {done.config_source}; torch files: "
+          + ", ".join(f"{name} ({kind})" for name, kind in done.formats.items()))
+    if done.renamed_words:
+        print(f"note: {len(done.renamed_words)} dictionary token(s) a vocabulary line cannot hold were renamed "
+              f"(whitespace-split text never produces them): {', '.join(done.renamed_words[:4])}")
+    for note in done.notes:
+        print(f"note: {note}")
+    return args.output
+
+
 def import_bilm_tf(argv: list[str] | None = None) -> str:
     """Import a bilm-tf / AllenNLP ELMo model into a model directory.
 

@@ -1,7 +1,9 @@
 """The biLM's file formats: our model directories, and bilm-tf / AllenNLP's.
 
 **A model directory** holds `model.json` (the `BiLMConfig`), `vocab.txt`,
-and one tensor file per biLM variable under its fluid name. Checkpoints are
+`characters.json` for a model with its own character vocabulary (a JSON list
+in id order, `reader.chars.CHARACTER_SPECIALS` first: ELMoForManyLangs
+imports), and one tensor file per biLM variable under its fluid name. Checkpoints are
 model directories too (with optimizer state on top), so any tool that takes
 `--model DIR` accepts either.
 
@@ -44,12 +46,12 @@ from bilm.model import (
 )
 from engine.atomic import atomic_directory
 from engine.config import from_dict, read_json, write_json
-from engine.errors import CheckpointError, ConfigError
+from engine.errors import CheckpointError, ConfigError, DataError
 from engine.variables import check_directory, get_value, load_variables, read_tensor, read_tensor_header, write_tensor
-from reader.chars import NUM_CHARS
+from reader.chars import NUM_CHARS, Spelling
 from reader.vocab import SPECIAL_TOKENS, Vocabulary
 
-MODEL_FILE, VOCAB_FILE = "model.json", "vocab.txt"
+MODEL_FILE, VOCAB_FILE, CHARACTERS_FILE = "model.json", "vocab.txt", "characters.json"
 OPTIONS, WEIGHTS, TOKEN_EMBEDDINGS = "options.json", "weights.hdf5", "token_embeddings.hdf5"
 
 
@@ -72,6 +74,23 @@ def write_model_files(directory: Path, cfg: BiLMConfig, vocab: Vocabulary) -> No
     """The files that make a directory of variables a self-describing model."""
     save_model_config(cfg, directory)
     vocab.save(Path(directory, VOCAB_FILE))
+    if vocab.characters:
+        write_json(Path(directory, CHARACTERS_FILE), list(vocab.characters))
+
+
+def read_characters(directory: str | Path) -> tuple[str, ...]:
+    """A model directory's character vocabulary (empty when it has none)."""
+    path = Path(directory, CHARACTERS_FILE)
+    if not path.is_file():
+        return ()
+    entries = read_json(path)
+    if not isinstance(entries, list) or not all(isinstance(c, str) and c for c in entries):
+        raise ConfigError(f"{path}: expected a JSON list of characters (non-empty strings)")
+    if len(set(entries)) != len(entries):
+        duplicate = next(c for i, c in enumerate(entries) if c in entries[:i])
+        raise ConfigError(f"{path}: duplicate entry {duplicate!r}")
+    Spelling(characters=tuple(entries))  # checks the specials come first
+    return tuple(entries)
 
 
 def write_model_dir(directory: Path, cfg: BiLMConfig, vocab: Vocabulary, scope=None) -> Path:
@@ -105,10 +124,10 @@ def read_model_arrays(directory: str | Path, cfg: BiLMConfig) -> dict[str, np.nd
 def read_model_dir(directory: str | Path) -> tuple[BiLMConfig, Vocabulary]:
     """The config and vocabulary of a model (or checkpoint) directory."""
     cfg = load_model_config(directory)
-    vocab = Vocabulary.load(Path(directory, VOCAB_FILE))
     try:
-        return cfg.with_vocab_size(len(vocab)), vocab
-    except ConfigError as exc:
+        vocab = Vocabulary.load(Path(directory, VOCAB_FILE), read_characters(directory))
+        return cfg.with_vocab_size(len(vocab)).with_characters(vocab.characters), vocab
+    except (ConfigError, DataError) as exc:
         raise ConfigError(f"{directory}: {exc}") from None
 
 

@@ -9,8 +9,8 @@ Read top to bottom:
    layers, lstmp_L..2L-1 the backward ones. A character model has the
    character encoder's variables (bilm-tf's names, `/` written `_`) in place
    of `embedding_para`.
-2. **Token encoders** (the biLM's layer 0): a word table, or bilm-tf's
-   character CNN.
+2. **Token encoders** (the biLM's layer 0): a word table, bilm-tf's
+   character CNN, or both concatenated and projected (ELMoForManyLangs).
 3. **The LSTMP cell**, the fluid `lstmp` op rebuilt from primitives (Paddle 3
    dropped `dynamic_lstmp`; `paddle.nn.LSTM(proj_size=...)` cannot clip):
 
@@ -42,7 +42,7 @@ from paddle.nn.initializer import Constant, Normal, Uniform, XavierUniform
 
 from bilm.config import BiLMConfig
 from engine.ops import WeightProducts, affine
-from reader.chars import NUM_CHARS, boundary_char_ids, padded_char_ids
+from reader.chars import CHARACTER_SPECIALS, Spelling, word_char_ids
 
 DIRECTIONS = ("fw", "bw")
 EMBEDDING = "embedding_para"
@@ -63,13 +63,27 @@ def zero_states(cfg: BiLMConfig, batch_size: int) -> dict[str, np.ndarray]:
 
 def token_ids(sentences: list[list[str]], cfg: BiLMConfig, vocab) -> np.ndarray:
     """What a biLM takes for padded sentences: word ids [n,T] in `vocab` (a `reader.vocab.Vocabulary`;
-    no boundary tokens, unknown words `<UNK>`), or character ids [n,T,C]; padding is 0."""
+    no boundary tokens, unknown words `<UNK>`), character ids [n,T,C], or for word+char input both,
+    [n,T,1+C] (the word id first); padding is 0."""
     if cfg.input == "char":
-        return padded_char_ids(sentences, cfg.char_cnn.max_characters)
+        return spelling(cfg, vocab).sentences(sentences)
+    if cfg.input == "word+char":
+        return word_char_ids(sentences, spelling(cfg, vocab), vocab.ids)
     ids = np.zeros((len(sentences), max([1, *map(len, sentences)])), np.int64)
     for i, words in enumerate(sentences):
         ids[i, : len(words)] = vocab.ids(words)
     return ids
+
+
+def spelling(cfg: BiLMConfig, vocab=None) -> Spelling | None:
+    """How the model spells words (None for word input); `vocab` holds a `characters` spelling's
+    character vocabulary (without it, one that knows the specials only: enough for `<S>` and `</S>`)."""
+    if not cfg.spells:
+        return None
+    characters = ()
+    if cfg.char_cnn.spelling == "characters":
+        characters = vocab.characters if vocab is not None else CHARACTER_SPECIALS
+    return Spelling(cfg.char_cnn.max_characters, characters)
 
 
 
@@ -86,7 +100,8 @@ def layer_names(cfg: BiLMConfig, direction: str, layer: int) -> dict[str, str]:
 def char_variable_shapes(cfg: BiLMConfig) -> dict[str, tuple[int, ...]]:
     """The character encoder's variable names → shapes (bilm-tf's), in bilm-tf's order."""
     c, n = cfg.char_cnn, cfg.char_cnn.num_features
-    shapes: dict[str, tuple[int, ...]] = {CHAR_EMBED: (NUM_CHARS, c.embed_size)}
+    rows = c.num_characters if c.spelling == "characters" else Spelling().num_chars
+    shapes: dict[str, tuple[int, ...]] = {CHAR_EMBED: (rows, c.embed_size)}
     for i, (width, count) in enumerate(c.filters):
         shapes[f"CNN_W_cnn_{i}"] = (1, width, c.embed_size, count)
         shapes[f"CNN_b_cnn_{i}"] = (count,)
@@ -95,20 +110,23 @@ def char_variable_shapes(cfg: BiLMConfig) -> dict[str, tuple[int, ...]]:
             shapes[f"CNN_high_{k}_W_{gate}"] = (n, n)
             shapes[f"CNN_high_{k}_b_{gate}"] = (n,)
     if char_projected(cfg):
-        shapes["CNN_proj_W_proj"] = (n, cfg.embed_size)
+        shapes["CNN_proj_W_proj"] = (cfg.word_dim + n, cfg.embed_size)
         shapes["CNN_proj_b_proj"] = (cfg.embed_size,)
     return shapes
 
 
 def char_projected(cfg: BiLMConfig) -> bool:
-    """Whether the filter bank is projected to the LSTM input size."""
-    return cfg.char_cnn.num_features != cfg.embed_size
+    """Whether the filter bank (with a word+char model's word vector before it) is projected to the
+    LSTM input size."""
+    return cfg.input == "word+char" or cfg.char_cnn.num_features != cfg.embed_size
 
 
 def variable_shapes(cfg: BiLMConfig, with_softmax: bool = True) -> dict[str, tuple[int, ...]]:
     """Every biLM variable's name → shape, in the fluid creation order."""
     E, H, V = cfg.embed_size, cfg.hidden_size, cfg.vocab_size
-    shapes = char_variable_shapes(cfg) if cfg.input == "char" else {EMBEDDING: (V, E)}
+    shapes = {EMBEDDING: (V, cfg.word_dim or E)} if cfg.input != "char" else {}
+    if cfg.spells:
+        shapes.update(char_variable_shapes(cfg))
 
     def add_direction(direction):
         for layer in range(cfg.num_layers):
@@ -164,7 +182,7 @@ def create_params(cfg: BiLMConfig, with_softmax: bool = True, trainable: bool = 
 
 
 def _initializer(cfg: BiLMConfig, name: str):
-    if cfg.input == "char" and name in char_variable_shapes(cfg):
+    if cfg.spells and name in char_variable_shapes(cfg):
         return _char_initializer(cfg, name)
     # The fluid release used Xavier everywhere except the LSTMP bias (zeros);
     # softmax_bias was created with is_bias=False, so it got Xavier as well.
@@ -203,40 +221,56 @@ def _parameter(name: str, shape: tuple[int, ...], trainable: bool, init):
 # -- 2. token encoders ---------------------------------------------------------------
 
 
+def token_width(cfg: BiLMConfig) -> list[int]:
+    """The trailing shape of one token's ids: [] (a word id), [C] (its spelling) or [1 + C] (both)."""
+    C = cfg.char_cnn.max_characters
+    return {"word": [], "char": [C], "word+char": [1 + C]}[cfg.input]
+
+
 def token_input(name: str, cfg: BiLMConfig, batch: int = -1, steps: int = -1):
-    """A feed for the biLM's tokens: word ids [B,T] or character ids [B,T,max_characters] (int64)."""
-    shape = [batch, steps] + ([cfg.char_cnn.max_characters] if cfg.input == "char" else [])
-    return paddle.static.data(name, shape, "int64")
+    """A feed for the biLM's tokens (int64): word ids [B,T], character ids [B,T,C], or for word+char
+    input [B,T,1+C], each token's word id then its characters."""
+    return paddle.static.data(name, [batch, steps, *token_width(cfg)], "int64")
 
 
 def embed_tokens(params: BiLMParams, cfg: BiLMConfig, tokens):
-    """[B,T,E] token vectors for word ids [B,T] or character ids [B,T,C] (by `cfg.input`)."""
+    """[B,T,E] token vectors for the tokens of `token_input` (by `cfg.input`)."""
     if cfg.input == "char":
         return char_token_embedding(params, cfg, tokens)
+    if cfg.input == "word+char":
+        words = F.embedding(tokens[..., 0], params[EMBEDDING])
+        return char_token_embedding(params, cfg, tokens[..., 1:], before=words)
     return F.embedding(tokens, params[EMBEDDING])
 
 
 def boundary_embeddings(params: BiLMParams, cfg: BiLMConfig, bos_id: int, eos_id: int):
     """The `<S>` and `</S>` vectors, [1,E] each (from their word ids, or their spellings)."""
-    if cfg.input == "char":
-        tokens = np.stack(boundary_char_ids(cfg.char_cnn.max_characters))[:, None, :]  # [2,1,C]
-    else:
+    if cfg.input == "word":
         tokens = np.array([[bos_id], [eos_id]], np.int64)  # [2,1]
+    else:
+        tokens = np.stack(spelling(cfg).boundaries())[:, None, :]  # [2,1,C]: no character list needed
+        if cfg.input == "word+char":
+            tokens = np.concatenate([np.array([[[bos_id]], [[eos_id]]], np.int64), tokens], axis=-1)
     both = embed_tokens(params, cfg, paddle.assign(tokens))  # [2,1,E]
     return both[0], both[1]
 
 
-def char_token_embedding(params: BiLMParams, cfg: BiLMConfig, char_ids):
-    """bilm-tf's character encoder: token vectors [..., E] for character ids [..., C] (`reader.chars`).
+def char_token_embedding(params: BiLMParams, cfg: BiLMConfig, char_ids, before=None):
+    """The character encoder: token vectors [..., E] for character ids [..., C] (`reader.chars`).
 
-    A 16-wide embedding per character (a fixed zero row first, read by padded
-    token positions, whose vectors are therefore not zero: callers mask them),
-    a bank of valid convolutions each max-pooled over the token's positions
-    and activated, highway layers, and a projection when the bank is wider
-    than the LSTM input.
+    bilm-tf's: a 16-wide embedding per character (a fixed zero row first,
+    read by padded token positions, whose vectors are therefore not zero:
+    callers mask them), a bank of valid convolutions each max-pooled over the
+    token's positions and activated, highway layers, and a projection when the
+    bank is wider than the LSTM input. With `characters` spelling the table is
+    the model's own, `<pad>` row included. `before` (word+char input: the word
+    vectors [..., word_dim]) is concatenated before the features, and the two
+    are projected together.
     """
     c = cfg.char_cnn
-    table = paddle.concat([paddle.zeros([1, c.embed_size], "float32"), params[CHAR_EMBED]], axis=0)
+    table = params[CHAR_EMBED]
+    if c.spelling == "bytes":
+        table = paddle.concat([paddle.zeros([1, c.embed_size], "float32"), table], axis=0)
     chars = F.embedding(char_ids, table)  # [..., C, D]
     flat = len(chars.shape) == 3  # [N, C, D]: treat as one row of N tokens
     if flat:
@@ -262,6 +296,8 @@ def char_token_embedding(params: BiLMParams, cfg: BiLMConfig, char_ids):
         gate = F.sigmoid(_char_linear(params, h, f"CNN_high_{k}", "carry"))
         transformed = F.relu(_char_linear(params, h, f"CNN_high_{k}", "transform"))
         h = gate * transformed + (1.0 - gate) * h
+    if before is not None:
+        h = paddle.concat([before.unsqueeze(0) if flat else before, h], axis=-1)
     if char_projected(cfg):
         h = _char_linear(params, h, "CNN_proj", "proj")
     return h.squeeze(0) if flat else h
@@ -556,8 +592,9 @@ def build_encoder(cfg: BiLMConfig, bos_id: int, eos_id: int, stateful: bool = Fa
 
 
 def token_feed_name(cfg: BiLMConfig) -> str:
-    """The encoder's token input: `word_ids`, or `char_ids` for a character model."""
-    return "char_ids" if cfg.input == "char" else "word_ids"
+    """The encoder's token input: `word_ids`, `char_ids` for a character model, `word_char_ids` for
+    word+char input."""
+    return {"word": "word_ids", "char": "char_ids", "word+char": "word_char_ids"}[cfg.input]
 
 
 def encode(params: BiLMParams, cfg: BiLMConfig, tokens, lengths, bos_id: int | None = None,

@@ -4,7 +4,9 @@ The format of the fluid ELMo and bilm-tf releases. It must contain `<S>`,
 `</S>` and `<UNK>`; out-of-vocabulary words map to `<UNK>`. For the sampled
 softmax the ids must be sorted by descending frequency (the log-uniform
 sampler assumes it). A line may carry a count after the token
-(`token<TAB>count`), which is ignored.
+(`token<TAB>count`), which is ignored. A line of non-ASCII whitespace alone
+(the ideographic space U+3000 that Chinese vocabularies hold) is that token:
+whitespace-split text never yields it, but a segmenter's token lists can.
 """
 
 from __future__ import annotations
@@ -23,11 +25,18 @@ _SKIPPED = "!!!MAXTERMID"
 
 
 class Vocabulary:
-    """Token ↔ id mapping with the three special tokens."""
+    """Token ↔ id mapping with the three special tokens.
 
-    def __init__(self, tokens: list[str], source: str = "vocabulary", path: Path | None = None):
+    A biLM that spells words from its own character vocabulary (an
+    ELMoForManyLangs import; `reader.chars.Spelling`) keeps those characters
+    here too, in id order: the model directory's `characters.json`.
+    """
+
+    def __init__(self, tokens: list[str], source: str = "vocabulary", path: Path | None = None,
+                 characters: tuple[str, ...] = ()):
         self.source = source
         self.path = path  # the file it was read from, if any
+        self.characters = tuple(characters)
         self._tokens = list(tokens)
         self._ids: dict[str, int] = {}
         for i, tok in enumerate(self._tokens):
@@ -42,12 +51,15 @@ class Vocabulary:
         self.bos_id, self.eos_id, self.unk_id = (self._ids[t] for t in SPECIAL_TOKENS)
 
     @classmethod
-    def load(cls, path: str | Path) -> "Vocabulary":
-        """Reads a vocabulary file; errors name the file and line."""
+    def load(cls, path: str | Path, characters: tuple[str, ...] = ()) -> "Vocabulary":
+        """Reads a vocabulary file (with the model's `characters`, if it has any); errors name the file
+        and line."""
         tokens: list[str] = []
         first_line: dict[str, int] = {}
         for lineno, line in numbered_lines(path, "vocabulary file"):
             fields = line.split()
+            if not fields and line and line.strip(" \t\f\v") == line:
+                fields = [line]  # a token of non-ASCII whitespace (U+3000 in Chinese vocabularies) is kept
             if not fields:
                 raise DataError(f"{path}:{lineno}: empty line in vocabulary")
             if len(fields) > 2 or (len(fields) == 2 and not fields[1].isdigit()):
@@ -64,7 +76,7 @@ class Vocabulary:
             tokens.append(token)
         if not tokens:
             raise DataError(f"{path}: empty vocabulary")
-        return cls(tokens, source=str(path), path=Path(path))
+        return cls(tokens, source=str(path), path=Path(path), characters=characters)
 
     def __len__(self) -> int:
         return len(self._tokens)
@@ -92,6 +104,13 @@ class Vocabulary:
         if boundaries:
             ids = [self.bos_id, *ids, self.eos_id]
         return np.asarray(ids, dtype=np.int32)
+
+    @staticmethod
+    def storable(token: str) -> bool:
+        """Whether a vocabulary file's line can hold `token` (see the module doc)."""
+        if token.split() == [token]:
+            return not token.startswith("!!!")  # the fluid release's bookkeeping lines are skipped
+        return bool(token) and token.strip(" \t\f\v\r\n") == token and not token.strip()
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text("".join(t + "\n" for t in self._tokens), encoding="utf-8")
