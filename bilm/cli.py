@@ -5,8 +5,9 @@
     python -m bilm export --model DIR --output OUT_DIR [--max-length T] [--onnx]
                           [--precision fp32|int8|bf16 --check-text SENTENCES.txt]
     python -m bilm dump --model DIR --input SENTENCES.txt --output OUT.hdf5 [--batch-size 256]
-                        [--max-tokens 2048] [--stateful] [--layers all|top|mix] [--backend auto|paddle|onnxruntime]
-                        [--segment none|vocab|jieba] [-n PROCESSES]
+                        [--max-tokens 2048] [--stateful] [--layers all|top|mix|-2|-1|K]
+                        [--backend auto|paddle|onnxruntime] [--segment none|vocab|jieba] [-n PROCESSES]
+    python -m bilm import-elmoformanylangs --model zh.model --output DIR
     python -m bilm import-bilm-tf --options options.json --weights weights.hdf5 --output DIR
                                   [--token-embeddings vocab_embedding.hdf5 --vocab vocab.txt]
     python -m bilm export-bilm-tf --model DIR --output OUT_DIR
@@ -131,6 +132,7 @@ named by the line's 0-based index ("0", "1", …):
   top  (n_tokens, 2·P): the last LSTM layer
   mix  (n_tokens, 2·P): the average of all layers (ELMo's scalar mix before
        any task has trained its weights)
+  or ELMoForManyLangs' output_layer numbers: -2 = all, -1 = mix, k = layer k
 Every sentence starts from a zero state, so the lines are embedded in batches
 of similar lengths (read --window lines at a time, at most --batch-size
 sentences and --max-tokens padded tokens per batch): little padding. With
@@ -155,7 +157,9 @@ that vocabulary as its dictionary."""
                         help="padded tokens per batch, boundaries included (not with --stateful)")
     parser.add_argument("--window", type=int, default=8192, help="lines read and sorted at a time")
     parser.add_argument("--stateful", action="store_true", help="carry LSTM states across batches (bilm-tf)")
-    parser.add_argument("--layers", choices=("all", "top", "mix"), default="all")
+    parser.add_argument("--layers", default="all",
+                        help="all, top or mix (above); or ELMoForManyLangs' output_layer: -2 (all), -1 (the average: "
+                             "its default), 0, 1, … (that layer alone)")
     parser.add_argument("--backend", choices=("auto", "paddle", "onnxruntime"), default="auto",
                         help="onnxruntime: convert the program to ONNX first (the [onnx] extra; 1.8x faster on "
                              "CPU here); auto (default): onnxruntime when the extra is installed, else paddle")
@@ -166,6 +170,9 @@ that vocabulary as its dictionary."""
     for name in ("batch_size", "max_tokens", "window", "processes"):
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")
+    from bilm.embedder import layer_mode
+
+    args.layers = layer_mode(args.layers)
     if args.stateful and args.processes > 1:
         parser.error("--stateful carries each batch's state into the next: it runs in one process (no -n)")
     if args.threads is None:
@@ -191,7 +198,10 @@ that vocabulary as its dictionary."""
     from reader.segment import Segmenter
     from reader.sentences import read_batches, sorted_batches
 
-    split = Segmenter(args.segment, read_model_dir(args.model)[1].tokens if args.segment != "none" else ())
+    cfg, vocab = read_model_dir(args.model)
+    if isinstance(args.layers, int) and args.layers > cfg.num_layers:
+        parser.error(f"--layers {args.layers}: the model has layers 0 (tokens) to {cfg.num_layers}")
+    split = Segmenter(args.segment, vocab.tokens if args.segment != "none" else ())
     if args.stateful:
         batches = ((list(range(first, first + len(b))), b)
                    for first, b in read_batches(args.input, args.batch_size, split))
@@ -340,13 +350,13 @@ def cache_token_embeddings(argv: list[str] | None = None) -> dict:
     from engine.errors import ConfigError
     from reader.vocab import Vocabulary
 
-    cfg, _ = read_model_dir(args.model)
-    if cfg.input != "char":
+    cfg, vocab = read_model_dir(args.model)
+    if not cfg.spells:
         raise ConfigError(f"{args.model} is a word model: its token table is already the variable embedding_para")
     words = Vocabulary.load(args.vocab).tokens
     place = _place(args.threads)
     load_model_variables(args.model, cfg, place, with_softmax=False)
-    table = token_table(paddle.static.Executor(place), cfg, words, args.batch_size)
+    table = token_table(paddle.static.Executor(place), cfg, vocab, words, args.batch_size)
     with atomic_file(args.output) as partial:
         write_token_embeddings(partial, table)
     print(f"wrote {len(words):,} token vectors of width {cfg.embed_size} to {args.output}")

@@ -31,12 +31,12 @@ from bilm.model import (
     embed_tokens,
     token_feed_name,
     token_ids,
+    token_width,
     zero_states,
 )
 from engine.errors import ConfigError
 from engine.inference import InferenceProgram, export_onnx, save_inference_program
 from engine.precision import OutputCheck
-from reader.chars import char_ids
 from reader.vocab import Vocabulary
 
 INFERENCE_PREFIX, LAYERS_OUTPUT = "elmo", "elmo_layers"
@@ -93,9 +93,12 @@ class ElmoEmbedder:
         self.backend = self._program.backend
         self.state = zero_states(self.cfg, max_batch_size) if stateful else None
 
-    def embed_sentences(self, sentences: list, layers: str = "all") -> list[np.ndarray]:
+    def embed_sentences(self, sentences: list, layers: str | int = "all") -> list[np.ndarray]:
         """Each sentence's layers, unpadded: (L+1, n_tokens, 2P) with `layers="all"`, (n_tokens, 2P) for
-        the `top` layer or the average of all (`mix`). Runs `max_batch_size` sentences at a time."""
+        the `top` layer or the average of all (`mix`); ELMoForManyLangs' `output_layer` numbers work too
+        (-2 all, -1 the average, k one layer: its `sents2elmo(sents, output_layer=k)`). Runs
+        `max_batch_size` sentences at a time."""
+        layers = self._layers(layers)
         tokens = [self.tokens(s) for s in sentences]
         out = []
         for first in range(0, len(tokens), self.max_batch_size):
@@ -104,9 +107,15 @@ class ElmoEmbedder:
             out += [select_layers(vectors[i, :, : len(words)], layers) for i, words in enumerate(batch)]
         return out
 
-    def embed_sentence(self, sentence, layers: str = "all") -> np.ndarray:
+    def embed_sentence(self, sentence, layers: str | int = "all") -> np.ndarray:
         """One sentence's layers (see `embed_sentences`)."""
         return self.embed_sentences([sentence], layers)[0]
+
+    def _layers(self, layers: str | int) -> str | int:
+        mode = layer_mode(layers)
+        if isinstance(mode, int) and mode > self.cfg.num_layers:
+            raise ConfigError(f"layer {mode}: the model has layers 0 (tokens) to {self.cfg.num_layers}")
+        return mode
 
     def tokens(self, sentence) -> list[str]:
         """A sentence's tokens: a string is split (or segmented), a list is taken as it is."""
@@ -170,13 +179,35 @@ def _embedding_program(model_dir, cfg: BiLMConfig, vocab: Vocabulary, stateful: 
         return InferenceProgram(prefix, threads, backend=backend)
 
 
-def select_layers(layers: np.ndarray, mode: str) -> np.ndarray:
-    """One sentence's (L+1, n, 2P) layers → `all` of them, the `top` one, or their average (`mix`)."""
+LAYER_MODES = ("all", "top", "mix")
+
+
+def select_layers(layers: np.ndarray, mode: str | int) -> np.ndarray:
+    """One sentence's (L+1, n, 2P) layers → `all` of them, the `top` one, their average (`mix`), or
+    ELMoForManyLangs' `output_layer` numbers: -2 all, -1 the average, k ≥ 0 layer k alone (0: `[e ; e]`)."""
+    mode = layer_mode(mode)
     if mode == "top":
         return layers[-1]
     if mode == "mix":
         return layers.mean(axis=0)
+    if isinstance(mode, int):
+        return layers[mode]
     return layers
+
+
+def layer_mode(value: str | int) -> str | int:
+    """A `layers` choice, checked: a name of `LAYER_MODES` or an `output_layer` number (-2 → all,
+    -1 → mix, k ≥ 0 that layer, checked against the model when it is used)."""
+    if value in LAYER_MODES:
+        return value
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = None
+    if number is None or number < -2:
+        raise ConfigError(f"layers must be one of {', '.join(LAYER_MODES)} or an ELMoForManyLangs output_layer "
+                          f"(-2 all, -1 the average, 0, 1, …: one layer), got {value!r}")
+    return {-2: "all", -1: "mix"}.get(number, number)
 
 
 def embedded_batches(embedder: ElmoEmbedder, batches, layers: str = "all") -> Iterator[tuple]:
@@ -260,10 +291,10 @@ def export_inference_model(exe, directory: str | Path, cfg: BiLMConfig, vocab: V
     """Saves the biLM forward (tokens + lengths → all ELMo layers) for `paddle.inference`.
 
     Inputs: `word_ids` [B,T] int64 (vocabulary ids, no boundaries) — for a
-    character model `char_ids` [B,T,C] int64 (`reader.chars.padded_char_ids`)
-    — and `lengths` [B] int64. Output `elmo_layers`: [B, L+1, T, 2·P] float32
-    (see `bilm.model.encode`). Any T by default (the recurrence is a while
-    loop); with `max_length` the inputs are always padded to that T and the
+    character model `char_ids` [B,T,C], for word+char input `word_char_ids`
+    [B,T,1+C] (`bilm.model.token_ids` makes each) — and `lengths` [B] int64.
+    Output `elmo_layers`: [B, L+1, T, 2·P] float32 (see `bilm.model.encode`).
+    Any T by default (the recurrence is a while loop); with `max_length` the inputs are always padded to that T and the
     recurrence is unrolled, which runs faster (`bilm.model.build_encoder`).
     `onnx`: also `elmo.onnx`, the same computation for ONNX Runtime. The
     variables come from the scope. Writes the model files beside the program;
@@ -339,16 +370,17 @@ def _save_encoder(exe, prefix: Path, cfg: BiLMConfig, vocab: Vocabulary, max_len
                                   program)
 
 
-def token_table(exe, cfg: BiLMConfig, words: list[str], batch_size: int = 1024) -> np.ndarray:
-    """A character model's token vectors [len(words), E] for a word list (its variables in the scope).
+def token_table(exe, cfg: BiLMConfig, vocab: Vocabulary, words: list[str], batch_size: int = 1024) -> np.ndarray:
+    """A character (or word+char) model's token vectors [len(words), E] for a word list (its variables in
+    the scope; `vocab` is the model's).
 
     With the model's LSTM weights this makes a word-level model that gives the
     same vectors for these words and is faster (bilm-tf's `dump_token_embeddings`).
     """
     program = paddle.static.Program()
     with paddle.static.program_guard(program, paddle.static.Program()):
-        chars = paddle.static.data("char_ids", [-1, cfg.char_cnn.max_characters], "int64")
-        vectors = embed_tokens(create_params(cfg, with_softmax=False), cfg, chars)
-    rows = [exe.run(program, feed={"char_ids": char_ids(words[i:i + batch_size], cfg.char_cnn.max_characters)},
+        tokens = paddle.static.data("tokens", [-1, *token_width(cfg)], "int64")
+        vectors = embed_tokens(create_params(cfg, with_softmax=False), cfg, tokens)
+    rows = [exe.run(program, feed={"tokens": token_ids([words[i:i + batch_size]], cfg, vocab)[0]},
                     fetch_list=[vectors])[0] for i in range(0, len(words), batch_size)]
     return np.concatenate(rows) if rows else np.zeros((0, cfg.embed_size), np.float32)

@@ -42,7 +42,7 @@ from paddle.nn.initializer import Constant, Normal, Uniform, XavierUniform
 
 from bilm.config import BiLMConfig
 from engine.ops import WeightProducts, affine
-from reader.chars import CHARACTER_SPECIALS, Spelling, word_char_ids
+from reader.chars import CHARACTER_SPECIALS, Spelling, encoded_tokens
 
 DIRECTIONS = ("fw", "bw")
 EMBEDDING = "embedding_para"
@@ -65,14 +65,7 @@ def token_ids(sentences: list[list[str]], cfg: BiLMConfig, vocab) -> np.ndarray:
     """What a biLM takes for padded sentences: word ids [n,T] in `vocab` (a `reader.vocab.Vocabulary`;
     no boundary tokens, unknown words `<UNK>`), character ids [n,T,C], or for word+char input both,
     [n,T,1+C] (the word id first); padding is 0."""
-    if cfg.input == "char":
-        return spelling(cfg, vocab).sentences(sentences)
-    if cfg.input == "word+char":
-        return word_char_ids(sentences, spelling(cfg, vocab), vocab.ids)
-    ids = np.zeros((len(sentences), max([1, *map(len, sentences)])), np.int64)
-    for i, words in enumerate(sentences):
-        ids[i, : len(words)] = vocab.ids(words)
-    return ids
+    return encoded_tokens(sentences, vocab if cfg.input != "char" else None, spelling(cfg, vocab))
 
 
 def spelling(cfg: BiLMConfig, vocab=None) -> Spelling | None:

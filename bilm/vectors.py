@@ -16,7 +16,9 @@ trainable, so no optimizer touches them); only the scalar mix (`ELMo_w`,
 `ELMo_gamma`) trains with your task. Every sentence starts from a zero LSTM
 state, so a sentence's vectors never depend on its batch neighbours. A
 character model (`model.json` says `"input": "char"`) takes character ids
-[B, T, C] instead of word ids (`reader.chars.padded_char_ids`).
+[B, T, C] instead of word ids, and a word+char model (an ELMoForManyLangs
+import) [B, T, 1 + C], each token's word id then its characters:
+`model.inputs(sentences)` makes either, `model.input_shape` is its shape.
 
 Outside a network, `bilm.embedder` gives the vectors from Python and in
 files (`ElmoEmbedder`, `python -m bilm dump`).
@@ -39,6 +41,7 @@ from bilm.model import (
     encode_embedded,
     sentence_mask,
     token_ids,
+    token_width,
     variable_shapes,
     wrap_embedded,
 )
@@ -66,8 +69,9 @@ class ElmoModel:
 
     @property
     def input_shape(self) -> list[int]:
-        """Shape of the token feed `emb` takes: [-1, -1] word ids or [-1, -1, C] character ids."""
-        return [-1, -1] + ([self.cfg.char_cnn.max_characters] if self.cfg.input == "char" else [])
+        """Shape of the token feed `emb` takes: [-1, -1] word ids, [-1, -1, C] character ids, or
+        [-1, -1, 1 + C] for word+char input."""
+        return [-1, -1, *token_width(self.cfg)]
 
     @property
     def dim(self) -> int:
@@ -76,8 +80,8 @@ class ElmoModel:
 
     def inputs(self, sentences: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
         """(token ids, lengths) of tokenized sentences, padded: what `emb` and `elmo_encoder` are fed.
-        Word ids [B,T] (no `<S>`/`</S>`: the encoder adds them; unknown words `<UNK>`), or character ids
-        [B,T,C] for a character model; lengths [B]."""
+        Word ids [B,T] (no `<S>`/`</S>`: the encoder adds them; unknown words `<UNK>`), character ids
+        [B,T,C] for a character model, or both [B,T,1+C] for word+char input; lengths [B]."""
         return token_ids(sentences, self.cfg, self.vocab), np.array([len(s) for s in sentences], np.int64)
 
 
@@ -87,9 +91,9 @@ class ElmoModel:
 def emb(tokens, model: ElmoModel, trainable: bool = False):
     """The biLM's token vectors [B,T,E] (layer 0), frozen unless `trainable`.
 
-    `tokens`: word ids [B,T] (ids in `model.vocab`), or for a character model
-    (`model.cfg.input == "char"`) character ids [B,T,C] from
-    `reader.chars.padded_char_ids` (int64; `model.input_shape` says which).
+    `tokens`: word ids [B,T] (ids in `model.vocab`), for a character model
+    (`model.cfg.input == "char"`) character ids [B,T,C], for word+char input
+    [B,T,1+C] (int64; `model.inputs` makes them, `model.input_shape` says which).
     """
     params = create_params(model.cfg, with_softmax=False, trainable=trainable)
     return embed_tokens(params, model.cfg, tokens)

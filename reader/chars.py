@@ -136,6 +136,19 @@ class Spelling:
         return bos, eos
 
 
+def encoded_tokens(sentences: Sequence[Sequence[str]], words=None, spelling: Spelling | None = None) -> np.ndarray:
+    """A biLM's token ids for padded sentences: word ids in `words` (a `Vocabulary`) [n,T], spellings
+    [n,T,C], or with both `word_char_ids` [n,T,1+C]; padding 0."""
+    if spelling is None:
+        ids = np.zeros((len(sentences), max([1, *map(len, sentences)])), np.int64)
+        for i, sentence in enumerate(sentences):
+            ids[i, : len(sentence)] = words.ids(sentence)
+        return ids
+    if words is None:
+        return spelling.sentences(sentences)
+    return word_char_ids(sentences, spelling, words.ids)
+
+
 def word_char_ids(sentences: Sequence[Sequence[str]], spelling: Spelling, word_ids) -> np.ndarray:
     """[n, longest, 1 + max_chars] int64: each token's word id (`word_ids(words)` gives a sentence's),
     then its spelling; padding 0. The input of a `word+char` biLM. With `characters` spelling a word is

@@ -17,7 +17,7 @@ import numpy as np
 
 from engine.errors import DataError
 from reader.arrays import ArrayBatch, batched_rows
-from reader.chars import padded_char_ids
+from reader.chars import Spelling, encoded_tokens
 from reader.text_file import numbered_lines
 from reader.vocab import SPECIAL_TOKENS, Vocabulary
 
@@ -103,12 +103,12 @@ class TaggingStream:
     path: str
     word_vocab: str
     tagset: str
-    elmo_vocab: str | None
+    elmo_vocab: str | None  # ELMo's word ids (None: none, or a character ELMo)
     batch_size: int
     shuffle: bool = False
     seed: int = 0
     loop: bool = False
-    elmo_chars: int = 0  # > 0: a character ELMo, fed spelled words instead of `elmo_vocab` ids
+    elmo_spelling: Spelling | None = None  # a character (or word+char) ELMo's spelling of words
 
     def __call__(self, state: dict | None = None):
         corpus = read_tagged(self.path)
@@ -118,32 +118,27 @@ class TaggingStream:
         # Training drops a pass's ragged tail; evaluation keeps it.
         for index, rows, after in batched_rows(len(corpus.words), self.batch_size, shuffle=self.shuffle,
                                                seed=self.seed, loop=self.loop, drop_last=self.loop, state=state):
-            arrays = encode_rows(corpus, rows, words, elmo, tagset, self.elmo_chars)
+            arrays = encode_rows(corpus, rows, words, elmo, tagset, self.elmo_spelling)
             yield ArrayBatch(index, arrays, int(arrays[LENGTHS].sum()), after)
 
 
 def encode_rows(corpus: TaggedCorpus, rows, words: Vocabulary, elmo: Vocabulary | None,
-                tagset: TagSet | None, elmo_chars: int = 0) -> dict[str, np.ndarray]:
+                tagset: TagSet | None, elmo_spelling: Spelling | None = None) -> dict[str, np.ndarray]:
     """Padded id arrays [B,T] for the given sentences (tags only with a tag set).
 
-    ELMo's input: ids in `elmo` [B,T], or with `elmo_chars` > 0 character ids
-    [B,T,elmo_chars] of a character model.
+    ELMo's input (`reader.chars.encoded_tokens`): ids in `elmo` [B,T], spellings [B,T,C], or both
+    [B,T,1+C].
     """
     lengths = np.array([len(corpus.words[r]) for r in rows], np.int64)
     shape = (len(rows), int(lengths.max()))
     arrays = {WORD_IDS: np.zeros(shape, np.int64), LENGTHS: lengths}
-    if elmo_chars:
-        arrays[ELMO_IDS] = padded_char_ids([corpus.words[r] for r in rows], elmo_chars)
-        elmo = None
-    elif elmo is not None:
-        arrays[ELMO_IDS] = np.zeros(shape, np.int64)
+    if elmo is not None or elmo_spelling is not None:
+        arrays[ELMO_IDS] = encoded_tokens([corpus.words[r] for r in rows], elmo, elmo_spelling)
     if tagset is not None:
         arrays[TAGS] = np.zeros(shape, np.int64)
     for i, r in enumerate(rows):
         n = lengths[i]
         arrays[WORD_IDS][i, :n] = words.encode(corpus.words[r], boundaries=False)
-        if elmo is not None:
-            arrays[ELMO_IDS][i, :n] = elmo.encode(corpus.words[r], boundaries=False)
         if tagset is not None:
             arrays[TAGS][i, :n] = tagset.encode(corpus, r)
     return arrays

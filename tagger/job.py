@@ -14,7 +14,8 @@ import numpy as np
 import paddle
 
 import bilm
-from engine.config import check_files, section
+from bilm.model import spelling as bilm_spelling
+from engine.config import check_files, section, write_json
 from engine.errors import ConfigError
 from engine.inference import save_inference_program
 from engine.job import ExportSettings, Job, TrainGraph
@@ -25,6 +26,7 @@ from reader.chunks import ChunkCounter, allowed_transitions, follows_iob2
 from reader.prefetch import Prefetcher
 from reader.tagging import ELMO_IDS, LENGTHS, TAGS, WORD_IDS, TaggingStream, TagSet, build_word_vocab, read_tagged
 from tagger.model import (
+    ELMO_CHARACTERS_FILE,
     ELMO_VOCAB_FILE,
     INFERENCE_PREFIX,
     TAGGER_FILE,
@@ -93,8 +95,9 @@ class TaggerTraining(Job):
 
     def stream(self, path: str, loop: bool) -> TaggingStream:
         return TaggingStream(path, str(self.work_dir / WORDS_FILE), str(self.work_dir / TAGS_FILE),
-                             str(self.elmo.vocab.path) if self.elmo else None, self.cfg.train.batch_size,
-                             shuffle=loop, seed=self.cfg.train.seed, loop=loop, elmo_chars=self._elmo_chars())
+                             str(self.elmo.vocab.path) if self.elmo and self.elmo.cfg.input != "char" else None,
+                             self.cfg.train.batch_size, shuffle=loop, seed=self.cfg.train.seed, loop=loop,
+                             elmo_spelling=bilm_spelling(self.elmo.cfg, self.elmo.vocab) if self.elmo else None)
 
     # -- engine interface --------------------------------------------------------
 
@@ -134,7 +137,9 @@ class TaggerTraining(Job):
 
     def _meta(self) -> dict:
         return dataclasses.asdict(self.cfg.model) | {"num_tags": len(self.tagset), "words": len(self.words),
-                                                     "elmo_chars": self._elmo_chars(), "token_unit": self.token_unit,
+                                                     "elmo_chars": self._elmo_chars(),
+                                                     "elmo_input": self.elmo.cfg.input if self.elmo else None,
+                                                     "token_unit": self.token_unit,
                                                      "tag_scheme": self.tag_scheme}
 
     def check_checkpoint(self, directory: Path) -> None:
@@ -153,6 +158,8 @@ class TaggerTraining(Job):
         self.tagset.save(directory / TAGS_FILE)
         if self.elmo is not None:
             self.elmo.vocab.save(directory / ELMO_VOCAB_FILE)
+        if self.elmo is not None and self.elmo.vocab.characters:
+            write_json(directory / ELMO_CHARACTERS_FILE, list(self.elmo.vocab.characters))
 
     def export(self, exe, output_dir: Path, settings: ExportSettings = ExportSettings()) -> dict[str, str]:
         directory = Path(output_dir, "inference")

@@ -23,6 +23,7 @@ CRF_WEIGHT = "crfw"
 # An exported tagger directory: the program, the tagger's config and its vocabularies.
 INFERENCE_PREFIX, TAGS_OUTPUT = "tagger", "tags"
 TAGGER_FILE, WORDS_FILE, TAGS_FILE, ELMO_VOCAB_FILE = "tagger_config.json", "words.txt", "tags.txt", "elmo_vocab.txt"
+ELMO_CHARACTERS_FILE = "elmo_characters.json"  # an ELMo with its own character vocabulary (ELMoForManyLangs)
 
 
 @dataclass

@@ -27,13 +27,21 @@ import numpy as np
 
 from engine.errors import ConfigError, DataError
 from engine.inference import InferenceProgram
-from reader.chars import padded_char_ids
+from reader.chars import Spelling, encoded_tokens
 from reader.chunks import chunks
 from reader.segment import MODES, Segmenter
 from reader.tagging import ELMO_IDS, LENGTHS, WORD_IDS, TagSet
 from reader.text_file import numbered_lines
 from reader.vocab import Vocabulary
-from tagger.model import ELMO_VOCAB_FILE, INFERENCE_PREFIX, TAGGER_FILE, TAGS_FILE, TAGS_OUTPUT, WORDS_FILE
+from tagger.model import (
+    ELMO_CHARACTERS_FILE,
+    ELMO_VOCAB_FILE,
+    INFERENCE_PREFIX,
+    TAGGER_FILE,
+    TAGS_FILE,
+    TAGS_OUTPUT,
+    WORDS_FILE,
+)
 
 SEGMENT_MODES = ("auto", *MODES)
 
@@ -51,7 +59,12 @@ class TaggerPredictor:
         meta = json.loads((directory / TAGGER_FILE).read_text())
         self.words = Vocabulary.load(directory / WORDS_FILE)
         self.elmo = Vocabulary.load(directory / ELMO_VOCAB_FILE) if meta["use_elmo"] else None
-        self.elmo_chars = meta.get("elmo_chars", 0)  # a character ELMo: spelled words
+        # A character ELMo reads spelled words; a word+char one (elmo_input, since ELMoForManyLangs) both.
+        chars = meta.get("elmo_chars", 0)
+        characters = directory / ELMO_CHARACTERS_FILE
+        self.elmo_spelling = Spelling(chars, tuple(json.loads(characters.read_text(encoding="utf-8")))
+                                      if characters.is_file() else ()) if chars else None
+        self.elmo_words = self.elmo if meta.get("elmo_input", "char" if chars else "word") != "char" else None
         self.tags = TagSet.load(directory / TAGS_FILE)
         self.program = InferenceProgram(directory / INFERENCE_PREFIX, threads)
         self.segment = segment
@@ -92,20 +105,12 @@ class TaggerPredictor:
 
     def _tag(self, sentences: list[list[str]]) -> list[list[str]]:
         lengths = np.array([len(s) for s in sentences], np.int64)
-        inputs = {WORD_IDS: self._ids(sentences, self.words, lengths), LENGTHS: lengths}
-        if self.elmo_chars:
-            inputs[ELMO_IDS] = padded_char_ids(sentences, self.elmo_chars)
-        elif self.elmo is not None:
-            inputs[ELMO_IDS] = self._ids(sentences, self.elmo, lengths)
+        inputs = {WORD_IDS: encoded_tokens(sentences, self.words), LENGTHS: lengths}
+        if self.elmo is not None:
+            inputs[ELMO_IDS] = encoded_tokens(sentences, self.elmo_words, self.elmo_spelling)
         decoded = self.program.run(inputs)[TAGS_OUTPUT]
         return [[self.tags.tags[t] for t in decoded[i, :n]] for i, n in enumerate(lengths)]
 
-    @staticmethod
-    def _ids(sentences, vocab: Vocabulary, lengths) -> np.ndarray:
-        ids = np.zeros((len(sentences), int(lengths.max())), np.int64)
-        for i, words in enumerate(sentences):
-            ids[i, : len(words)] = vocab.ids(words)
-        return ids
 
 
 def main(argv: list[str] | None = None) -> int:
