@@ -78,11 +78,13 @@ def write_model_files(directory: Path, cfg: BiLMConfig, vocab: Vocabulary) -> No
         write_json(Path(directory, CHARACTERS_FILE), list(vocab.characters))
 
 
-def read_characters(directory: str | Path) -> tuple[str, ...]:
-    """A model directory's character vocabulary (empty when it has none)."""
-    path = Path(directory, CHARACTERS_FILE)
-    if not path.is_file():
-        return ()
+def read_characters(path: str | Path) -> tuple[str, ...]:
+    """A character vocabulary: a `characters.json` file, or a model directory's (empty when it has none)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHARACTERS_FILE
+        if not path.is_file():
+            return ()
     entries = read_json(path)
     if not isinstance(entries, list) or not all(isinstance(c, str) and c for c in entries):
         raise ConfigError(f"{path}: expected a JSON list of characters (non-empty strings)")

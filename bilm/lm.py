@@ -40,7 +40,7 @@ from bilm.model import (
     create_params,
     embed_tokens,
     run_stack,
-    token_input,
+    spelling,
     zero_states,
 )
 from engine.ops import SEED_FEED, RowGather, StepDropout, WeightProducts, affine, gather_rows, seed_input
@@ -92,8 +92,7 @@ def build_lm(cfg: BiLMConfig, batch_size: int, num_steps: int, training: bool, b
     hidden, last_r, last_c = [], [], []
     for d, slot, start_id in zip(DIRECTIONS, (0, cfg.num_layers), (bos_id, eos_id)):
         ids = feeds[TOKEN_FEEDS[d][0]]
-        x = tokens[d] if d in tokens else embed_tokens(params, cfg, feeds[CHAR_FEEDS[d]] if cfg.input == "char"
-                                                       else ids)
+        x = tokens[d] if d in tokens else embed_tokens(params, cfg, _token_feed(cfg, ids, feeds.get(CHAR_FEEDS[d])))
         reset = paddle.cast(ids != start_id, "float32") if cfg.state_reset == "sentence" else None
         layers = range(slot, slot + cfg.num_layers)
         out = run_stack(x, params.layers[d], cfg, [feeds[INIT_HIDDEN][k] for k in layers],
@@ -119,10 +118,18 @@ def build_lm(cfg: BiLMConfig, batch_size: int, num_steps: int, training: bool, b
     return LMGraph(feeds, nll.mean(), token_nll, paddle.stack(last_r), paddle.stack(last_c), sources)
 
 
+def _token_feed(cfg: BiLMConfig, ids, chars):
+    """What `embed_tokens` takes, from a direction's word ids [B,T] and spellings [B,T,C]."""
+    if cfg.input == "word+char":
+        return paddle.concat([ids.unsqueeze(-1), chars], axis=-1)
+    return chars if cfg.input == "char" else ids
+
+
 def _feeds(cfg: BiLMConfig, B: int, T: int, training: bool) -> dict:
     feeds = {name: paddle.static.data(name, [B, T], "int64") for pair in TOKEN_FEEDS.values() for name in pair}
-    if cfg.input == "char":
-        feeds.update({name: token_input(name, cfg, B, T) for name in CHAR_FEEDS.values()})
+    if cfg.spells:
+        C = cfg.char_cnn.max_characters
+        feeds.update({name: paddle.static.data(name, [B, T, C], "int64") for name in CHAR_FEEDS.values()})
     feeds[INIT_HIDDEN] = paddle.static.data(INIT_HIDDEN, [2 * cfg.num_layers, B, cfg.embed_size], "float32")
     feeds[INIT_CELL] = paddle.static.data(INIT_CELL, [2 * cfg.num_layers, B, cfg.hidden_size], "float32")
     if training:
@@ -252,7 +259,7 @@ class PerplexityEvaluator:
                  segment: str = "none"):
         self.model = model
         self.stream = LMStream(tuple(files), str(vocab.path), batch_size, num_steps, loop=False,
-                               max_chars=model.spelled_chars, segment=segment)
+                               spelling=spelling(model, vocab), segment=segment)
         self.program = paddle.static.Program()
         with paddle.static.program_guard(self.program, paddle.static.Program()):
             self.graph = build_lm(model, batch_size, num_steps, training=False,

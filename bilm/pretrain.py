@@ -14,9 +14,25 @@ from typing import Literal
 
 from bilm.config import BiLMConfig
 from bilm.embedder import check_sentences, export_inference_model, layer_check
-from bilm.formats import VOCAB_FILE, load_model_config, write_model_dir, write_model_files
+from bilm.formats import (
+    CHARACTERS_FILE,
+    VOCAB_FILE,
+    load_model_config,
+    read_characters,
+    write_model_dir,
+    write_model_files,
+)
 from bilm.lm import PerplexityEvaluator, build_lm
-from bilm.model import EMBEDDING, INIT_CELL, INIT_HIDDEN, SOFTMAX_BIAS, SOFTMAX_WEIGHT, variable_shapes, zero_states
+from bilm.model import (
+    EMBEDDING,
+    INIT_CELL,
+    INIT_HIDDEN,
+    SOFTMAX_BIAS,
+    SOFTMAX_WEIGHT,
+    spelling,
+    variable_shapes,
+    zero_states,
+)
 from engine.config import section
 from engine.errors import CheckpointError, ConfigError, DataError
 from engine.inference import lower_precision
@@ -46,6 +62,9 @@ class LMDataConfig:
     train: str = ""  # glob of training shards (one tokenized sentence per line)
     dev: str = ""  # glob of dev shards
     vocab: str = ""  # one token per line, with <S>, </S>, <UNK>; sorted by descending frequency
+    # model.char_cnn.spelling characters: the character vocabulary (a model directory's characters.json);
+    # empty: train.init_from's
+    characters: str = ""
     # How a line becomes words: none (whitespace: pre-segmented text), vocab (forward maximum
     # matching over the vocabulary, for raw Chinese text), jieba (the jieba extra)
     segment: Literal["none", "vocab", "jieba"] = "none"
@@ -107,10 +126,26 @@ class ElmoPretraining(Job):
         self.cfg = cfg
         self.dist = dist
         self.files = resolve_corpus(cfg)
-        self.vocab = Vocabulary.load(self.files.vocab)
-        self.model: BiLMConfig = cfg.model.with_vocab_size(len(self.vocab))
+        characters = self._characters()
+        self.vocab = Vocabulary.load(self.files.vocab, characters)
+        self.model: BiLMConfig = cfg.model.with_vocab_size(len(self.vocab)).with_characters(characters)
         self._evaluator: PerplexityEvaluator | None = None
         Segmenter(cfg.data.segment)  # segment: jieba without jieba stops here, not in the reader
+
+    def _characters(self) -> tuple[str, ...]:
+        model, data, init = self.cfg.model, self.cfg.data, self.cfg.train.init_from
+        if not model.spells or model.char_cnn.spelling != "characters":
+            if data.characters:
+                raise ConfigError("data.characters is set but model.char_cnn.spelling is not 'characters'")
+            return ()
+        source = data.characters or init
+        if not source or not Path(source).exists():
+            raise ConfigError("model.char_cnn.spelling 'characters' needs a character vocabulary: data.characters "
+                              "(a characters.json) or train.init_from (a model that has one)")
+        characters = read_characters(source)
+        if not characters:
+            raise ConfigError(f"{source} has no character vocabulary ({CHARACTERS_FILE})")
+        return characters
 
     def summary(self) -> str:
         m, cfg = self.model, self.cfg
@@ -151,7 +186,7 @@ class ElmoPretraining(Job):
         stream = LMStream(self.files.train, str(self.files.vocab), B * self.dist.world,
                           self.cfg.data.num_steps, shuffle=self.cfg.data.shuffle,
                           seed=self.cfg.train.seed, loop=True, num_workers=self.cfg.data.num_workers,
-                          transforms=tuple(transforms), max_chars=self.model.spelled_chars,
+                          transforms=tuple(transforms), spelling=spelling(self.model, self.vocab),
                           segment=self.cfg.data.segment)
         return Prefetcher(stream, reader_state, capacity=self.cfg.data.prefetch)
 

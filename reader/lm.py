@@ -14,7 +14,7 @@ tail with a zero mask instead of dropping it.
 
 The stream's position (data pass, shard, sentence, and each row's unfinished
 sentence) travels with every batch, so a checkpoint can resume it exactly.
-For character models (`max_chars` > 0) each batch also carries both
+For character models (a `reader.chars.Spelling`) each batch also carries both
 directions' inputs spelled out, [B,T,C] character ids of the words as written
 (an out-of-vocabulary word is spelled, not `<UNK>`).
 """
@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.errors import DataError
+from reader.chars import Spelling
 from reader.segment import Segmenter
 from reader.shards import EncodedShard, encode_shard
 from reader.vocab import Vocabulary
@@ -64,10 +65,10 @@ class SentenceSource:
 
     def __init__(self, files: list[str], vocab_path: str, *, shuffle: bool, seed: int,
                  loop: bool, num_workers: int = 0, position: tuple[int, int, int] = (0, 0, 0),
-                 max_chars: int = 0, segment: str = "none"):
+                 spelling: Spelling | None = None, segment: str = "none"):
         self.files = list(files)
         self.vocab_path = vocab_path
-        self.max_chars = max_chars
+        self.spelling = spelling
         self.shuffle = shuffle
         self.seed = seed
         self.loop = loop
@@ -147,14 +148,14 @@ class SentenceSource:
             if self._vocab is None:
                 self._vocab = Vocabulary.load(self.vocab_path)
                 self._split = Segmenter(self.segment, self._vocab.tokens)
-            return encode_shard(self.files[self._file_index(key)], self._vocab, self.max_chars, self._split)
+            return encode_shard(self.files[self._file_index(key)], self._vocab, self.spelling, self._split)
         while self._pending and self._pending[0][0] != key:
             self._pending.popleft()
         queued = {k for k, _ in self._pending}
         for k in self._upcoming(key, self._lookahead + 1):
             if k not in queued:
                 path = self.files[self._file_index(k)]
-                self._pending.append((k, self._pool.apply_async(_encode_in_worker, (path, self.max_chars))))
+                self._pending.append((k, self._pool.apply_async(_encode_in_worker, (path, self.spelling))))
         return self._await(self._pending.popleft()[1], self.files[self._file_index(key)])
 
     def _await(self, result, path: str) -> EncodedShard:
@@ -175,7 +176,7 @@ class StreamBatcher:
 
     def __init__(self, source: SentenceSource, batch_size: int, num_steps: int, state: dict | None = None):
         self.source = source
-        self.max_chars = source.max_chars
+        self.max_chars = source.spelling.max_chars if source.spelling else 0
         self.batch_size = batch_size
         self.num_steps = num_steps
         self.index = 0
@@ -262,7 +263,7 @@ class LMStream:
     loop: bool = False
     num_workers: int = 0
     transforms: tuple = ()  # callables LMBatch → LMBatch, applied in the worker
-    max_chars: int = 0  # > 0: also spell the inputs (character models)
+    spelling: Spelling | None = None  # character models: also spell the inputs
     segment: str = "none"  # how a line becomes words: `reader.segment.MODES`
 
     def __call__(self, state: dict | None = None):
@@ -270,7 +271,7 @@ class LMStream:
         position = tuple(state.get("position", (0, 0, 0))) if state else (0, 0, 0)
         source = SentenceSource(list(self.files), self.vocab_path, shuffle=self.shuffle, seed=self.seed,
                                 loop=self.loop, num_workers=self.num_workers, position=position,
-                                max_chars=self.max_chars, segment=self.segment)
+                                spelling=self.spelling, segment=self.segment)
         try:
             batcher = StreamBatcher(source, self.batch_size, self.num_steps, state)
             while (batch := batcher.next_batch()) is not None:
@@ -302,8 +303,8 @@ def _init_worker(vocab_path: str, segment: str) -> None:
     _worker_split = Segmenter(segment, _worker_vocab.tokens)
 
 
-def _encode_in_worker(path: str, max_chars: int) -> EncodedShard:
-    return encode_shard(path, _worker_vocab, max_chars, _worker_split)
+def _encode_in_worker(path: str, spelling: Spelling | None) -> EncodedShard:
+    return encode_shard(path, _worker_vocab, spelling, _worker_split)
 
 
 @dataclass(frozen=True)

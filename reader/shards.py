@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import DataError
-from reader.chars import char_ids
+from reader.chars import Spelling
 from reader.text_file import numbered_lines
 from reader.vocab import BOS, EOS, Vocabulary
 
@@ -63,12 +63,12 @@ class _Speller:
         rows = self.rows
         return np.array([0, *(rows.setdefault(w, len(rows)) for w in words), 1], np.int32)
 
-    def table(self, max_chars: int) -> np.ndarray:
-        return char_ids(list(self.rows), max_chars).astype(np.uint16)
+    def table(self, spelling: Spelling) -> np.ndarray:
+        return spelling.words(list(self.rows)).astype(np.uint16)
 
 
-def encode_shard(path: str, vocab: Vocabulary, max_chars: int = 0, split=str.split) -> EncodedShard:
-    """Reads and encodes one shard (with spellings of `max_chars` when > 0).
+def encode_shard(path: str, vocab: Vocabulary, spelling: Spelling | None = None, split=str.split) -> EncodedShard:
+    """Reads and encodes one shard (with each word's `spelling` too, for character models).
 
     `split` cuts a line into words (whitespace; a `reader.segment.Segmenter`
     for raw text). Blank (or whitespace-only) lines are skipped and counted (the fluid
@@ -77,7 +77,9 @@ def encode_shard(path: str, vocab: Vocabulary, max_chars: int = 0, split=str.spl
     """
     pieces: list[np.ndarray] = []
     spellings: list[np.ndarray] = []
-    speller = _Speller() if max_chars else None
+    speller = _Speller() if spelling else None
+    # ELMoForManyLangs' models read words cut to what they spell (`reader.chars.word_char_ids`).
+    keep = spelling.max_chars - 2 if spelling and spelling.characters else None
     lengths = [0]
     blank = 0
     for _, line in numbered_lines(path, "shard"):
@@ -85,6 +87,8 @@ def encode_shard(path: str, vocab: Vocabulary, max_chars: int = 0, split=str.spl
         if not words:  # real corpora have a few (the fluid release's sample has 10)
             blank += 1
             continue
+        if keep:
+            words = [w[:keep] for w in words]
         ids = vocab.encode(words)
         pieces.append(ids)
         lengths.append(len(ids))
@@ -94,5 +98,5 @@ def encode_shard(path: str, vocab: Vocabulary, max_chars: int = 0, split=str.spl
         raise DataError(f"{path}: empty shard (no sentences)")
     shard = EncodedShard(path, np.concatenate(pieces), np.cumsum(lengths, dtype=np.int64), blank_lines=blank)
     if speller is not None:
-        shard.spelling, shard.chars = np.concatenate(spellings), speller.table(max_chars)
+        shard.spelling, shard.chars = np.concatenate(spellings), speller.table(spelling)
     return shard

@@ -99,6 +99,7 @@ def test_a_vocabulary(tmp_path_factory, data):
 @FUZZ
 @fuzz(SHARD.encode())
 def test_a_corpus_shard(tmp_path_factory, data):
+    from reader.chars import Spelling
     from reader.shards import encode_shard
     from reader.vocab import Vocabulary
 
@@ -107,7 +108,7 @@ def test_a_corpus_shard(tmp_path_factory, data):
     vocab = Vocabulary.load(root / "vocab.txt")
     shard = root / "data"
     shard.mkdir()
-    check(lambda p: encode_shard(str(p), vocab, max_chars=50), shard / "shard-0.txt", data)
+    check(lambda p: encode_shard(str(p), vocab, Spelling(50)), shard / "shard-0.txt", data)
 
 
 @FUZZ
