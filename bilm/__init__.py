@@ -14,10 +14,11 @@ outside one, `bilm.ElmoEmbedder` (see `bilm.embedder`); for raw text,
 - `bilm.embedder`: ELMo vectors outside a network: from Python, in HDF5 files, as an
   inference program.
 - `bilm.formats`: model directories and the bilm-tf / AllenNLP format.
+- `bilm.manylangs`: ELMoForManyLangs models (its word+char token encoder, its files).
 - `bilm.pretrain`: the pretraining job (`sh run.sh`).
 - `bilm.cli`: the command lines, `python -m bilm VERB` for `train`,
   `evaluate`, `export`, `dump`, `import-bilm-tf`, `export-bilm-tf`,
-  `import-fluid`, `cache-token-embeddings`.
+  `import-fluid`, `import-elmoformanylangs`, `cache-token-embeddings`.
 """
 
 __all__ = ["ElmoEmbedder", "ElmoModel", "LoadReport", "elmo", "elmo_encoder", "emb", "load_pretrained",

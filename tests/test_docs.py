@@ -20,6 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -267,6 +268,33 @@ def test_train_the_tagger_on_the_demo_files_and_tag_raw_chinese(sandbox, static_
     assert proc.stderr.strip().splitlines() == [
         f"note: {len(raw)} line(s) without spaces were cut into the model's vocabulary words, as the training "
         "text was (--segment none keeps lines as they are)"]
+
+
+@pytest.mark.slow
+def test_import_an_elmoformanylangs_model_embed_chinese_train_the_tagger_and_export(sandbox, static_scope):
+    pytest.importorskip("elmoformanylangs")
+    import h5py
+
+    from helpers.manylangs import build_model, reference_layers
+
+    build_model(sandbox.root / "zh.model")
+    write_lac_demo(sandbox.root)
+    segmented = [line.split("\t")[0].split() for line in
+                 (sandbox.root / "data/lac/dev.tsv").read_text(encoding="utf-8").splitlines()[:5]]
+    (sandbox.root / "segmented_zh.txt").write_text("\n".join(" ".join(s) for s in segmented) + "\n", encoding="utf-8")
+    page = "docs/elmo.md"
+    proc = sandbox.run(doc_command(page, "python -m bilm import-elmoformanylangs"))
+    assert "tokens from words (8 wide) and characters" in proc.stdout
+    sandbox.run(doc_command(page, "python -m bilm dump --model models/elmo_manylangs_zh"))
+    want = reference_layers(sandbox.root / "zh.model", segmented, -1)
+    with h5py.File(sandbox.root / "vectors_zh.hdf5") as f:
+        for i, layer in enumerate(want):
+            assert np.abs(f[str(i)][()] - layer).max() <= 1e-5
+    proc = sandbox.run(doc_command(page, "sh run.sh lac -o data.train=data/lac/train.tsv -o data.dev=data/lac/dev.tsv "
+                                         "-o model.elmo_model=models/elmo_manylangs_zh"))
+    assert "dev chunk P" in proc.stdout
+    sandbox.run(doc_command(page, "python -m bilm export --model models/elmo_manylangs_zh"))
+    assert (sandbox.root / "models/elmo_manylangs_zh/inference/elmo.onnx").is_file()
 
 
 def write_luke_checkpoints(root: Path) -> None:

@@ -185,6 +185,22 @@ def test_pretraining_continues_from_an_import(tmp_path, static_scope):
     assert ElmoEmbedder(trained, backend="paddle").embed_sentences(SENTENCES)[0].shape == (3, 5, 16)
 
 
+def test_the_continued_pretraining_recipe_fits_the_released_models():
+    from bilm.manylangs import SHIPPED_CONFIGS, bilm_config
+    from bilm.model import variable_shapes
+    from bilm.pretrain import ElmoConfig
+    from engine.config import load_config
+    from reader.chars import CHARACTER_SPECIALS
+
+    characters = CHARACTER_SPECIALS + tuple("北京大学")
+    recipe = load_config(ElmoConfig, "configs/elmo_manylangs.yaml", []).model
+    recipe = recipe.with_vocab_size(9000).with_characters(characters)
+    released = bilm_config(SHIPPED_CONFIGS[SHIPPED_CONFIG], 9000, len(characters))
+    assert variable_shapes(recipe, with_softmax=False) == variable_shapes(released, with_softmax=False)
+    for key in ("cell_clip", "proj_clip", "forget_bias", "use_skip_connections", "dropout", "char_cnn"):
+        assert getattr(recipe, key) == getattr(released, key), key
+
+
 def _lac_style(root: Path) -> dict[str, str]:
     rng = np.random.default_rng(0)
     people, places, verbs = ["我们", "我", "他们"], ["北京", "大学", "北京大学"], ["喜欢", "处理"]
