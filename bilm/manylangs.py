@@ -29,7 +29,6 @@ positions stripped.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +37,7 @@ import numpy as np
 from bilm.config import BiLMConfig, CharCNNConfig
 from bilm.formats import write_model_arrays
 from bilm.model import CHAR_EMBED, EMBEDDING, layer_names
+from engine.config import read_json
 from engine.errors import CheckpointError, ConfigError
 from engine.weights_io import read_torch_bin
 from reader.chars import CHARACTER_SPECIALS
@@ -95,7 +95,7 @@ def import_manylangs(model_dir: str | Path, output: str | Path) -> ManyLangsImpo
         chars = _entries(read_dictionary(model_dir / CHARS), _rows(embedder, "char_emb_layer.embedding.weight"),
                          model_dir / CHARS, notes)
     vocab, renamed = _vocabulary(words, chars, model_dir)
-    cfg = bilm_config(config, len(vocab), len(vocab.characters))
+    cfg = bilm_config(config, len(vocab), len(vocab.characters), source)
     arrays = token_encoder_arrays(embedder, cfg, chars, model_dir / TOKEN_EMBEDDER)
     arrays.update(lstm_arrays(encoder, cfg, model_dir / ENCODER))
     write_model_arrays(Path(output), cfg, vocab, arrays)
@@ -110,41 +110,57 @@ def read_config(model_dir: Path) -> tuple[dict, str]:
     """The architecture `config.json` names, where the package finds it: the path as given (relative to
     the directory), the file of that name in the directory, or the package's own of that name."""
     pointer = model_dir / CONFIG
-    try:
-        named = json.loads(pointer.read_text(encoding="utf-8"))["config_path"]
-    except FileNotFoundError:
-        raise ConfigError(f"{model_dir}: no {CONFIG} (not an ELMoForManyLangs model directory?)") from None
-    except (ValueError, KeyError, TypeError):
-        raise ConfigError(f"{pointer}: expected a JSON object with 'config_path'") from None
+    named = read_json(pointer, f"{model_dir}: no {CONFIG} (not an ELMoForManyLangs model directory?)")
+    if not isinstance(named, dict) or not isinstance(named.get("config_path"), str) or not named["config_path"]:
+        raise ConfigError(f"{pointer}: expected a JSON object with 'config_path'")
+    named = named["config_path"]
     for path in (model_dir / named, model_dir / Path(named).name):
         if path.is_file():
-            try:
-                return _checked_config(json.loads(path.read_text(encoding="utf-8")), path), str(path)
-            except ValueError as exc:
-                raise ConfigError(f"{path}: not valid JSON: {exc}") from None
+            return _checked_config(read_json(path), path), str(path)
     if Path(named).name in SHIPPED_CONFIGS:
         return SHIPPED_CONFIGS[Path(named).name], f"the package's {Path(named).name}"
     raise ConfigError(f"{pointer}: config_path {named!r} is neither in {model_dir} nor one of the package's "
                       f"configs ({', '.join(SHIPPED_CONFIGS)})")
 
 
-def _checked_config(config: dict, path: Path) -> dict:
-    try:
-        encoder, tokens = config["encoder"], config["token_embedder"]
-        for key in ("projection_dim", "dim", "n_layers"):
-            encoder[key]
-        for key in ("word_dim", "char_dim"):
-            tokens[key]
-    except (KeyError, TypeError) as exc:
-        raise ConfigError(f"{path}: missing {exc} (not an ELMoForManyLangs config?)") from None
-    if encoder.get("name", "elmo").lower() != "elmo":
-        raise ConfigError(f"{path}: encoder {encoder['name']!r}: only the 'elmo' encoder (the biLM with "
+def _checked_config(config, path: Path) -> dict:
+    """The config, if it describes a model this importer can read (else one error naming the key)."""
+    def need(section: str, key: str, ok, what: str, default=...):
+        value = config.get(section, {}).get(key, default) if isinstance(config.get(section), dict) else ...
+        if value is ... or not ok(value):
+            got = "nothing" if value is ... else repr(value)
+            raise ConfigError(f"{path}: {section}.{key} must be {what}, got {got}")
+        return value
+
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: expected a JSON object (an ELMoForManyLangs config)")
+    count = lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0  # noqa: E731
+    size = lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0  # noqa: E731
+    clip = lambda v: v is None or isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0  # noqa: E731
+    if str(need("encoder", "name", lambda v: isinstance(v, str), "a name", "elmo")).lower() != "elmo":
+        raise ConfigError(f"{path}: encoder {config['encoder']['name']!r}: only the 'elmo' encoder (the biLM with "
                           "projections) is an ELMo")
-    if tokens.get("name", "cnn").lower() != "cnn":
-        raise ConfigError(f"{path}: token_embedder {tokens['name']!r}: only 'cnn' can be imported (the package's "
-                          "character-LSTM encoder fails in its own code, so no model uses it)")
-    if tokens["word_dim"] <= 0 and tokens["char_dim"] <= 0:
+    if str(need("token_embedder", "name", lambda v: isinstance(v, str), "a name", "cnn")).lower() != "cnn":
+        raise ConfigError(f"{path}: token_embedder {config['token_embedder']['name']!r}: only 'cnn' can be imported "
+                          "(the package's character-LSTM encoder fails in its own code, so no model uses it)")
+    for key in ("projection_dim", "dim", "n_layers"):
+        need("encoder", key, count, "a positive integer")
+    for key in ("cell_clip", "proj_clip"):
+        need("encoder", key, clip, "a clip value (or null)", None)
+    word_dim = need("token_embedder", "word_dim", size, "an integer >= 0")
+    char_dim = need("token_embedder", "char_dim", size, "an integer >= 0")
+    if word_dim == 0 and char_dim == 0:
         raise ConfigError(f"{path}: word_dim and char_dim are both 0: the model has no token encoder")
+    if char_dim > 0:
+        need("token_embedder", "filters", lambda v: isinstance(v, list) and v and all(
+            isinstance(f, list) and len(f) == 2 and all(count(x) for x in f) for f in v),
+            "a list of [width, count] pairs")
+        need("token_embedder", "n_highway", size, "an integer >= 0", 0)
+        need("token_embedder", "activation", lambda v: v in ("relu", "tanh"), "relu or tanh", "relu")
+        need("token_embedder", "max_characters_per_token", count, "a positive integer", 50)
+    dropout = config.get("dropout", 0.1)
+    if not isinstance(dropout, (int, float)) or isinstance(dropout, bool) or not 0 <= dropout < 1:
+        raise ConfigError(f"{path}: dropout must be in [0, 1), got {dropout!r}")
     return config
 
 
@@ -212,8 +228,16 @@ def _require(entries: list, specials: tuple, path: Path) -> None:
 # -- the architecture and the weights ----------------------------------------------------------
 
 
-def bilm_config(config: dict, vocab_size: int, num_characters: int) -> BiLMConfig:
-    """Our `BiLMConfig` for one of its configs (dropout as it trained, for continued pretraining)."""
+def bilm_config(config: dict, vocab_size: int, num_characters: int, source: str = "config") -> BiLMConfig:
+    """Our `BiLMConfig` for one of its configs, as `read_config` checked it (dropout as it trained, for
+    continued pretraining); `source` names it in an error."""
+    try:
+        return _bilm_config(config, vocab_size, num_characters)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def _bilm_config(config: dict, vocab_size: int, num_characters: int) -> BiLMConfig:
     encoder, tokens = config["encoder"], config["token_embedder"]
     word_dim, char_dim = tokens["word_dim"], tokens["char_dim"]
     char_cnn = CharCNNConfig()
@@ -224,8 +248,8 @@ def bilm_config(config: dict, vocab_size: int, num_characters: int) -> BiLMConfi
                                  spelling="characters", num_characters=num_characters)
     kind = "word+char" if word_dim > 0 and char_dim > 0 else "char" if char_dim > 0 else "word"
     if kind == "char" and char_cnn.num_features == encoder["projection_dim"]:
-        raise ConfigError("a characters-only model whose filters are exactly projection_dim wide is not "
-                          "supported (its projection would be dropped)")
+        raise ValueError("a characters-only model whose filters are exactly projection_dim wide is not "
+                         "supported (its projection would be dropped)")
     return BiLMConfig(vocab_size=vocab_size, input=kind, char_cnn=char_cnn, word_dim=word_dim if kind == "word+char"
                       else 0, embed_size=encoder["projection_dim"], hidden_size=encoder["dim"],
                       num_layers=encoder["n_layers"], cell_clip=float(encoder.get("cell_clip") or 0.0),

@@ -21,6 +21,7 @@ import json
 import pickle
 import struct
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -58,9 +59,26 @@ def read_safetensors(path: str | Path) -> dict[str, np.ndarray]:
     return arrays
 
 
+# What a damaged file makes the zip, pickle and struct readers raise.
+_DAMAGED = (zipfile.BadZipFile, zlib.error, pickle.UnpicklingError, EOFError, struct.error, ValueError, KeyError,
+            IndexError, TypeError, AttributeError, OverflowError, UnicodeDecodeError, OSError, MemoryError)
+
+
 def read_torch_bin(path: str | Path) -> dict[str, np.ndarray]:
     """A `torch.save` state dict (zip or legacy format) as numpy arrays, without importing or trusting
-    torch code."""
+    torch code. A damaged file is one `CheckpointError` naming it."""
+    if not Path(path).is_file():
+        raise CheckpointError(f"{path}: no such file")
+    try:
+        return _read_torch(path)
+    except CheckpointError:
+        raise
+    except _DAMAGED as exc:
+        detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+        raise CheckpointError(f"{path}: a damaged torch checkpoint ({detail})") from None
+
+
+def _read_torch(path) -> dict[str, np.ndarray]:
     try:
         archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile:
@@ -80,21 +98,25 @@ _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 
 def _read_legacy_torch(path):
     with open(path, "rb") as f:
+        plain = lambda: _RestrictedUnpickler(f, path).load()  # noqa: E731 - numbers, strings, dicts, lists only
         try:
-            magic = pickle.load(f)
-        except Exception:  # any garbage: the message below says what was expected
+            magic = plain()
+        except _DAMAGED:  # any garbage: the message below says what was expected
             magic = None
         if magic != _LEGACY_MAGIC:
             raise CheckpointError(f"{path}: not a torch checkpoint (neither torch's zip format nor its "
                                   "legacy one)")
-        if pickle.load(f) != 1001:
+        if plain() != 1001:
             raise CheckpointError(f"{path}: a legacy torch checkpoint of an unknown protocol version")
-        info = pickle.load(f)
-        if not info.get("little_endian", True):
+        info = plain()
+        if not isinstance(info, dict) or not info.get("little_endian", True):
             raise CheckpointError(f"{path}: a big-endian torch checkpoint is not supported")
         unpickler = _LegacyTorchUnpickler(f, path)
         state = unpickler.load()
-        for key in pickle.load(f):
+        keys = plain()
+        if not isinstance(keys, list):
+            raise CheckpointError(f"{path}: a damaged legacy torch checkpoint (no storage list)")
+        for key in keys:
             unpickler.fill(key, f)
     return unpickler.tensors(state)
 

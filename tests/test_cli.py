@@ -70,7 +70,8 @@ def test_a_wrong_value_in_a_recipe_is_blamed_on_the_recipe(tmp_path):
 
 @pytest.mark.parametrize("argv, message", [
     (["bilm", "dmp"], "error: python -m bilm: unknown verb 'dmp' (verbs: train, evaluate, export, dump, "
-                      "import-bilm-tf, export-bilm-tf, import-fluid, cache-token-embeddings)"),
+                      "import-bilm-tf, export-bilm-tf, import-elmoformanylangs, import-fluid, "
+                      "cache-token-embeddings)"),
     (["luke_static", "predict", "--model", "/nonexistent", "--input", "x"],
      "error: /nonexistent: no such directory (a task export or a converted model directory)"),
 ])

@@ -271,6 +271,63 @@ def test_bilm_tf_weights(tmp_path_factory, data):
     check(lambda p: read_weights(p, cfg), tmp_path_factory.mktemp("hdf5") / "weights.hdf5", data)
 
 
+# -- an ELMoForManyLangs model directory (`python -m bilm import-elmoformanylangs`) -------------------
+
+
+@FUZZ
+@fuzz("<oov>\t0\n<bos>\t1\n<eos>\t2\n<pad>\t3\n我们\t4\nthe\t5\n\u3000\t6\n".encode())
+def test_an_elmoformanylangs_dictionary(tmp_path_factory, data):
+    from bilm.manylangs import read_dictionary
+
+    check(read_dictionary, tmp_path_factory.mktemp("dic") / "word.dic", data)
+
+
+MANYLANGS_CONFIG = {"encoder": {"name": "elmo", "projection_dim": 8, "cell_clip": 3, "proj_clip": 3, "dim": 16,
+                                "n_layers": 2},
+                    "token_embedder": {"name": "cnn", "activation": "relu", "filters": [[1, 4], [2, 4]],
+                                       "n_highway": 1, "word_dim": 8, "char_dim": 6, "max_characters_per_token": 10},
+                    "dropout": 0.1}
+
+
+@FUZZ
+@fuzz(json.dumps(MANYLANGS_CONFIG).encode())
+def test_an_elmoformanylangs_config(tmp_path_factory, data):
+    from bilm.manylangs import bilm_config, read_config
+
+    def read(path):
+        config, _ = read_config(path.parent)
+        return bilm_config(config, 10, 12, str(path))
+
+    root = tmp_path_factory.mktemp("zh.model")
+    (root / "config.json").write_text(json.dumps({"config_path": "cnn.json"}))
+    check(read, root / "cnn.json", data)
+
+
+def torch_state(legacy: bool) -> bytes:
+    import collections
+    import io
+
+    import torch
+
+    state = collections.OrderedDict(weight=torch.arange(12.0).reshape(3, 4), bias=torch.ones(3, dtype=torch.float64))
+    buffer = io.BytesIO()
+    torch.save(state, buffer, _use_new_zipfile_serialization=not legacy)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
+def test_a_torch_file(tmp_path_factory, legacy):
+    pytest.importorskip("torch")
+    from engine.weights_io import read_torch_bin
+
+    @FUZZ
+    @fuzz(torch_state(legacy))
+    def body(data):
+        check(read_torch_bin, tmp_path_factory.mktemp("torch") / "encoder.pkl", data)
+
+    body()
+
+
 # -- what the predictors read (`python -m luke_static predict --input`) ------------------------------
 
 

@@ -273,3 +273,21 @@ def _edit_config(model: Path, change) -> None:
     config = json.loads(path.read_text())
     change(config)
     path.write_text(json.dumps(config))
+
+
+def test_a_torch_file_that_asks_to_run_code_is_refused(tmp_path):
+    import os
+    import pickle
+
+    from engine.weights_io import read_torch_bin
+
+    class Payload:
+        def __reduce__(self):
+            return os.system, (f"touch {tmp_path / 'ran'}",)
+
+    for position in range(4):  # the legacy format's three header pickles, then its object
+        parts = [0x1950A86A20F9469CFC6C, 1001, {"little_endian": True}, {}][:position] + [Payload()]
+        (tmp_path / "encoder.pkl").write_bytes(b"".join(pickle.dumps(part, protocol=2) for part in parts))
+        with pytest.raises(CheckpointError, match="encoder.pkl: refusing to load"):
+            read_torch_bin(tmp_path / "encoder.pkl")
+    assert not (tmp_path / "ran").exists()
