@@ -485,6 +485,9 @@ def export_bilm_tf(model_dir: str | Path, output: str | Path) -> list[str]:
     `weights.hdf5` with its `char_cnn` options, as the published models.
     """
     cfg, vocab = read_model_dir(model_dir)
+    if cfg.input == "word+char" or cfg.char_cnn.spelling == "characters" and cfg.spells:
+        raise ConfigError(f"{model_dir} reads {'words and ' if cfg.input == 'word+char' else ''}characters of its own "
+                          "character vocabulary (an ELMoForManyLangs model): bilm-tf has no such token encoder")
     tf_arrays, embedding = to_tf(read_model_arrays(model_dir, cfg), cfg)
     written = [OPTIONS, WEIGHTS, VOCAB_FILE]
     with atomic_directory(output) as tmp:

@@ -291,3 +291,12 @@ def test_a_torch_file_that_asks_to_run_code_is_refused(tmp_path):
         with pytest.raises(CheckpointError, match="encoder.pkl: refusing to load"):
             read_torch_bin(tmp_path / "encoder.pkl")
     assert not (tmp_path / "ran").exists()
+
+
+def test_bilm_tf_cannot_hold_an_import(package_dir, tmp_path):
+    from bilm.formats import export_bilm_tf
+
+    import_manylangs(package_dir, tmp_path / "ours")
+    with pytest.raises(ConfigError, match="bilm-tf has no such token encoder"):
+        export_bilm_tf(tmp_path / "ours", tmp_path / "tf")
+    assert not (tmp_path / "tf").exists()
