@@ -171,6 +171,11 @@ class _NumpyUnpickler(_RestrictedUnpickler):
 
 
 def _rebuild_tensor(storage, offset, size, stride, *_):
+    size, stride = tuple(size), tuple(stride)
+    # A damaged file's numbers must not read past the storage (as_strided does not check).
+    if (len(size) != len(stride) or offset < 0 or any(n < 0 for n in size) or any(k < 0 for k in stride)
+            or offset + sum((n - 1) * k for n, k in zip(size, stride) if n) + 1 > len(storage) and all(size)):
+        raise ValueError(f"a tensor of size {list(size)} does not fit its storage of {len(storage)}")
     if not size:
         return storage[offset:offset + 1].reshape(()).copy()
     return np.lib.stride_tricks.as_strided(storage[offset:], shape=tuple(size),

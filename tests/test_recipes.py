@@ -4,7 +4,7 @@ A recipe is what users copy; a key it sets that its own defaults make
 meaningless (freezing a table the configuration does not build, say) must not
 stop a run. Each recipe trains a few steps through the real command
 (`engine.cli.train`), evaluates and exports. The one exception to "as
-shipped" is `elmo_base`'s batch: at 128 rows of a 4096-cell biLM a CPU step
+shipped" is `elmo_base`'s (and `elmo_manylangs`') batch: at 128 rows of a 4096-cell biLM a CPU step
 takes half a minute; the keys and their combination are what this checks.
 """
 
@@ -73,6 +73,14 @@ def _overrides(recipe: str, assets: dict, out: Path) -> dict:
         return {**paths, **files}
     if recipe == "elmo_base":
         return {**paths, **files, "train.batch_size": 2}
+    if recipe == "elmo_manylangs":  # continues from an import of the architecture every released model has
+        pytest.importorskip("elmoformanylangs")
+        from bilm.manylangs import import_manylangs
+
+        from helpers.manylangs import build_model
+
+        import_manylangs(build_model(out / "zh.model", config_by_name=True), out / "imported")
+        return {**paths, **files, "train.batch_size": 2, "train.init_from": str(out / "imported")}
     if recipe == "lac":
         elmo = train(["--config", str(CONFIGS / "elmo.yaml"), *_args({
             **files, "train.output_dir": str(out / "elmo"), "train.max_steps": 2})])
@@ -88,7 +96,8 @@ def _args(overrides: dict) -> list[str]:
 
 
 def test_every_recipe_is_covered():
-    assert RECIPES == ["classify", "elmo", "elmo_base", "elmo_char", "lac", "ner", "open_entity", "relation", "squad"]
+    assert RECIPES == ["classify", "elmo", "elmo_base", "elmo_char", "elmo_manylangs", "lac", "ner", "open_entity",
+                       "relation", "squad"]
 
 
 @pytest.mark.slow
