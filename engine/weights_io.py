@@ -19,6 +19,7 @@ import collections
 import io
 import json
 import pickle
+import pickletools
 import struct
 import zipfile
 import zlib
@@ -147,7 +148,14 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
     def __init__(self, file, path):
         super().__init__(file)
-        self.path = path
+        self._file, self.path = file, path
+
+    def load(self):
+        """The next object in the file, once its memo indices are checked."""
+        start = self._file.tell()
+        _check_memo(self._file)
+        self._file.seek(start)
+        return super().load()
 
     def find_class(self, module, name):
         target = self.allowed.get((module, name))
@@ -155,6 +163,14 @@ class _RestrictedUnpickler(pickle.Unpickler):
             raise CheckpointError(f"{self.path}: refusing to load {module}.{name} from a pickle "
                                   "(only tensors and arrays are read)")
         return target
+
+
+def _check_memo(file) -> None:
+    """Raises ValueError where the pickle stores into a memo slot past its own length: C's unpickler
+    grows (and zero-fills) its memo to the index, so four damaged bytes would ask for gigabytes."""
+    for count, (opcode, arg, _) in enumerate(pickletools.genops(file)):
+        if opcode.name in ("PUT", "BINPUT", "LONG_BINPUT") and not 0 <= arg <= count:
+            raise ValueError(f"memo index {arg} at opcode {count}")
 
 
 _reconstruct = getattr(np, "_core", getattr(np, "core", None)).multiarray._reconstruct

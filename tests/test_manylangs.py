@@ -293,6 +293,40 @@ def test_a_torch_file_that_asks_to_run_code_is_refused(tmp_path):
     assert not (tmp_path / "ran").exists()
 
 
+def test_a_pickle_that_asks_for_a_huge_memo_is_one_error_not_gigabytes(tmp_path):
+    """Four damaged bytes of a LONG_BINPUT made C's unpickler zero-fill a memo of 2**31 slots (16 GiB):
+    CI was killed for memory. Run under an address-space cap, so a regression fails instead."""
+    import subprocess
+    import sys
+
+    bomb = b"\x80\x02N" + b"r" + (2**31).to_bytes(4, "little") + b"."
+    header = b"".join(pickle_of(part) for part in (0x1950A86A20F9469CFC6C, 1001, {"little_endian": True}))
+    files = {"legacy_header.pkl": bomb, "legacy_object.pkl": header + bomb}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    script = ("import resource, sys\n"
+              "resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))\n"
+              "from engine.errors import CheckpointError\n"
+              "from engine.weights_io import read_torch_bin\n"
+              "for path in sys.argv[1:]:\n"
+              "    try:\n"
+              "        read_torch_bin(path)\n"
+              "    except CheckpointError as e:\n"
+              "        print(e)\n")
+    run = subprocess.run([sys.executable, "-c", script, *map(str, (tmp_path / n for n in files))],
+                         capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert "not a torch checkpoint" in lines[0]
+    assert "legacy_object.pkl: a damaged torch checkpoint (ValueError: memo index" in lines[1], lines
+
+
+def pickle_of(value) -> bytes:
+    import pickle
+
+    return pickle.dumps(value, protocol=2)
+
+
 def test_bilm_tf_cannot_hold_an_import(package_dir, tmp_path):
     from bilm.formats import export_bilm_tf
 
