@@ -404,7 +404,7 @@ def lstmp_sequence(layer: LSTMP, x, r0, c0, mask=None, reset=None, portable: boo
 def _input_gates(layer: LSTMP, x):
     """x·W_x + b for every step at once (same layout as `x`); in a training program (one with
     `products`) as one product, whose gradient is the cheaper (`engine.ops.affine`)."""
-    return affine(x, layer.stacked("gate_w"), layer.stacked("bias"), fold_bias=layer.products is not None)
+    return affine(x, layer.stacked("gate_w"), layer.stacked("bias"), training=layer.products is not None)
 
 
 def _step(cell, g, r, c, m, keep):

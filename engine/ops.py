@@ -25,34 +25,35 @@ from paddle import _C_ops
 # -- affine ---------------------------------------------------------------------
 
 
-def affine(x, weight, bias, fold_bias: bool = True):
+def affine(x, weight, bias, training: bool = True):
     """x [..., K] · weight [K, N] + bias [N] → [..., N].
 
     With G stacked weights [G, K, N] and biases [G, 1, N], x [G, ..., K]
     (one group per weight) gives [G, ..., N] in one batched product.
 
-    `fold_bias` (for programs that take gradients) computes [x, 1]·[W; b]:
-    Paddle 3.3.1's gradient of a broadcast bias add reduces slowly on CPU, and
-    folded into the product it costs about half (docs/benchmarks.md).
-    Without it (inference and export) the product reads the weight itself and
-    adds the bias: the form oneDNN and ONNX Runtime fuse and quantize, and
-    which runs 1.2-1.4x faster there.
+    `training` (programs that take gradients) adds the bias as a rank-1
+    product, ones [..., 1] · b [1, N]: Paddle 3.3.1's CPU gradient of a
+    broadcast add reduces slowly, and a product's gradient is a GEMM
+    (docs/benchmarks.md measures the forms). Otherwise (inference and export) the bias is added: the form oneDNN and
+    ONNX Runtime fuse and quantize. Both compute the same.
     """
-    if fold_bias:
-        x = paddle.concat([x, paddle.ones_like(x[..., :1])], axis=-1)
-        weight = paddle.concat([weight, bias.reshape([1, -1]) if len(weight.shape) == 2 else bias],
-                               axis=-2)
-    if len(weight.shape) == 2 or len(x.shape) == 3:
-        out = paddle.matmul(x, weight)
+    grouped = len(weight.shape) == 3
+    # One [G, rows, K] product: MKL and ONNX Runtime run it faster than a
+    # broadcast over [G, …], which is a small product per leading index.
+    flat = grouped and len(x.shape) > 3
+    rows = x.reshape([x.shape[0], -1, x.shape[-1]]) if flat else x
+    out = paddle.matmul(rows, weight)
+    bias = bias if grouped else bias.reshape([1, -1])
+    if training:
+        ones = paddle.ones_like(rows[..., :1])
+        ones.stop_gradient = True
+        out = out + paddle.matmul(ones, bias)
     else:
-        # One [G, rows, K] product: MKL and ONNX Runtime run it faster than a
-        # broadcast over [G, …], which is a small product per leading index.
-        out = paddle.matmul(x.reshape([x.shape[0], -1, x.shape[-1]]), weight)
-        dims = [d if d > 0 else paddle.shape(x)[k] for k, d in enumerate(x.shape[:-1])]
-        out = out.reshape(dims + [weight.shape[-1]])
-    if fold_bias:
+        out = out + bias
+    if not flat:
         return out
-    return out + (bias if len(weight.shape) == 2 or len(out.shape) == 3 else bias.unsqueeze(1))
+    dims = [d if d > 0 else paddle.shape(x)[k] for k, d in enumerate(x.shape[:-1])]
+    return out.reshape(dims + [weight.shape[-1]])
 
 
 # -- dropout --------------------------------------------------------------------

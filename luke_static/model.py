@@ -92,9 +92,9 @@ def variable_shapes(cfg: LukeConfig, with_pooler: bool = True) -> dict[str, tupl
 class LukeParams:
     """Creates each encoder variable (by its HF name) the first time a layer asks for it."""
 
-    def __init__(self, cfg: LukeConfig, with_pooler: bool = True, trainable: bool = True, fold_bias: bool = False):
+    def __init__(self, cfg: LukeConfig, with_pooler: bool = True, trainable: bool = True, training: bool = False):
         self.cfg = cfg
-        self.fold_bias = fold_bias
+        self.training = training
         self.shapes = variable_shapes(cfg, with_pooler)
         self.trainable = trainable
         self._made: dict[str, object] = {}
@@ -117,7 +117,7 @@ class LukeParams:
 
     def linear(self, prefix: str, x):
         if self.has(f"{prefix}.bias"):
-            return affine(x, self[f"{prefix}.weight"], self[f"{prefix}.bias"], self.fold_bias)
+            return affine(x, self[f"{prefix}.weight"], self[f"{prefix}.bias"], self.training)
         return paddle.matmul(x, self[f"{prefix}.weight"])
 
     def layer_norm(self, prefix: str, x):
@@ -222,11 +222,12 @@ def luke_encoder(cfg: LukeConfig, feeds: dict, dropout: StepDropout | None = Non
     step's seed feed) turns dropout on, for training programs; a head that
     drops out too uses the same instance, so every op gets its own masks.
     Without it the program is deterministic. `training` builds the dense
-    layers in the form whose gradients are cheaper on CPU, `[x, 1]·[W; b]`;
-    otherwise they are a product with the weight and a bias add, which serving
-    runtimes fuse and quantize (`engine.ops.affine`). Both compute the same.
+    layers in the form whose gradients are cheaper on CPU (the bias as a
+    rank-1 product); otherwise they are a product with the weight and a bias
+    add, which serving runtimes fuse and quantize (`engine.ops.affine`). Both
+    compute the same.
     """
-    params = LukeParams(cfg, with_pooler=with_pooler, fold_bias=training)
+    params = LukeParams(cfg, with_pooler=with_pooler, training=training)
     dropout = dropout or StepDropout(0.0)
     words = word_embeddings(params, feeds["input_ids"], feeds["token_type_ids"], dropout)
     mask = feeds["attention_mask"]

@@ -35,13 +35,20 @@ def test_the_serving_form_computes_the_training_form(static_scope, x_shape, w_sh
     program = paddle.static.Program()
     with paddle.static.program_guard(program, paddle.static.Program()):
         x, w, b = (paddle.static.data(n, list(v.shape), "float32") for n, v in values.items())
-        outputs = [affine(x, w, b, fold_bias=True), affine(x, w, b, fold_bias=False)]
-    folded, plain = paddle.static.Executor(paddle.CPUPlace()).run(program, feed=values, fetch_list=outputs)
+        for v in (x, w, b):
+            v.stop_gradient = False
+        outputs = [affine(x, w, b, training=True), affine(x, w, b, training=False)]
+        weights = paddle.to_tensor(rng.normal(size=outputs[0].shape).astype(np.float32))
+        grads = [paddle.static.gradients([(out * weights).sum()], [x, w, b]) for out in outputs]
+    trained, served, *both = paddle.static.Executor(paddle.CPUPlace()).run(
+        program, feed=values, fetch_list=[*outputs, *grads[0], *grads[1]])
     want = np.matmul(values["x"].reshape(w_shape[0], -1, x_shape[-1]) if len(x_shape) == 4 else values["x"],
                      values["w"])
-    want = want.reshape(folded.shape) + (values["b"][:, None] if len(x_shape) == 4 else values["b"])
-    np.testing.assert_allclose(folded, want, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(plain, want, rtol=1e-5, atol=1e-5)
+    want = want.reshape(trained.shape) + (values["b"][:, None] if len(x_shape) == 4 else values["b"])
+    np.testing.assert_allclose(trained, want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(served, want, rtol=1e-5, atol=1e-5)
+    for a, b in zip(both[:3], both[3:]):  # the bias's gradient as a product is the broadcast add's
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
 def test_an_encoder_export_reads_its_weights_directly_and_every_dense_layer_quantizes(tmp_path, static_scope):
