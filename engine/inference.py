@@ -28,6 +28,7 @@ import paddle
 
 from engine.atomic import fsync_dir, fsync_file
 from engine.errors import CheckpointError, ConfigError, PipelineError, listing
+from engine.onnx_passes import scan_outputs
 from engine.precision import (
     BACKEND_OF,
     PRECISIONS,
@@ -156,7 +157,8 @@ def _folded(graph: Path, data_name: str | None) -> Path:
     quantization looks for (`engine.precision`), and a luke-base graph loses
     half its nodes. The basic level keeps standard ONNX operators only, so
     the file runs anywhere the original does (checked: any other domain keeps
-    the original).
+    the original). Loops then collect their steps as scan outputs
+    (`engine.onnx_passes`).
     """
     try:
         import onnxruntime
@@ -176,6 +178,8 @@ def _folded(graph: Path, data_name: str | None) -> Path:
     model = onnx.load(str(folded), load_external_data=False)
     if any(node.domain not in ("", "ai.onnx") for node in model.graph.node):
         return graph
+    if scan_outputs(model):
+        onnx.save(model, str(folded))  # external weights stay where they are
     return folded
 
 

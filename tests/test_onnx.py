@@ -56,11 +56,64 @@ def test_elmo_export_runs_in_onnx_runtime(tmp_path, static_scope, max_length):
     for steps, seed in [(max_length or 5, 0), (max_length or 11, 1)]:
         out = assert_backends_agree(prefix, word_feeds(4, steps, seed))
         assert out["elmo_layers"].shape == (4, 3, steps, 16)
+    if max_length is None:
+        assert scanned_loops(f"{prefix}.onnx") == cfg.num_layers
     # Weights in a side file: the Loops' bodies read them from the outer graph.
     portable = _save_encoder(exe, tmp_path / "portable" / "elmo", cfg, vocab, max_length, portable=True)
     export_onnx(portable, f"{prefix}.onnx", external_data_threshold=0)
     assert Path(f"{prefix}.onnx.data").is_file()
     assert_backends_agree(prefix, word_feeds(4, max_length or 9, 2))
+    if max_length is None:
+        assert scanned_loops(f"{prefix}.onnx") == cfg.num_layers
+
+
+def scanned_loops(path: str) -> int:
+    """How many Loops of the graph collect their steps as scan outputs (no ScatterND buffer left)."""
+    import onnx
+
+    graph = onnx.load(path, load_external_data=False).graph
+    loops = [node for node in graph.node if node.op_type == "Loop"]
+    bodies = [next(a.g for a in loop.attribute if a.name == "body") for loop in loops]
+    assert not any(n.op_type == "ScatterND" for body in bodies for n in body.node)
+    return sum(len(body.output) - 1 > len(loop.input) - 2 for loop, body in zip(loops, bodies))
+
+
+@pytest.mark.parametrize("start, rewritten", [(0, 1), (1, 0)])
+def test_a_loop_buffer_becomes_a_scan_output_only_where_its_rows_are_the_steps(start, rewritten):
+    import onnx
+    import onnxruntime
+    from onnx import TensorProto, helper
+
+    from engine.onnx_passes import scan_outputs
+
+    def const(name, value, dtype=np.int64):
+        return helper.make_node("Constant", [], [name], value=onnx.numpy_helper.from_array(np.array(value, dtype)))
+
+    # Row `counter` of a [T, 2] buffer gets (counter, counter) at each step, while counter < T.
+    body = helper.make_graph([
+        const("one", 1), const("shape", [1, 1]), const("axes", [0]), const("pair", [2]), const("T", 5),
+        helper.make_node("Cast", ["counter"], ["value"], to=TensorProto.FLOAT),
+        helper.make_node("Expand", ["value", "pair"], ["row"]),
+        helper.make_node("Unsqueeze", ["row", "axes"], ["rows"]),
+        helper.make_node("Reshape", ["counter", "shape"], ["index"]),
+        helper.make_node("ScatterND", ["buffer", "index", "rows"], ["buffer_next"]),
+        helper.make_node("Add", ["counter", "one"], ["counter_next"]),
+        helper.make_node("Less", ["counter_next", "T"], ["more"]),
+    ], "body", [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+                helper.make_tensor_value_info("cond", TensorProto.BOOL, []),
+                helper.make_tensor_value_info("counter", TensorProto.INT64, []),
+                helper.make_tensor_value_info("buffer", TensorProto.FLOAT, None)],
+        [helper.make_tensor_value_info(n, t, None) for n, t in
+         (("more", TensorProto.BOOL), ("counter_next", TensorProto.INT64), ("buffer_next", TensorProto.FLOAT))])
+    graph = helper.make_graph([
+        const("start", start), const("go", True, np.bool_), const("zeros", np.zeros((5, 2)), np.float32),
+        helper.make_node("Loop", ["", "go", "start", "zeros"], ["last", "out"], body=body),
+    ], "g", [], [helper.make_tensor_value_info("out", TensorProto.FLOAT, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    run = lambda m: onnxruntime.InferenceSession(m.SerializeToString()).run(None, {})[0]  # noqa: E731
+    want = run(model)
+    assert scan_outputs(model) == rewritten
+    np.testing.assert_array_equal(run(model), want)
 
 
 def test_the_embedder_and_dump_agree_across_backends(tmp_path, static_scope):
