@@ -43,7 +43,7 @@ from bilm.model import (
     spelling,
     zero_states,
 )
-from engine.ops import SEED_FEED, RowGather, StepDropout, WeightProducts, affine, gather_rows, seed_input
+from engine.ops import SEED_FEED, RowGather, StepDropout, WeightProducts, gather_rows, seed_input
 from reader.lm import BW_CHARS, BW_INPUT, BW_TARGET, FW_CHARS, FW_INPUT, FW_TARGET, NEG_IDS, NUM_TRIES, LMStream
 from reader.prefetch import Prefetcher
 from reader.vocab import Vocabulary
@@ -158,7 +158,12 @@ def _gathered_tokens(params, feeds: dict) -> tuple[RowGather, dict]:
 
 def full_softmax_loss(hidden, targets, weight, bias):
     """Per-row negative log-likelihood: hidden [N,P], targets [N] int64 → [N]."""
-    logits = affine(hidden, weight.T, bias)
+    # The bias folded into the product, [h, 1]·[W, b]ᵀ: for a vocabulary-wide
+    # output with N > P rows this copies less than `affine`'s rank-1 bias
+    # product would write (docs/benchmarks.md).
+    ones = paddle.ones_like(hidden[:, :1])
+    logits = paddle.matmul(paddle.concat([hidden, ones], axis=-1),
+                           paddle.concat([weight, bias.unsqueeze(-1)], axis=-1), transpose_y=True)
     return F.cross_entropy(logits, targets.unsqueeze(-1), reduction="none").squeeze(-1)
 
 
