@@ -34,8 +34,9 @@ def affine(x, weight, bias, training: bool = True):
     `training` (programs that take gradients) adds the bias as a rank-1
     product, ones [..., 1] · b [1, N]: Paddle 3.3.1's CPU gradient of a
     broadcast add reduces slowly, and a product's gradient is a GEMM
-    (docs/benchmarks.md measures the forms). Otherwise (inference and export) the bias is added: the form oneDNN and
-    ONNX Runtime fuse and quantize. Both compute the same.
+    (docs/benchmarks.md measures the forms). Otherwise (inference and
+    export) the bias is added: the form oneDNN and ONNX Runtime fuse and
+    quantize. Both compute the same.
     """
     grouped = len(weight.shape) == 3
     # One [G, rows, K] product: MKL and ONNX Runtime run it faster than a
