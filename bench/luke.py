@@ -8,8 +8,8 @@ A luke-base-shaped random model (converted from HF, so every side holds the
 same weights). Fine-tuning: the SQuAD head and loss, AdamW, one update per
 step (ours: the engine's step program; HF and PaddleNLP:
 `LukeForQuestionAnswering`; HF with torch's AdamW as it comes and with its
-fused CPU kernel, `AdamW(fused=True)`, which is HF Trainer's
-`adamw_torch_fused` and the faster: the ratio is against it). Inference: batch 1 through our exported program
+fused CPU kernel, `AdamW(fused=True)`, HF Trainer's `adamw_torch_fused`: the
+ratio is against the faster). Inference: batch 1 through our exported program
 (`paddle.inference`, and ONNX Runtime with the [onnx] extra) vs HF eager
 under `inference_mode` and PaddleNLP under `no_grad`; at lower precision,
 our int8 export (ONNX Runtime) against torch's `quantize_dynamic` int8 of
@@ -48,8 +48,9 @@ def main():
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--entities", type=int, default=8)
     p.add_argument("--entity-vocab", type=int, default=10000)
-    p.add_argument("--inference-only", action="store_true", help="skip the fine-tuning step")
-    p.add_argument("--fine-tune-only", action="store_true", help="skip inference")
+    only = p.add_mutually_exclusive_group()
+    only.add_argument("--inference-only", action="store_true", help="skip the fine-tuning step")
+    only.add_argument("--fine-tune-only", action="store_true", help="skip inference")
     p.set_defaults(repeats=3, warmup=1)
     a = p.parse_args()
     results = Results("luke", a)

@@ -4,8 +4,7 @@
 outputs (the biLM's any-length recurrence, `bilm.model`) to an ONNX `Loop`
 carrying a [T, …] buffer that a `ScatterND` writes a row of on every step.
 ONNX Runtime copies the whole buffer at each step, T² rows in all; a Loop's
-scan output appends the row instead (the ELMo dump's batches 8-15 % faster,
-outputs bit for bit the same).
+scan output appends the row instead (docs/benchmarks.md measures it).
 """
 
 from __future__ import annotations
