@@ -114,7 +114,9 @@ def export(argv: list[str] | None = None) -> str:
     prefix = export_inference_model(paddle.static.Executor(place), args.output, cfg, vocab, args.max_length, onnx)
     print(f"exported {prefix}.json and {prefix}.pdiparams" + (f" and {prefix}.onnx" if onnx else ""))
     if args.precision != "fp32":
-        record = lower_precision(prefix, args.precision, layer_check(cfg, vocab, check_sentences([args.check_text])),
+        # a fixed-length program takes no longer sentence, so the check set is cut to its length
+        sentences = check_sentences([args.check_text], max_words=args.max_length or 64)
+        record = lower_precision(prefix, args.precision, layer_check(cfg, vocab, sentences, max_length=args.max_length),
                                  floor, threads=args.threads)
         print(f"exported {Path(prefix).parent / record.file} ({record.precision})")
         print(f"{record.precision} {describe(record.check)}")

@@ -140,13 +140,7 @@ class ElmoEmbedder:
 
     def token_ids(self, sentences: list[list[str]]) -> np.ndarray:
         """The token feed for padded sentences: word ids [n,T], or character ids [n,T,C]."""
-        ids = token_ids(sentences, self.cfg, self.vocab)
-        if self.max_length is None:
-            return ids
-        if ids.shape[1] > self.max_length:
-            raise ConfigError(f"a sentence of {ids.shape[1]} words is longer than this export's fixed length "
-                              f"({self.max_length}, its --max-length)")
-        return np.pad(ids, [(0, 0), (0, self.max_length - ids.shape[1])] + [(0, 0)] * (ids.ndim - 2))
+        return padded_ids(token_ids(sentences, self.cfg, self.vocab), self.max_length)
 
     def describe(self) -> str:
         """What runs the biLM: `int8, onnxruntime, cpu`."""
@@ -341,17 +335,29 @@ def check_sentences(paths, limit: int = 256, max_words: int = 64, split=str.spli
     return sentences
 
 
-def layer_check(cfg: BiLMConfig, vocab: Vocabulary, sentences: list[list[str]], batch_size: int = 32):
+def padded_ids(ids: np.ndarray, max_length: int | None) -> np.ndarray:
+    """Token ids [n,T,…] padded to a fixed-length export's T (`max_length`; None: as they are)."""
+    if max_length is None:
+        return ids
+    if ids.shape[1] > max_length:
+        raise ConfigError(f"a sentence of {ids.shape[1]} words is longer than this export's fixed length "
+                          f"({max_length}, its --max-length)")
+    return np.pad(ids, [(0, 0), (0, max_length - ids.shape[1])] + [(0, 0)] * (ids.ndim - 2))
+
+
+def layer_check(cfg: BiLMConfig, vocab: Vocabulary, sentences: list[list[str]], batch_size: int = 32,
+                max_length: int | None = None):
     """A `measure(reference, candidate)` for `engine.inference.lower_precision`: both programs embed
     `sentences`, and each ELMo layer's vectors at the real tokens are compared (`OutputCheck`: max |Δ|,
-    mean cosine; the floor applies to each layer)."""
+    mean cosine; the floor applies to each layer). `max_length`: a fixed-length export's T, which the
+    sentences are padded to (and must not exceed)."""
 
     def measure(reference, candidate) -> dict:
         check = OutputCheck()
         for first in range(0, len(sentences), batch_size):
             batch = sentences[first:first + batch_size]
             lengths = np.array([len(words) for words in batch], np.int64)
-            feed = {token_feed_name(cfg): token_ids(batch, cfg, vocab), LENGTHS: lengths}
+            feed = {token_feed_name(cfg): padded_ids(token_ids(batch, cfg, vocab), max_length), LENGTHS: lengths}
             want, got = reference.run(feed)[LAYERS_OUTPUT], candidate.run(feed)[LAYERS_OUTPUT]
             real = np.arange(want.shape[2])[None, :] < lengths[:, None]  # [B, T]
             check.add({f"layer_{k}": want[:, k][real] for k in range(want.shape[1])},

@@ -239,6 +239,15 @@ def test_an_int8_elmo_export_is_what_dump_and_the_embedder_run(tmp_path, static_
     with pytest.raises(ConfigError, match="is an export, whose program carries no state"):
         ElmoEmbedder(out, stateful=True)
 
+    # a fixed-length export is checked on the check set cut to its length (the dev lines are longer)
+    assert max(map(len, map(str.split, text.read_text().splitlines()))) > 6
+    fixed = tmp_path / "int8-fixed"
+    export(["--model", str(model), "--output", str(fixed), "--max-length", "6", "--precision", "int8",
+            "--check-text", str(text)])
+    assert json.loads((fixed / "elmo.precision.json").read_text())["check"]["sentences"] == 20
+    np.testing.assert_allclose(ElmoEmbedder(fixed).embed_sentence("the cat sat"),
+                               embedder.embed_sentence("the cat sat"), atol=0.01)
+
 
 # -- jobs ----------------------------------------------------------------------------------
 
