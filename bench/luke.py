@@ -261,6 +261,10 @@ def paddlenlp_side(a, hf_dir: Path, batch: dict, single: dict) -> dict | None:
 
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         result = pool.apply(_paddlenlp_timings, (a, str(hf_dir), batch, single))
+        # Let the worker exit by itself: the pool's exit terminates it, and a process that imported
+        # paddle answers SIGTERM with a "FatalError" report in the benchmark's output.
+        pool.close()
+        pool.join()
     if isinstance(result, str):
         print(f"PaddleNLP column skipped: paddlenlp does not import ({result}); "
               "pip install -e .[bench] in a separate environment (see the README)")
