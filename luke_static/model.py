@@ -201,8 +201,8 @@ def _scores_through_keys(params: LukeParams, name: str, states, keys):
     """
     cfg = params.cfg
     heads, size = cfg.num_attention_heads, cfg.head_size
-    # rank 4 like the keys: oneDNN's product fails on broadcast batch axes of different ranks
-    weight = params[f"{name}.weight"].reshape([1, cfg.hidden_size, heads, size]).transpose([0, 2, 3, 1])  # [1,heads,d,H]
+    # [1, heads, d, H], rank 4 like the keys: oneDNN's product fails on broadcast batch axes of different ranks
+    weight = params[f"{name}.weight"].reshape([1, cfg.hidden_size, heads, size]).transpose([0, 2, 3, 1])
     through = paddle.matmul(keys, weight).reshape([0, -1, cfg.hidden_size])  # [B, heads·N, H]: rows K·W_hᵀ
     scores = paddle.matmul(states, through, transpose_y=True)  # [B, L, heads·N]
     if params.has(f"{name}.bias"):

@@ -157,6 +157,20 @@ def test_an_int8_task_export_is_measured_recorded_and_served(tmp_path, static_sc
     assert pipeline("ner", out, backend="paddle").program.describe() == "fp32, paddle, cpu"
 
 
+@pytest.mark.parametrize("flag", ["--encoder", "--word-only"])
+def test_an_int8_encoder_export_is_measured_on_plain_text(tmp_path, static_scope, ner_model, capsys, flag):
+    out = tmp_path / "int8"
+    luke_export(["--model", ner_model, "--output", out, flag, "--precision", "int8",
+                 "--check-text", tmp_path / "check.txt"])
+    printed = capsys.readouterr().out
+    assert "int8 against fp32 on the check set: word_hidden_state max|Δ|" in printed and "inputs 3" in printed
+    record = json.loads((out / "luke.precision.json").read_text())
+    assert record["file"] == "luke.int8.onnx" and record["check"]["outputs"]["word_hidden_state"]["cosine"] > 0.99
+    served = InferenceProgram(out / "luke")
+    assert served.describe() == "int8, onnxruntime, cpu"
+    assert ("entity_ids" in served.input_names) == (flag == "--encoder")
+
+
 def test_a_quantization_below_the_floor_is_one_error_and_leaves_fp32(tmp_path, static_scope, ner_model):
     out = tmp_path / "int8"
     with pytest.raises(PrecisionError, match=r"logits has cosine \d\.\d+ to fp32 on the check set, below the floor "
