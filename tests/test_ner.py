@@ -192,7 +192,10 @@ def test_a_tiny_model_learns_entities_and_the_export_agrees(tmp_path, static_sco
     # From Python: a document's sentences together give the same entities.
     ner = pipeline("ner", export)
     first_document = [" ".join(s.words) for s in sentences if s.document == sentences[0].document]
-    assert ner(first_document) == [r["entities"] for r in records[:len(first_document)]]
+    found, want = ner(first_document), [r["entities"] for r in records[:len(first_document)]]
+    scores = lambda entities: [e.pop("score") for es in entities for e in es]  # noqa: E731
+    # other batches pad to other lengths: the scores' last digit may move
+    assert scores(found) == pytest.approx(scores(want), abs=2e-6) and found == want
 
 
 def test_the_token_head_tags_each_words_first_subword(tokenizer):
