@@ -40,6 +40,7 @@ from engine.precision import (
     quantize_int8,
     read_record,
     remove_lowered,
+    vnni,
     write_record,
 )
 
@@ -435,9 +436,19 @@ def serving_choice(prefix: str, precision: str, backend: str) -> tuple[str, str]
             precision = "fp32"
     if precision == "int8" and not Path(f"{prefix}.int8.onnx").is_file():
         raise CheckpointError(f"no int8 program at {prefix}.int8.onnx (export with --precision int8)")
+    if precision == "int8":
+        _note_int8_weights(prefix)
     if backend == "auto":
         backend = needs or (fastest_backend() if Path(f"{prefix}.onnx").is_file() else "paddle")
     return precision, backend
+
+
+def _note_int8_weights(prefix: str) -> None:
+    record = read_record(prefix)
+    if record and record.check.get("weight_bits") == 8 and not vnni():
+        print(f"note: {prefix}: its int8 weights use 8 bits (quantized on a CPU with VNNI); this CPU has none, "
+              "and its 8-bit products may overflow: export with --precision int8 on this kind of CPU",
+              file=sys.stderr)
 
 
 def paddle_device(device: str) -> str:
@@ -518,6 +529,8 @@ def lower_precision(prefix: str | Path, precision: str, measure: Callable, floor
     except BaseException:
         remove_lowered(prefix)
         raise
+    if precision == "int8":
+        measured["weight_bits"] = 8 if vnni() else 7  # `quantize_int8`: what a CPU without VNNI can serve
     record = PrecisionRecord(precision, file, measured)
     write_record(prefix, record)
     return record

@@ -311,6 +311,8 @@ def describe(measured: dict) -> str:
     for name, s in measured.get("outputs", {}).items():
         parts.append(f"{name} max|Δ| {s['max_abs']:.2e} cos {s['cosine']:.5f}")
     for key, value in measured.items():
-        if key != "outputs":
+        if key == "weight_bits":
+            parts.append(f"weights in {value} bits")
+        elif key != "outputs":
             parts.append(f"{key} {value:.4f}" if isinstance(value, float) else f"{key} {value}")
     return "against fp32 on the check set: " + "; ".join(parts)

@@ -12,7 +12,7 @@ import pytest
 from engine.errors import ConfigError, PipelineError
 from engine.inference import InferenceProgram, onnx_providers, paddle_device
 from engine.ops import affine
-from engine.precision import AccuracyFloor, OutputCheck, PrecisionError, bf16_unsupported, judge
+from engine.precision import AccuracyFloor, OutputCheck, PrecisionError, PrecisionRecord, bf16_unsupported, judge
 
 pytest.importorskip("onnxruntime")
 
@@ -125,7 +125,10 @@ def luke_export(argv):
     return export([str(a) for a in argv])
 
 
-def test_an_int8_task_export_is_measured_recorded_and_served(tmp_path, static_scope, ner_model, capsys):
+def test_an_int8_task_export_is_measured_recorded_and_served(tmp_path, static_scope, ner_model, capsys,
+                                                            monkeypatch):
+    import engine.inference
+    from engine.precision import vnni, write_record
     from luke_static import pipeline
 
     from helpers.programs import predict_records
@@ -138,6 +141,7 @@ def test_an_int8_task_export_is_measured_recorded_and_served(tmp_path, static_sc
     record = json.loads((out / "ner.precision.json").read_text())
     assert record["precision"] == "int8" and record["file"] == "ner.int8.onnx"
     assert record["check"]["agreement"] == 1.0 and record["check"]["outputs"]["logits"]["cosine"] > 0.999
+    assert record["check"]["weight_bits"] == (8 if vnni() else 7) and "weights in " in printed
 
     ner = pipeline("ner", out)  # the record chooses the file and the runtime
     assert ner.program.describe() == "int8, onnxruntime, cpu"
@@ -150,6 +154,12 @@ def test_an_int8_task_export_is_measured_recorded_and_served(tmp_path, static_sc
     assert [r["text"] for r in records] == sentences
     with pytest.raises(ConfigError, match=r"ner: int8 runs in onnxruntime, not paddle; choose backend='onnxruntime'"):
         pipeline("ner", out, backend="paddle")
+    # 8-bit weights (made on a CPU with VNNI) served where there is none: said once, served as they are
+    write_record(out / "ner", PrecisionRecord("int8", "ner.int8.onnx", {**record["check"], "weight_bits": 8}))
+    monkeypatch.setattr(engine.inference, "vnni", lambda: False)
+    capsys.readouterr()
+    assert pipeline("ner", out).program.describe() == "int8, onnxruntime, cpu"
+    assert "its int8 weights use 8 bits (quantized on a CPU with VNNI); this CPU has none" in capsys.readouterr().err
 
     # Exported again at fp32, it serves fp32: no int8 file or record stays behind.
     luke_export(["--model", ner_model, "--output", out])
@@ -204,7 +214,7 @@ def test_bf16_on_a_cpu_without_it_is_one_line_at_export_and_fp32_when_served(tmp
                                                                             monkeypatch, capsys):
     import engine.inference
     import engine.precision
-    from engine.precision import PrecisionRecord, write_record
+    from engine.precision import write_record
     from luke_static import pipeline
 
     out = tmp_path / "out"
