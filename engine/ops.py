@@ -3,7 +3,8 @@
 - `affine`: x·W + b, in training as one product (the CPU-efficient form of every dense layer's
   gradient here), in serving as a product and an add.
 - `StepDropout`: dropout whose masks are a function of a per-step seed feed,
-  so a resumed run draws the masks an uninterrupted one would.
+  so a resumed run draws the masks an uninterrupted one would; Paddle's
+  kernel, or with `use_counter_dropout` our compiled one (`engine.cpu_kernels`).
 - `WeightProducts` and `gather_rows`: *gradient sources*. A graph that
   reads a weight through many small products, or a large table by row,
   hands these to the engine (`TrainGraph.gradient_sources`); the engine then
@@ -101,6 +102,10 @@ class StepDropout:
             return x
         program = paddle.static.default_main_program()
         index = _dropout_ops[program] = _dropout_ops.get(program, 0) + 1
+        if program in _counter_programs:
+            from engine.cpu_kernels import counter_dropout
+
+            return counter_dropout(x, self.seed, p, index)
         # The public `paddle.nn.functional.dropout` cannot take a seed tensor in
         # PIR; the op itself can (checked on Paddle 3.3.1, CPU).
         return _C_ops.dropout(x, self.seed + index, p, False, "upscale_in_train", 0, False)
@@ -108,6 +113,17 @@ class StepDropout:
 
 # Per program under construction: how many seeded dropout ops it has so far.
 _dropout_ops: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# Programs whose `StepDropout`s use `engine.cpu_kernels.counter_dropout`.
+_counter_programs: weakref.WeakSet = weakref.WeakSet()
+
+
+def use_counter_dropout(program) -> None:
+    """Makes the `StepDropout`s built into `program` from now on use the compiled counter-based kernel
+    (`runtime.dropout: counter`, CPU only) instead of Paddle's dropout."""
+    from engine.cpu_kernels import kernels
+
+    kernels()  # built now: a missing compiler is one error before the graph, not a trace inside it
+    _counter_programs.add(program)
 
 
 # -- gradient sources -------------------------------------------------------------

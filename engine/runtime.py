@@ -28,6 +28,8 @@ class RuntimeConfig:
     visualdl: bool = False
     # Keep freed memory for reuse (glibc): no page faults on each step's large buffers; the process keeps its peak size
     keep_memory: bool = True
+    # Training dropout: paddle (its kernel), or counter (CPU only: our compiled kernel, faster, other masks; needs c++)
+    dropout: Literal["paddle", "counter"] = "paddle"
 
 
 @dataclass(frozen=True)
@@ -142,10 +144,13 @@ def setup(cfg: RuntimeConfig, dist: DistEnv):
                                       and paddle.device.cuda.device_count() > 0)
     if not use_gpu:
         serial_cpu_executor()
-    if cfg.device == "gpu" and not paddle.is_compiled_with_cuda():
-        from engine.errors import ConfigError
+    from engine.errors import ConfigError
 
+    if cfg.device == "gpu" and not paddle.is_compiled_with_cuda():
         raise ConfigError("runtime.device is 'gpu' but this Paddle build has no CUDA support")
+    if cfg.dropout == "counter" and use_gpu:
+        raise ConfigError("runtime.dropout: counter is a CPU kernel, and this run is on a card "
+                          "(runtime.device); use runtime.dropout: paddle there")
     return paddle.CUDAPlace(dist.local_rank) if use_gpu else paddle.CPUPlace()
 
 
