@@ -17,7 +17,7 @@ the same model, and, where the CPU has bf16, our bf16 export (oneDNN)
 against torch's bf16 autocast; each with its cosine to its own fp32.
 Last lines: the ratios against their targets (`inference ratio`: HF / our
 faster fp32 path; `ratio`: fine-tune step, HF's faster / ours with Paddle's dropout; `counter
-ratio`: the same with `runtime.dropout: counter`, engine/cpu_kernels.py). `--inference-only`
+ratio`: the same with `runtime.kernels: compiled`, engine/cpu_kernels.py). `--inference-only`
 skips the fine-tuning step, `--fine-tune-only` the inference.
 """
 
@@ -82,8 +82,8 @@ def main():
 
         convert("hf", Path(tmp) / "hf", Path(tmp) / "model")
         if not a.inference_only:
-            ours_steps = {f"ours, {kind} dropout": measure(paddle_step(a, Path(tmp) / "model", batch, kind),
-                                                           a.repeats, a.warmup) for kind in ("paddle", "counter")}
+            ours_steps = {f"ours, {kind} kernels": measure(paddle_step(a, Path(tmp) / "model", batch, kind),
+                                                           a.repeats, a.warmup) for kind in ("paddle", "compiled")}
             hf_steps = {f"HF, torch AdamW{' (fused)' if fused else ''}":
                         measure(torch_step(hf, batch, torch, fused), a.repeats, a.warmup) for fused in (False, True)}
             hf_step = min(hf_steps.values(), key=lambda t: t["median"])
@@ -114,7 +114,7 @@ def main():
     fastest = min(t["median"] for t in ours_infer.values())
     if seed:
         if not a.inference_only:
-            results.ratio("fine-tune ratio vs PaddleNLP", seed["step"]["median"] / ours_steps["ours, paddle dropout"]
+            results.ratio("fine-tune ratio vs PaddleNLP", seed["step"]["median"] / ours_steps["ours, paddle kernels"]
                           ["median"], target=2.5, title="LUKE fine-tune vs PaddleNLP")
         results.ratio("inference ratio vs PaddleNLP", seed["infer"]["median"] / fastest)
     results.ratio("inference ratio", hf_infer["median"] / fastest, target=1.5, title="LUKE inference vs HF")
@@ -133,12 +133,12 @@ def main():
 
 
 def fine_tune_ratios(results, ours: dict, hf: dict) -> None:
-    """`ratio`: the default path (Paddle's dropout) against HF's faster step; `counter ratio`: with
-    `runtime.dropout: counter`."""
-    results.ratio("ratio", hf["median"] / ours["ours, paddle dropout"]["median"], target=1.1,
+    """`ratio`: the default path (Paddle's kernels) against HF's faster step; `compiled ratio`: with
+    `runtime.kernels: compiled`."""
+    results.ratio("ratio", hf["median"] / ours["ours, paddle kernels"]["median"], target=1.1,
                   title="LUKE fine-tune vs HF")
-    results.ratio("counter ratio", hf["median"] / ours["ours, counter dropout"]["median"], target=1.1,
-                  title="LUKE fine-tune (counter dropout) vs HF")
+    results.ratio("compiled ratio", hf["median"] / ours["ours, compiled kernels"]["median"], target=1.1,
+                  title="LUKE fine-tune (compiled kernels) vs HF")
 
 
 def report_steps(a, ours: dict, hf: dict, seed: dict | None, ceiling: float) -> None:
@@ -175,7 +175,7 @@ def inputs(a) -> dict:
             "start_positions": rng.integers(0, a.seq, a.batch), "end_positions": rng.integers(0, a.seq, a.batch)}
 
 
-def paddle_step(a, model_dir: Path, batch: dict, dropout: str):
+def paddle_step(a, model_dir: Path, batch: dict, kernels: str):
     import numpy as np
     import paddle
 
@@ -196,7 +196,7 @@ def paddle_step(a, model_dir: Path, batch: dict, dropout: str):
 
     paddle.enable_static()
     optim = OptimConfig(name="adamw", learning_rate=1e-5, beta2=0.98, epsilon=1e-6, weight_decay=0.01)
-    programs = build_step_programs(graph, optim, total_steps=100, counter_dropout=dropout == "counter")
+    programs = build_step_programs(graph, optim, total_steps=100, compiled_kernels=kernels == "compiled")
     batch = {**batch, SEED_FEED: np.array([1], np.int32)}
     exe = paddle.static.Executor(paddle.CPUPlace())
     for startup in programs.startups:

@@ -4,10 +4,18 @@
 // Paddle's dropout draws one Mersenne-twister number per element on one thread; a counter-based
 // mask costs a few multiplies per pair of elements, runs on every OpenMP thread with the same
 // result whatever their number, and is recomputed in the backward pass instead of stored.
+//
+// fused_layer_norm: layer norm over the last axis; Paddle's CPU gradient runs on one thread at
+// about 10 ns an element.
+//
+// attention_probs: dropout(softmax(scores · scale + mask)) in one pass over the scores, its dropout
+// counter_dropout's masks for the same (seed, index).
 
 #include <cmath>
 #include <cstdint>
 #include <vector>
+
+#include <omp.h>
 
 #include "paddle/extension.h"
 
@@ -51,6 +59,12 @@ void apply_mask(const Mask& m, const float* x, float* out, int64_t n) {
     out[i] = (r & 0xffffffffULL) >= m.threshold ? x[i] * m.scale : 0.f;
     if (i + 1 < n) out[i + 1] = (r >> 32) >= m.threshold ? x[i + 1] * m.scale : 0.f;
   }
+}
+
+// Whether element i is kept: the same draw apply_mask makes for it.
+inline bool kept(const Mask& m, int64_t i) {
+  const uint64_t r = mix64(m.key + static_cast<uint64_t>(i >> 1) * kGolden);
+  return ((i & 1) ? (r >> 32) : (r & 0xffffffffULL)) >= m.threshold;
 }
 
 void check_input(const paddle::Tensor& x) {
@@ -105,3 +119,237 @@ PD_BUILD_GRAD_OP(counter_dropout)
     .SetKernelFn(PD_KERNEL(CounterDropoutGrad))
     .SetInferShapeFn(PD_INFER_SHAPE(SecondShape))
     .SetInferDtypeFn(PD_INFER_DTYPE(SecondDtype));
+
+// -- layer norm -----------------------------------------------------------------------------------
+
+std::vector<paddle::Tensor> LayerNorm(const paddle::Tensor& x, const paddle::Tensor& scale, const paddle::Tensor& bias,
+                                      float epsilon) {
+  check_input(x);
+  const int64_t h = x.shape().back();
+  const int64_t rows = x.numel() / h;
+  PD_CHECK(scale.numel() == h && bias.numel() == h, "scale and bias must have the last axis' size");
+  auto out = paddle::empty_like(x);
+  auto mean = paddle::empty({rows}, paddle::DataType::FLOAT32, x.place());
+  auto rstd = paddle::empty({rows}, paddle::DataType::FLOAT32, x.place());
+  const float* in = x.data<float>();
+  const float* g = scale.data<float>();
+  const float* b = bias.data<float>();
+  float* o = out.data<float>();
+  float* mu = mean.data<float>();
+  float* rs = rstd.data<float>();
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* v = in + r * h;
+    float sum = 0.f;
+    for (int64_t j = 0; j < h; ++j) sum += v[j];
+    const float m = sum / h;
+    float sq = 0.f;
+    for (int64_t j = 0; j < h; ++j) sq += (v[j] - m) * (v[j] - m);
+    const float inv = 1.f / std::sqrt(sq / h + epsilon);
+    float* w = o + r * h;
+    for (int64_t j = 0; j < h; ++j) w[j] = (v[j] - m) * inv * g[j] + b[j];
+    mu[r] = m;
+    rs[r] = inv;
+  }
+  return {out, mean, rstd};
+}
+
+// dx = rstd · (dy·γ - mean(dy·γ) - x̂ · mean(dy·γ·x̂)); dγ = Σ dy·x̂ and dβ = Σ dy over the rows, each
+// thread summing its own rows first.
+std::vector<paddle::Tensor> LayerNormGrad(const paddle::Tensor& x, const paddle::Tensor& scale,
+                                          const paddle::Tensor& mean, const paddle::Tensor& rstd,
+                                          const paddle::Tensor& grad) {
+  const int64_t h = x.shape().back();
+  const int64_t rows = x.numel() / h;
+  auto dx = paddle::empty_like(x);
+  auto dscale = paddle::empty_like(scale);
+  auto dbias = paddle::empty_like(scale);
+  const float* in = x.data<float>();
+  const float* g = scale.data<float>();
+  const float* mu = mean.data<float>();
+  const float* rs = rstd.data<float>();
+  const float* dy = grad.data<float>();
+  float* d = dx.data<float>();
+  const int threads = omp_get_max_threads();
+  std::vector<float> partial(static_cast<size_t>(threads) * 2 * h, 0.f);
+#pragma omp parallel num_threads(threads)
+  {
+    float* pg = partial.data() + static_cast<size_t>(omp_get_thread_num()) * 2 * h;
+    float* pb = pg + h;
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* v = in + r * h;
+      const float* e = dy + r * h;
+      const float m = mu[r], inv = rs[r];
+      float a = 0.f, c = 0.f;  // Σ dy·γ and Σ dy·γ·x̂ over the row
+      for (int64_t j = 0; j < h; ++j) {
+        const float xhat = (v[j] - m) * inv;
+        const float t = e[j] * g[j];
+        a += t;
+        c += t * xhat;
+        pg[j] += e[j] * xhat;
+        pb[j] += e[j];
+      }
+      a /= h;
+      c /= h;
+      float* o = d + r * h;
+      for (int64_t j = 0; j < h; ++j) o[j] = inv * (e[j] * g[j] - a - (v[j] - m) * inv * c);
+    }
+  }
+  float* ds = dscale.data<float>();
+  float* db = dbias.data<float>();
+  for (int64_t j = 0; j < h; ++j) {
+    float s = 0.f, t = 0.f;
+    for (int k = 0; k < threads; ++k) {
+      s += partial[static_cast<size_t>(k) * 2 * h + j];
+      t += partial[static_cast<size_t>(k) * 2 * h + h + j];
+    }
+    ds[j] = s;
+    db[j] = t;
+  }
+  return {dx, dscale, dbias};
+}
+
+std::vector<std::vector<int64_t>> LayerNormShape(const std::vector<int64_t>& x, const std::vector<int64_t>&,
+                                                 const std::vector<int64_t>&) {
+  std::vector<int64_t> rows(x.begin(), x.end() - 1);
+  int64_t n = 1;
+  for (int64_t d : rows) n = (d < 0 || n < 0) ? -1 : n * d;
+  return {x, {n}, {n}};
+}
+
+std::vector<paddle::DataType> LayerNormDtype(const paddle::DataType& x, const paddle::DataType&,
+                                             const paddle::DataType&) {
+  return {x, x, x};
+}
+
+std::vector<std::vector<int64_t>> LayerNormGradShape(const std::vector<int64_t>& x, const std::vector<int64_t>& scale,
+                                                     const std::vector<int64_t>&, const std::vector<int64_t>&,
+                                                     const std::vector<int64_t>&) {
+  return {x, scale, scale};
+}
+
+std::vector<paddle::DataType> LayerNormGradDtype(const paddle::DataType& x, const paddle::DataType& scale,
+                                                 const paddle::DataType&, const paddle::DataType&,
+                                                 const paddle::DataType&) {
+  return {x, scale, scale};
+}
+
+PD_BUILD_OP(fused_layer_norm)
+    .Inputs({"X", "Scale", "Bias"})
+    .Outputs({"Out", "Mean", "Rstd"})
+    .Attrs({"epsilon: float"})
+    .SetKernelFn(PD_KERNEL(LayerNorm))
+    .SetInferShapeFn(PD_INFER_SHAPE(LayerNormShape))
+    .SetInferDtypeFn(PD_INFER_DTYPE(LayerNormDtype));
+
+PD_BUILD_GRAD_OP(fused_layer_norm)
+    .Inputs({"X", "Scale", "Mean", "Rstd", paddle::Grad("Out")})
+    .Outputs({paddle::Grad("X"), paddle::Grad("Scale"), paddle::Grad("Bias")})
+    .SetKernelFn(PD_KERNEL(LayerNormGrad))
+    .SetInferShapeFn(PD_INFER_SHAPE(LayerNormGradShape))
+    .SetInferDtypeFn(PD_INFER_DTYPE(LayerNormGradDtype));
+
+// -- attention probabilities ----------------------------------------------------------------------
+
+// scores [B, ..., T] and an additive mask [B, 1, 1, T]: probs = softmax over T, out = dropout(probs).
+std::vector<paddle::Tensor> AttentionProbs(const paddle::Tensor& scores, const paddle::Tensor& mask,
+                                           const paddle::Tensor& seed, float scale, float p, int64_t index) {
+  check_input(scores);
+  const int64_t t = scores.shape().back();
+  const int64_t rows = scores.numel() / t;
+  const int64_t batch = scores.shape().front();
+  PD_CHECK(mask.numel() == batch * t, "the mask must be [batch, 1, 1, keys]");
+  const int64_t rows_per_item = rows / batch;
+  const Mask drop = make_mask(seed, p, index);
+  auto probs = paddle::empty_like(scores);
+  auto out = paddle::empty_like(scores);
+  const float* s = scores.data<float>();
+  const float* add = mask.data<float>();
+  float* pr = probs.data<float>();
+  float* o = out.data<float>();
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* in = s + r * t;
+    const float* m = add + (r / rows_per_item) * t;
+    float* q = pr + r * t;
+    float top = -INFINITY;
+    for (int64_t j = 0; j < t; ++j) {
+      q[j] = in[j] * scale + m[j];
+      top = std::max(top, q[j]);
+    }
+    float sum = 0.f;
+    for (int64_t j = 0; j < t; ++j) {
+      q[j] = std::exp(q[j] - top);
+      sum += q[j];
+    }
+    const float inv = 1.f / sum;
+    float* w = o + r * t;
+    for (int64_t j = 0; j < t; ++j) {
+      q[j] *= inv;
+      w[j] = kept(drop, r * t + j) ? q[j] * drop.scale : 0.f;
+    }
+  }
+  return {out, probs};
+}
+
+// d scores = scale · probs ⊙ (dp - Σ dp ⊙ probs), with dp the gradient through the dropout.
+std::vector<paddle::Tensor> AttentionProbsGrad(const paddle::Tensor& probs, const paddle::Tensor& seed,
+                                               const paddle::Tensor& grad, float scale, float p, int64_t index) {
+  const int64_t t = probs.shape().back();
+  const int64_t rows = probs.numel() / t;
+  const Mask drop = make_mask(seed, p, index);
+  auto dscores = paddle::empty_like(probs);
+  const float* pr = probs.data<float>();
+  const float* g = grad.data<float>();
+  float* d = dscores.data<float>();
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* q = pr + r * t;
+    const float* e = g + r * t;
+    float* o = d + r * t;
+    float dot = 0.f;
+    for (int64_t j = 0; j < t; ++j) {
+      o[j] = kept(drop, r * t + j) ? e[j] * drop.scale : 0.f;
+      dot += o[j] * q[j];
+    }
+    for (int64_t j = 0; j < t; ++j) o[j] = scale * q[j] * (o[j] - dot);
+  }
+  return {dscores};
+}
+
+std::vector<std::vector<int64_t>> AttentionProbsShape(const std::vector<int64_t>& scores, const std::vector<int64_t>&,
+                                                      const std::vector<int64_t>&) {
+  return {scores, scores};
+}
+
+std::vector<paddle::DataType> AttentionProbsDtype(const paddle::DataType& scores, const paddle::DataType&,
+                                                  const paddle::DataType&) {
+  return {scores, scores};
+}
+
+std::vector<std::vector<int64_t>> AttentionProbsGradShape(const std::vector<int64_t>& probs,
+                                                          const std::vector<int64_t>&, const std::vector<int64_t>&) {
+  return {probs};
+}
+
+std::vector<paddle::DataType> AttentionProbsGradDtype(const paddle::DataType& probs, const paddle::DataType&,
+                                                      const paddle::DataType&) {
+  return {probs};
+}
+
+PD_BUILD_OP(attention_probs)
+    .Inputs({"Scores", "Mask", "Seed"})
+    .Outputs({"Out", "Probs"})
+    .Attrs({"scale: float", "p: float", "index: int64_t"})
+    .SetKernelFn(PD_KERNEL(AttentionProbs))
+    .SetInferShapeFn(PD_INFER_SHAPE(AttentionProbsShape))
+    .SetInferDtypeFn(PD_INFER_DTYPE(AttentionProbsDtype));
+
+PD_BUILD_GRAD_OP(attention_probs)
+    .Inputs({"Probs", "Seed", paddle::Grad("Out")})
+    .Outputs({paddle::Grad("Scores")})
+    .Attrs({"scale: float", "p: float", "index: int64_t"})
+    .SetKernelFn(PD_KERNEL(AttentionProbsGrad))
+    .SetInferShapeFn(PD_INFER_SHAPE(AttentionProbsGradShape))
+    .SetInferDtypeFn(PD_INFER_DTYPE(AttentionProbsGradDtype));

@@ -3,8 +3,9 @@
 - `affine`: x·W + b, in training as one product (the CPU-efficient form of every dense layer's
   gradient here), in serving as a product and an add.
 - `StepDropout`: dropout whose masks are a function of a per-step seed feed,
-  so a resumed run draws the masks an uninterrupted one would; Paddle's
-  kernel, or with `use_counter_dropout` our compiled one (`engine.cpu_kernels`).
+  so a resumed run draws the masks an uninterrupted one would, alone or after
+  an attention softmax; and `layer_norm`. Each is Paddle's op, or in a program
+  marked by `use_compiled_kernels` our compiled CPU kernel (`engine.cpu_kernels`).
 - `WeightProducts` and `gather_rows`: *gradient sources*. A graph that
   reads a weight through many small products, or a large table by row,
   hands these to the engine (`TrainGraph.gradient_sources`); the engine then
@@ -21,7 +22,10 @@ from typing import Protocol
 
 import numpy as np
 import paddle
+import paddle.nn.functional as F
 from paddle import _C_ops
+
+from engine import cpu_kernels
 
 # -- affine ---------------------------------------------------------------------
 
@@ -100,30 +104,52 @@ class StepDropout:
         p = self.p if p is None else float(p)
         if self.seed is None or p == 0.0:
             return x
-        program = paddle.static.default_main_program()
-        index = _dropout_ops[program] = _dropout_ops.get(program, 0) + 1
-        if program in _counter_programs:
-            from engine.cpu_kernels import counter_dropout
-
-            return counter_dropout(x, self.seed, p, index)
+        index = self._next_index()
+        if compiled_kernels(paddle.static.default_main_program()):
+            return cpu_kernels.counter_dropout(x, self.seed, p, index)
         # The public `paddle.nn.functional.dropout` cannot take a seed tensor in
         # PIR; the op itself can (checked on Paddle 3.3.1, CPU).
         return _C_ops.dropout(x, self.seed + index, p, False, "upscale_in_train", 0, False)
 
+    def softmax(self, scores, temperature: float, mask, p: float | None = None):
+        """Attention probabilities: the dropout of softmax(scores / temperature + mask) over the last axis,
+        for scores [B, …, T] and an additive mask [B, 1, 1, T]; one fused op with compiled kernels."""
+        p = self.p if p is None else float(p)
+        if self.seed is None or p == 0.0 or not compiled_kernels(paddle.static.default_main_program()):
+            return self(F.softmax(scores / temperature + mask, axis=-1), p)
+        return cpu_kernels.kernels().attention_probs(scores, mask, self.seed, 1.0 / temperature, p,
+                                                     self._next_index())[0]
+
+    def _next_index(self) -> int:
+        program = paddle.static.default_main_program()
+        index = _dropout_ops[program] = _dropout_ops.get(program, 0) + 1
+        return index
+
 
 # Per program under construction: how many seeded dropout ops it has so far.
 _dropout_ops: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-# Programs whose `StepDropout`s use `engine.cpu_kernels.counter_dropout`.
-_counter_programs: weakref.WeakSet = weakref.WeakSet()
+# Programs built with `engine.cpu_kernels`' ops.
+_compiled_programs: weakref.WeakSet = weakref.WeakSet()
 
 
-def use_counter_dropout(program) -> None:
-    """Makes the `StepDropout`s built into `program` from now on use the compiled counter-based kernel
-    (`runtime.dropout: counter`, CPU only) instead of Paddle's dropout."""
-    from engine.cpu_kernels import kernels
+def use_compiled_kernels(program) -> None:
+    """Makes the dropout, attention softmax and `layer_norm` built into `program` from now on our compiled
+    CPU kernels (`runtime.kernels: compiled`) instead of Paddle's ops: the same functions, other dropout
+    masks, float sums in another order."""
+    cpu_kernels.kernels()  # built now: a missing compiler is one error before the graph, not a trace inside it
+    _compiled_programs.add(program)
 
-    kernels()  # built now: a missing compiler is one error before the graph, not a trace inside it
-    _counter_programs.add(program)
+
+def compiled_kernels(program) -> bool:
+    """Whether `program` is built with the compiled kernels (`use_compiled_kernels`)."""
+    return program in _compiled_programs
+
+
+def layer_norm(x, weight, bias, epsilon: float):
+    """Layer norm over the last axis of `x`, with `weight` and `bias` [H]."""
+    if compiled_kernels(paddle.static.default_main_program()):
+        return cpu_kernels.kernels().fused_layer_norm(x, weight, bias, float(epsilon))[0]
+    return F.layer_norm(x, x.shape[-1:], weight, bias, epsilon=epsilon)
 
 
 # -- gradient sources -------------------------------------------------------------

@@ -28,8 +28,8 @@ class RuntimeConfig:
     visualdl: bool = False
     # Keep freed memory for reuse (glibc): no page faults on each step's large buffers; the process keeps its peak size
     keep_memory: bool = True
-    # Training dropout: paddle (its kernel), or counter (CPU only: our compiled kernel, faster, other masks; needs c++)
-    dropout: Literal["paddle", "counter"] = "paddle"
+    # Training's dropout, LUKE's softmax and layer norm: paddle's ops, or compiled (CPU: ours, faster, other masks; c++)
+    kernels: Literal["paddle", "compiled"] = "paddle"
 
 
 @dataclass(frozen=True)
@@ -148,9 +148,9 @@ def setup(cfg: RuntimeConfig, dist: DistEnv):
 
     if cfg.device == "gpu" and not paddle.is_compiled_with_cuda():
         raise ConfigError("runtime.device is 'gpu' but this Paddle build has no CUDA support")
-    if cfg.dropout == "counter" and use_gpu:
-        raise ConfigError("runtime.dropout: counter is a CPU kernel, and this run is on a card "
-                          "(runtime.device); use runtime.dropout: paddle there")
+    if cfg.kernels == "compiled" and use_gpu:
+        raise ConfigError("runtime.kernels: compiled are CPU kernels, and this run is on a card "
+                          "(runtime.device); use runtime.kernels: paddle there")
     return paddle.CUDAPlace(dist.local_rank) if use_gpu else paddle.CPUPlace()
 
 

@@ -27,7 +27,7 @@ from paddle import _C_ops
 
 from engine.errors import ConfigError
 from engine.job import TrainGraph
-from engine.ops import RowGather, use_counter_dropout
+from engine.ops import RowGather, use_compiled_kernels
 from engine.optim import (
     OptimConfig,
     apply_gradients,
@@ -62,17 +62,17 @@ class StepPrograms:
 
 def build_step_programs(build_graph: Callable[[], TrainGraph], optim: OptimConfig, dist: DistEnv = DistEnv(),
                         seed: int = 0, total_steps: int = 1, start_step: int = 0,
-                        skip_nonfinite: bool = False, counter_dropout: bool = False) -> StepPrograms:
+                        skip_nonfinite: bool = False, compiled_kernels: bool = False) -> StepPrograms:
     """Builds `build_graph()` plus its optimization, under fresh names (stable across processes).
 
     `seed` seeds the parameters' initialisation (the same on every rank);
     `total_steps` and `start_step` position the learning-rate schedule;
     `skip_nonfinite` zeroes every gradient of a step whose loss or gradients are not finite;
-    `counter_dropout` builds the graph's dropout with the compiled CPU kernel (`engine.cpu_kernels`).
+    `compiled_kernels` builds the graph with our compiled CPU kernels (`engine.ops.use_compiled_kernels`).
     """
     main, startup = paddle.static.Program(), paddle.static.Program()
-    if counter_dropout:
-        use_counter_dropout(main)
+    if compiled_kernels:
+        use_compiled_kernels(main)
     # Same seed on every rank: identical initial parameters without a broadcast.
     startup.random_seed = seed + 1
     lr = learning_rate(optim, total_steps, start_step)

@@ -131,7 +131,7 @@ class Trainer:
         start_step = int(read_state(start)[0]["step"]) if start is not None else 0
         self.programs = build_step_programs(self.job.build_train_graph, self.optim, self.dist, self.cfg.seed,
                                             self.cfg.max_steps, start_step, self.cfg.skip_nonfinite_steps,
-                                            counter_dropout=self.runtime.dropout == "counter")
+                                            compiled_kernels=self.runtime.kernels == "compiled")
         graph = self.programs.graph
         self.exe = paddle.static.Executor(self.place)
         for startup in self.programs.startups:

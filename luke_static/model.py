@@ -32,6 +32,7 @@ import paddle
 import paddle.nn.functional as F
 from paddle.nn.initializer import Constant, Normal
 
+from engine import ops
 from engine.ops import StepDropout, affine
 from luke_static.config import LukeConfig
 
@@ -121,8 +122,7 @@ class LukeParams:
         return paddle.matmul(x, self[f"{prefix}.weight"])
 
     def layer_norm(self, prefix: str, x):
-        return F.layer_norm(x, x.shape[-1:], self[f"{prefix}.weight"], self[f"{prefix}.bias"],
-                            epsilon=self.cfg.layer_norm_eps)
+        return ops.layer_norm(x, self[f"{prefix}.weight"], self[f"{prefix}.bias"], self.cfg.layer_norm_eps)
 
 
 # -- 2. embeddings ---------------------------------------------------------------
@@ -185,7 +185,7 @@ def self_attention(params: LukeParams, prefix: str, words, entities, mask, dropo
         attention = paddle.concat([word_rows, entity_rows], axis=2)
     else:
         attention = paddle.matmul(heads(params.linear(f"{prefix}.query", both)), key, transpose_y=True)
-    probs = dropout(F.softmax(attention / math.sqrt(cfg.head_size) + mask, axis=-1))
+    probs = dropout.softmax(attention, math.sqrt(cfg.head_size), mask, cfg.attention_probs_dropout_prob)
     context = paddle.matmul(probs, value)  # [B, heads, S, d]
     return paddle.transpose(context, [0, 2, 1, 3]).reshape([0, 0, cfg.hidden_size])
 
@@ -269,9 +269,7 @@ def luke_encoder(cfg: LukeConfig, feeds: dict, dropout: StepDropout | None = Non
 
 def _layer(params: LukeParams, prefix: str, words, entities, mask, dropout):
     """One post-LN block over [words; entities]; returns the two parts again."""
-    cfg = params.cfg
-    attended = self_attention(params, f"{prefix}.attention.self", words, entities, mask,
-                              lambda x: dropout(x, cfg.attention_probs_dropout_prob))
+    attended = self_attention(params, f"{prefix}.attention.self", words, entities, mask, dropout)
     both = words if entities is None else paddle.concat([words, entities], axis=1)
     x = params.layer_norm(f"{prefix}.attention.output.LayerNorm",
                           dropout(params.linear(f"{prefix}.attention.output.dense", attended)) + both)

@@ -1,4 +1,5 @@
-"""The compiled CPU kernels (engine/cpu_kernels.cc): counter-based dropout against its definition, and in training."""
+"""The compiled CPU kernels (engine/cpu_kernels.cc, `runtime.kernels: compiled`): each against its definition
+or Paddle's op, and in training."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import numpy as np
 import paddle
 import pytest
 
-from engine import cpu_kernels
+from engine import cpu_kernels, ops
 from engine.errors import ConfigError
 from engine.variables import read_tensor
 
@@ -91,8 +92,97 @@ def test_counter_dropout_is_the_same_with_one_or_two_threads(tmp_path):
 def test_a_missing_compiler_is_one_line_naming_the_key(monkeypatch):
     monkeypatch.setenv("CXX", "no-such-compiler")
     monkeypatch.setattr(cpu_kernels, "_loaded", None)  # as in a process that has not built it yet
-    with pytest.raises(ConfigError, match="runtime.dropout: counter .* needs a C\\+\\+ compiler"):
+    with pytest.raises(ConfigError, match="runtime.kernels: compiled .* needs a C\\+\\+ compiler"):
         cpu_kernels.kernels()
+
+
+def test_the_attention_probabilities_are_softmax_then_counter_dropout(static_scope):
+    rng = np.random.default_rng(1)
+    shape = [2, 3, 5, 9]
+    scores = (rng.standard_normal(shape) * 4).astype(np.float32)
+    mask = np.zeros([2, 1, 1, 9], np.float32)
+    mask[1, ..., 6:] = -10000.0
+    upstream = rng.standard_normal(shape).astype(np.float32)
+    results = {}
+    for fused in (True, False):
+        main, startup = paddle.static.Program(), paddle.static.Program()
+        with paddle.static.program_guard(main, startup):
+            x = paddle.static.data("x", shape, "float32")
+            x.stop_gradient = False
+            m = paddle.static.data("m", [2, 1, 1, 9], "float32")
+            seed = paddle.static.data("seed", [1], "int32")
+            if fused:
+                out = cpu_kernels.kernels().attention_probs(x, m, seed, 0.25, 0.3, 4)[0]
+            else:
+                out = cpu_kernels.counter_dropout(paddle.nn.functional.softmax(x / 4.0 + m, axis=-1), seed, 0.3, 4)
+            (grad,) = paddle.static.gradients((out * paddle.to_tensor(upstream)).sum(), [x])
+        feed = {"x": scores, "m": mask, "seed": np.array([5], np.int32)}
+        results[fused] = paddle.static.Executor(paddle.CPUPlace()).run(main, feed=feed, fetch_list=[out, grad])
+    for got, want in zip(results[True], results[False]):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+    assert (results[True][0][1, ..., 6:] == 0).all()  # masked keys get no probability
+
+
+def test_the_compiled_layer_norm_matches_paddles_with_its_gradients(static_scope):
+    rng = np.random.default_rng(2)
+    x_value = (rng.standard_normal([3, 7, 48]) * 3 + 1).astype(np.float32)
+    upstream = rng.standard_normal([3, 7, 48]).astype(np.float32)
+    results = {}
+    for fused in (True, False):
+        main, startup = paddle.static.Program(), paddle.static.Program()
+        with paddle.static.program_guard(main, startup):
+            x = paddle.static.data("x", [3, 7, 48], "float32")
+            x.stop_gradient = False
+            weight = paddle.static.create_parameter([48], "float32", default_initializer=paddle.nn.initializer.Assign(
+                np.linspace(0.5, 1.5, 48).astype(np.float32)))
+            bias = paddle.static.create_parameter([48], "float32", default_initializer=paddle.nn.initializer.Assign(
+                np.linspace(-1, 1, 48).astype(np.float32)))
+            if fused:
+                ops.use_compiled_kernels(main)
+            out = ops.layer_norm(x, weight, bias, 1e-5)
+            grads = paddle.static.gradients((out * paddle.to_tensor(upstream)).sum(), [x, weight, bias])
+        exe = paddle.static.Executor(paddle.CPUPlace())
+        exe.run(startup)
+        results[fused] = exe.run(main, feed={"x": x_value}, fetch_list=[out, *grads])
+        kinds = {op.name() for op in main.global_block().ops}
+        assert ("custom_op.fused_layer_norm" in kinds) == fused
+    for got, want in zip(results[True], results[False]):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=2e-5)
+
+
+def test_a_luke_step_with_compiled_kernels_uses_them_and_learns(tmp_path, static_scope):
+    from engine.job import TrainGraph
+    from engine.ops import SEED_FEED
+    from engine.optim import OptimConfig
+    from engine.step import build_step_programs
+    from engine.variables import load_variables
+    from luke_static.formats import load_luke_config
+    from luke_static.heads import question_answering
+    from luke_static.model import variable_shapes
+
+    from helpers.luke import inputs, write_luke_model
+
+    model = write_luke_model(tmp_path / "luke", entity_vocab_size=20)  # inputs() holds entity ids below 20
+    cfg = load_luke_config(model)
+    batch = {**inputs(), "start_positions": np.array([1, 2]), "end_positions": np.array([3, 2]),
+             SEED_FEED: np.array([1], np.int32)}
+
+    def graph():
+        g = question_answering(cfg, with_entities=True, training=True)
+        return TrainGraph(feeds=g.feeds, loss=g.loss)
+
+    optim = OptimConfig(name="adamw", learning_rate=1e-2, weight_decay=0.01)
+    programs = build_step_programs(graph, optim, total_steps=30, compiled_kernels=True)
+    kinds = {op.name() for op in programs.step.global_block().ops}
+    assert {"custom_op.counter_dropout", "custom_op.attention_probs", "custom_op.fused_layer_norm"} <= kinds
+    assert not kinds & {"pd_op.dropout", "pd_op.softmax", "pd_op.layer_norm"}
+    exe = paddle.static.Executor(paddle.CPUPlace())
+    for startup in programs.startups:
+        exe.run(startup)
+    load_variables(model, variable_shapes(cfg, with_pooler=False), paddle.CPUPlace())
+    losses = [float(exe.run(programs.step, feed={**batch, SEED_FEED: np.array([step], np.int32)},
+                            fetch_list=[programs.graph.loss])[0]) for step in range(30)]
+    assert np.isfinite(losses).all() and np.mean(losses[-5:]) < 0.3 * np.mean(losses[:5]), losses
 
 
 def fit(cfg, resume: bool = False):
@@ -106,8 +196,8 @@ def fit(cfg, resume: bool = False):
 
 
 @pytest.mark.slow
-def test_a_run_with_counter_dropout_resumes_exactly_and_learns_as_with_paddles(toy_corpus, tmp_path, static_scope):
-    steps = {"train.max_steps": 12, "train.save_every": 4, "runtime.dropout": "counter"}
+def test_a_run_with_compiled_kernels_resumes_exactly_and_learns_as_with_paddles(toy_corpus, tmp_path, static_scope):
+    steps = {"train.max_steps": 12, "train.save_every": 4, "runtime.kernels": "compiled"}
     counter, ops = fit(tiny_config(toy_corpus, tmp_path / "whole", **steps))
     assert "custom_op.counter_dropout" in ops and "pd_op.dropout" not in ops
     with paddle.static.scope_guard(paddle.static.Scope()):
@@ -118,7 +208,7 @@ def test_a_run_with_counter_dropout_resumes_exactly_and_learns_as_with_paddles(t
     for path in whole.glob("lstmp_*"):
         np.testing.assert_allclose(read_tensor(path), read_tensor(parts / path.name), atol=1e-6, err_msg=path.name)
     with paddle.static.scope_guard(paddle.static.Scope()):
-        reference, ops = fit(tiny_config(toy_corpus, tmp_path / "paddle", **{**steps, "runtime.dropout": "paddle"}))
+        reference, ops = fit(tiny_config(toy_corpus, tmp_path / "paddle", **{**steps, "runtime.kernels": "paddle"}))
     assert "pd_op.dropout" in ops
     # Other masks, the same training: both reach about the same dev perplexity.
     assert abs(np.log(counter["ppl"]) - np.log(reference["ppl"])) < 0.1, (counter, reference)
