@@ -1,11 +1,12 @@
 """Graph-building ops the models share, and the hooks the engine's step uses.
 
 - `affine`: x·W + b, in training as one product (the CPU-efficient form of every dense layer's
-  gradient here), in serving as a product and an add.
+  gradient here), in serving as a product and an add; `affine_gelu` with GELU after it.
 - `StepDropout`: dropout whose masks are a function of a per-step seed feed,
   so a resumed run draws the masks an uninterrupted one would, alone or after
-  an attention softmax; and `layer_norm`. Each is Paddle's op, or in a program
-  marked by `use_compiled_kernels` our compiled CPU kernel (`engine.cpu_kernels`).
+  an attention softmax; and `layer_norm`.
+- Each of these is Paddle's ops, or in a program marked by `use_compiled_kernels`
+  our compiled CPU kernels (`engine.cpu_kernels`).
 - `WeightProducts` and `gather_rows`: *gradient sources*. A graph that
   reads a weight through many small products, or a large table by row,
   hands these to the engine (`TrainGraph.gradient_sources`); the engine then
@@ -39,9 +40,9 @@ def affine(x, weight, bias, training: bool = True):
     `training` (programs that take gradients) adds the bias as a rank-1
     product, ones [..., 1] · b [1, N]: Paddle 3.3.1's CPU gradient of a
     broadcast add reduces slowly, and a product's gradient is a GEMM
-    (docs/benchmarks.md measures the forms). Otherwise (inference and
-    export) the bias is added: the form oneDNN and ONNX Runtime fuse and
-    quantize. Both compute the same.
+    (docs/benchmarks.md measures the forms); with compiled kernels, one
+    `bias_add` op. Otherwise (inference and export) the bias is added: the
+    form oneDNN and ONNX Runtime fuse and quantize. All compute the same.
     """
     grouped = len(weight.shape) == 3
     # One [G, rows, K] product: MKL and ONNX Runtime run it faster than a
@@ -49,6 +50,8 @@ def affine(x, weight, bias, training: bool = True):
     flat = grouped and len(x.shape) > 3
     rows = x.reshape([x.shape[0], -1, x.shape[-1]]) if flat else x
     out = paddle.matmul(rows, weight)
+    if training and not grouped and compiled_kernels(paddle.static.default_main_program()):
+        return cpu_kernels.kernels().bias_add(out, bias)
     bias = bias if grouped else bias.reshape([1, -1])
     if training:
         ones = paddle.ones_like(rows[..., :1])
@@ -60,6 +63,13 @@ def affine(x, weight, bias, training: bool = True):
         return out
     dims = [d if d > 0 else paddle.shape(x)[k] for k, d in enumerate(x.shape[:-1])]
     return out.reshape(dims + [weight.shape[-1]])
+
+
+def affine_gelu(x, weight, bias, training: bool = True):
+    """gelu(x · weight + bias) (GELU with erf, as HF's "gelu"); one op after the product with compiled kernels."""
+    if training and compiled_kernels(paddle.static.default_main_program()):
+        return cpu_kernels.kernels().bias_gelu(paddle.matmul(x, weight), bias)
+    return F.gelu(affine(x, weight, bias, training))
 
 
 # -- dropout --------------------------------------------------------------------
@@ -133,9 +143,10 @@ _compiled_programs: weakref.WeakSet = weakref.WeakSet()
 
 
 def use_compiled_kernels(program) -> None:
-    """Makes the dropout, attention softmax and `layer_norm` built into `program` from now on our compiled
-    CPU kernels (`runtime.kernels: compiled`) instead of Paddle's ops: the same functions, other dropout
-    masks, float sums in another order."""
+    """Makes the dropout, attention softmax, `layer_norm`, training's bias adds and GELU (`affine`,
+    `affine_gelu`) and the AdamW update built into `program` from now on our compiled CPU kernels
+    (`runtime.kernels: compiled`) instead of Paddle's ops: the same functions, other dropout masks,
+    float sums in another order."""
     cpu_kernels.kernels()  # built now: a missing compiler is one error before the graph, not a trace inside it
     _compiled_programs.add(program)
 

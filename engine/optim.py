@@ -17,8 +17,9 @@ from typing import Literal
 import paddle
 from paddle import _C_ops
 
+from engine.cpu_kernels import kernels
 from engine.errors import ConfigError
-from engine.ops import RowGather
+from engine.ops import RowGather, compiled_kernels
 
 ROW_WISE_OPTIMIZERS = ("adagrad", "sgd")
 
@@ -80,15 +81,33 @@ def build_optimizer(cfg: OptimConfig, lr) -> paddle.optimizer.Optimizer:
     elif cfg.name == "adam":
         optimizer = paddle.optimizer.Adam(lr, beta1=cfg.beta1, beta2=cfg.beta2, epsilon=cfg.epsilon)
     elif cfg.name == "adamw":
-        optimizer = paddle.optimizer.AdamW(lr, beta1=cfg.beta1, beta2=cfg.beta2, epsilon=cfg.epsilon,
-                                           weight_decay=cfg.weight_decay,
-                                           apply_decay_param_fun=lambda name: not no_decay(name))
+        compiled = compiled_kernels(paddle.static.default_main_program())
+        optimizer = (CompiledAdamW if compiled else paddle.optimizer.AdamW)(
+            lr, beta1=cfg.beta1, beta2=cfg.beta2, epsilon=cfg.epsilon, weight_decay=cfg.weight_decay,
+            apply_decay_param_fun=lambda name: not no_decay(name))
     else:
         optimizer = paddle.optimizer.RMSProp(lr, epsilon=cfg.epsilon)
     # With a scheduler, Paddle 3.3.1 derives the learning-rate variable's dtype
     # in `backward`; a program that only applies gradients needs it set.
     optimizer._dtype = paddle.float32
     return optimizer
+
+
+class CompiledAdamW(paddle.optimizer.AdamW):
+    """Paddle's AdamW whose update is `engine.cpu_kernels`' `adamw_` (programs built with compiled kernels).
+
+    The accumulators are Paddle's own, under its names, so checkpoints load
+    either way. Reads the optimizer's private accumulator API of Paddle 3.3.1
+    (the version pinned in pyproject.toml).
+    """
+
+    def _append_optimize_op(self, block, param_and_grad):
+        param, grad = param_and_grad
+        decay = self._apply_decay_param_fun is None or self._apply_decay_param_fun(param.name)
+        state = [self._get_accumulator_master(name, param) for name in (
+            self._moment1_acc_str, self._moment2_acc_str, self._beta1_pow_acc_str, self._beta2_pow_acc_str)]
+        kernels().adamw_(param, grad, self._create_param_lr(param_and_grad), *state, float(self._beta1),
+                         float(self._beta2), float(self._epsilon), float(self._weight_decay) if decay else 0.0)
 
 
 def freeze_parameters(program, prefixes: list[str], unbuilt: tuple[str, ...] = ()) -> tuple[list[str], list[str]]:

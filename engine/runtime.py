@@ -28,7 +28,7 @@ class RuntimeConfig:
     visualdl: bool = False
     # Keep freed memory for reuse (glibc): no page faults on each step's large buffers; the process keeps its peak size
     keep_memory: bool = True
-    # Training's dropout, LUKE's softmax and layer norm: paddle's ops, or compiled (CPU: ours, faster, other masks; c++)
+    # Training's dropout, softmax, layer norm, AdamW: paddle's ops, or compiled (CPU: ours, faster, other masks; c++)
     kernels: Literal["paddle", "compiled"] = "paddle"
 
 

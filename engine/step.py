@@ -93,6 +93,8 @@ def build_step_programs(build_graph: Callable[[], TrainGraph], optim: OptimConfi
         applying = (main, startup)
         if optim.accumulate_steps > 1:
             update, update_startup = paddle.static.Program(), paddle.static.Program()
+            if compiled_kernels:
+                use_compiled_kernels(update)
             update_startup.random_seed = seed + 1
             # The update program's startup initialises the optimizer state; the step
             # program's startup (run second) gives the parameters their seeded values.

@@ -33,7 +33,7 @@ import paddle.nn.functional as F
 from paddle.nn.initializer import Constant, Normal
 
 from engine import ops
-from engine.ops import StepDropout, affine
+from engine.ops import StepDropout, affine, affine_gelu
 from luke_static.config import LukeConfig
 
 WORD_FEEDS = ("input_ids", "attention_mask", "token_type_ids")
@@ -120,6 +120,9 @@ class LukeParams:
         if self.has(f"{prefix}.bias"):
             return affine(x, self[f"{prefix}.weight"], self[f"{prefix}.bias"], self.training)
         return paddle.matmul(x, self[f"{prefix}.weight"])
+
+    def linear_gelu(self, prefix: str, x):
+        return affine_gelu(x, self[f"{prefix}.weight"], self[f"{prefix}.bias"], self.training)
 
     def layer_norm(self, prefix: str, x):
         return ops.layer_norm(x, self[f"{prefix}.weight"], self[f"{prefix}.bias"], self.cfg.layer_norm_eps)
@@ -273,7 +276,7 @@ def _layer(params: LukeParams, prefix: str, words, entities, mask, dropout):
     both = words if entities is None else paddle.concat([words, entities], axis=1)
     x = params.layer_norm(f"{prefix}.attention.output.LayerNorm",
                           dropout(params.linear(f"{prefix}.attention.output.dense", attended)) + both)
-    inner = F.gelu(params.linear(f"{prefix}.intermediate.dense", x))
+    inner = params.linear_gelu(f"{prefix}.intermediate.dense", x)
     x = params.layer_norm(f"{prefix}.output.LayerNorm", dropout(params.linear(f"{prefix}.output.dense", inner)) + x)
     if entities is None:
         return x, None

@@ -150,6 +150,78 @@ def test_the_compiled_layer_norm_matches_paddles_with_its_gradients(static_scope
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=2e-5)
 
 
+@pytest.mark.parametrize("gelu", [False, True])
+def test_the_compiled_bias_and_gelu_match_paddles_with_their_gradients(static_scope, gelu):
+    rng = np.random.default_rng(4)
+    x_value = rng.standard_normal([2, 5, 16]).astype(np.float32)
+    upstream = rng.standard_normal([2, 5, 24]).astype(np.float32)
+    w_value, b_value = rng.standard_normal([16, 24]).astype(np.float32), rng.standard_normal(24).astype(np.float32)
+    results = {}
+    for compiled in (True, False):
+        main, startup = paddle.static.Program(), paddle.static.Program()
+        with paddle.static.program_guard(main, startup):
+            x = paddle.static.data("x", [2, 5, 16], "float32")
+            x.stop_gradient = False
+            assign = paddle.nn.initializer.Assign
+            weight = paddle.static.create_parameter([16, 24], "float32", default_initializer=assign(w_value))
+            bias = paddle.static.create_parameter([24], "float32", default_initializer=assign(b_value))
+            if compiled:
+                ops.use_compiled_kernels(main)
+            out = (ops.affine_gelu if gelu else ops.affine)(x, weight, bias, training=True)
+            # x feeds the loss twice: the gradient the bias op hands back is added to another one.
+            loss = (out * paddle.to_tensor(upstream)).sum() + (x * x).sum()
+            grads = paddle.static.gradients(loss, [x, weight, bias])
+        kinds = {op.name() for op in main.global_block().ops}
+        assert (f"custom_op.bias_{'gelu' if gelu else 'add'}" in kinds) == compiled
+        exe = paddle.static.Executor(paddle.CPUPlace())
+        exe.run(startup)
+        results[compiled] = exe.run(main, feed={"x": x_value}, fetch_list=[out, *grads])
+    for got, want in zip(results[True], results[False]):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("accumulate", [1, 2])
+def test_the_compiled_adamw_update_is_paddles(static_scope, accumulate):
+    from engine.job import TrainGraph
+    from engine.optim import OptimConfig
+    from engine.step import build_step_programs
+
+    rng = np.random.default_rng(3)
+    batches = [(rng.standard_normal([4, 3]).astype(np.float32), rng.standard_normal([4, 2]).astype(np.float32))
+               for _ in range(6)]
+
+    def graph():
+        x, y = paddle.static.data("x", [4, 3], "float32"), paddle.static.data("y", [4, 2], "float32")
+        weight = paddle.static.create_parameter([3, 2], "float32", name="fc.weight")
+        bias = paddle.static.create_parameter([2], "float32", name="fc.bias")  # not decayed
+        return TrainGraph(feeds={"x": x, "y": y}, loss=((paddle.matmul(x, weight) + bias - y) ** 2).mean())
+
+    optim = OptimConfig(name="adamw", learning_rate=0.05, beta2=0.98, epsilon=1e-6, weight_decay=0.1,
+                        schedule="linear", warmup_ratio=0.3, accumulate_steps=accumulate)
+    final = {}
+    for compiled in (True, False):
+        with paddle.static.scope_guard(paddle.static.Scope()):
+            programs = build_step_programs(graph, optim, total_steps=len(batches) // accumulate,
+                                           compiled_kernels=compiled)
+            applying = programs.update or programs.step
+            kinds = {op.name() for op in applying.global_block().ops}
+            assert ("custom_op.adamw__" in kinds) == compiled and ("pd_op.adamw_" in kinds) != compiled
+            exe = paddle.static.Executor(paddle.CPUPlace())
+            for startup in programs.startups:
+                exe.run(startup)
+            for i, (x, y) in enumerate(batches):
+                exe.run(programs.step, feed={"x": x, "y": y})
+                if (i + 1) % accumulate == 0:
+                    if programs.update is not None:
+                        exe.run(programs.update)
+                    programs.scheduler.step()
+            scope = paddle.static.global_scope()
+            final[compiled] = {name: np.array(scope.find_var(name).get_tensor()) for name in (
+                "fc.weight", "fc.bias", "fc.weight_moment1_0", "fc.weight_moment2_0", "fc.bias_beta2_pow_acc_0")}
+    for name, want in final[False].items():
+        np.testing.assert_allclose(final[True][name], want, rtol=1e-5, atol=1e-7, err_msg=name)
+
+
 def test_a_luke_step_with_compiled_kernels_uses_them_and_learns(tmp_path, static_scope):
     from engine.job import TrainGraph
     from engine.ops import SEED_FEED
@@ -174,8 +246,9 @@ def test_a_luke_step_with_compiled_kernels_uses_them_and_learns(tmp_path, static
     optim = OptimConfig(name="adamw", learning_rate=1e-2, weight_decay=0.01)
     programs = build_step_programs(graph, optim, total_steps=30, compiled_kernels=True)
     kinds = {op.name() for op in programs.step.global_block().ops}
-    assert {"custom_op.counter_dropout", "custom_op.attention_probs", "custom_op.fused_layer_norm"} <= kinds
-    assert not kinds & {"pd_op.dropout", "pd_op.softmax", "pd_op.layer_norm"}
+    assert {"custom_op.counter_dropout", "custom_op.attention_probs", "custom_op.fused_layer_norm",
+            "custom_op.bias_add", "custom_op.bias_gelu", "custom_op.adamw__"} <= kinds
+    assert not kinds & {"pd_op.dropout", "pd_op.softmax", "pd_op.layer_norm", "pd_op.gelu", "pd_op.adamw_"}
     exe = paddle.static.Executor(paddle.CPUPlace())
     for startup in programs.startups:
         exe.run(startup)
