@@ -140,6 +140,9 @@ class Trainer:
         state, notes = RunState(carry={c.feed: c.initial for c in graph.carry}), list(start_notes)
         if start is not None:
             state = self._restore(start, graph, notes)
+        if self.runtime.kernels == "compiled":
+            notes.append("runtime.kernels: compiled: dropout, attention softmax, layer norm, bias, GELU and AdamW "
+                         "run our CPU kernels (engine/cpu_kernels.cc)")
         if self.programs.frozen:
             notes.append(f"frozen: {', '.join(self.programs.frozen)}")
         for prefix in self.programs.freeze_skipped:

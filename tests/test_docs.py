@@ -361,6 +361,10 @@ def test_convert_luke_then_ner_relation_and_qa_from_the_command_line_and_python(
     for task in ("ner", "relation", "open_entity", "squad"):
         proc = sandbox.run(doc_command("docs/luke.md", f"sh run.sh {task} -o model.luke=models/luke-base"))
         assert (sandbox.root / f"output/{task}_first/inference/task.json").is_file(), proc.stdout
+    if shutil.which(os.environ.get("CXX", "c++")):
+        proc = sandbox.run(doc_command("docs/luke.md", "sh run.sh open_entity -o runtime.kernels=compiled"))
+        assert "note: runtime.kernels: compiled" in proc.stdout, proc.stdout
+        assert (sandbox.root / "output/open_entity_fast/inference/task.json").is_file(), proc.stdout
     proc = sandbox.run(doc_command("docs/luke.md", "sh run.sh ner -o model.head=token"))
     assert (sandbox.root / "output/ner_token/inference/token_classification.json").is_file(), proc.stdout
     proc = sandbox.run(doc_command("docs/luke.md", "python -m luke_static predict --model output/relation/inference"),
