@@ -1,9 +1,10 @@
 """CPU kernels of our own (`cpu_kernels.cc`), compiled with Paddle's C++ extension API on first use.
 
 `runtime.kernels: compiled` builds a training program's dropout, LUKE's
-attention softmax and layer norms (`engine.ops`) and the AdamW update from these, multi-threaded
-where Paddle 3.3.1's CPU kernels run on one thread (docs/benchmarks.md
-measures them):
+attention softmax, layer norms, bias adds and GELU (`engine.ops`) and the
+AdamW update (`engine.optim.CompiledAdamW`) from these: multi-threaded and
+vectorised where Paddle 3.3.1's CPU kernels run on one thread
+(docs/benchmarks.md measures each):
 - `counter_dropout`: the same inverted dropout (keep probability exact to
   2⁻³², kept values scaled by 1/(1-p)) with its mask a hash of (step seed, op
   index, element index) instead of Paddle's Mersenne-twister draws: the same
@@ -12,12 +13,13 @@ measures them):
   started with for its resumes.
 - `attention_probs`: dropout(softmax(scores · scale + mask)) in one op.
 - `fused_layer_norm`: layer norm over the last axis, its gradient included.
-- `adamw_`: Paddle's AdamW update in place (`engine.optim.CompiledAdamW`).
+- `bias_add`, `bias_gelu`: a dense layer's bias (and GELU), the bias gradient a column sum.
+- `adamw_`: Paddle's AdamW update in place.
 
-The library is built once per source version into Paddle's extension
+The library is built once per source, flags and CPU into Paddle's extension
 directory (`$PADDLE_EXTENSION_DIR`, else `~/.cache/paddle_extensions`), under a
 file lock so the ranks of a job on one machine build it once; it needs a C++
-compiler (`$CXX`, else `c++`) and takes about 10 s.
+compiler (`$CXX`, else `c++`) and takes about 15 s.
 """
 
 from __future__ import annotations
