@@ -210,7 +210,7 @@ class Trainer:
     def _run_shape(self) -> dict:
         """What a checkpoint records about the run that wrote it, to flag changes on resume."""
         return {"world": self.dist.world, "batch_size": self.cfg.batch_size, "seed": self.cfg.seed,
-                "accumulate_steps": self.optim.accumulate_steps}
+                "accumulate_steps": self.optim.accumulate_steps, "kernels": self.runtime.kernels}
 
     # -- the loop ---------------------------------------------------------------
 
