@@ -141,8 +141,8 @@ class Trainer:
         if start is not None:
             state = self._restore(start, graph, notes)
         if self.runtime.kernels == "compiled":
-            notes.append("runtime.kernels: compiled: dropout, attention softmax, layer norm, bias, GELU and AdamW "
-                         "run our CPU kernels (engine/cpu_kernels.cc)")
+            notes.append("runtime.kernels: compiled: the graph's dropout, attention softmax, layer norm, bias, GELU "
+                         "and AdamW, where it has them, run our CPU kernels (engine/cpu_kernels.cc)")
         if self.programs.frozen:
             notes.append(f"frozen: {', '.join(self.programs.frozen)}")
         for prefix in self.programs.freeze_skipped:
