@@ -21,7 +21,7 @@ from helpers.bilm import tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
-pytestmark = pytest.mark.skipif(shutil.which(os.environ.get("CXX", "c++")) is None, reason="no C++ compiler")
+needs_compiler = pytest.mark.skipif(shutil.which(os.environ.get("CXX", "c++")) is None, reason="no C++ compiler")
 
 
 def run_dropout(x: np.ndarray, seed: int, p: float, index: int, upstream: np.ndarray | None = None):
@@ -38,6 +38,7 @@ def run_dropout(x: np.ndarray, seed: int, p: float, index: int, upstream: np.nda
     return paddle.static.Executor(paddle.CPUPlace()).run(main, feed=feed, fetch_list=[out, grad])
 
 
+@needs_compiler
 @pytest.mark.parametrize("p", [0.1, 0.5])
 def test_counter_dropout_keeps_each_element_with_probability_1_minus_p_and_scales_it(static_scope, p):
     rng = np.random.default_rng(0)
@@ -57,6 +58,7 @@ def test_counter_dropout_keeps_each_element_with_probability_1_minus_p_and_scale
         assert abs(both - (1 - p) ** 2) < 5 * np.sqrt((1 - p) ** 2 / a[:, :m].size)
 
 
+@needs_compiler
 def test_counter_dropout_masks_follow_seed_and_op_index(static_scope):
     x = np.ones((4, 50_000), np.float32)
     base = run_dropout(x, 7, 0.3, 1)[0] != 0
@@ -66,6 +68,7 @@ def test_counter_dropout_masks_follow_seed_and_op_index(static_scope):
         assert abs(agreement - (0.3**2 + 0.7**2)) < 0.01, agreement
 
 
+@needs_compiler
 def test_counter_dropout_is_the_same_with_one_or_two_threads(tmp_path):
     script = (
         "import sys, numpy as np, paddle\n"
@@ -96,6 +99,7 @@ def test_a_missing_compiler_is_one_line_naming_the_key(monkeypatch):
         cpu_kernels.kernels()
 
 
+@needs_compiler
 def test_the_attention_probabilities_are_softmax_then_counter_dropout(static_scope):
     rng = np.random.default_rng(1)
     shape = [2, 3, 5, 9]
@@ -123,6 +127,7 @@ def test_the_attention_probabilities_are_softmax_then_counter_dropout(static_sco
     assert (results[True][0][1, ..., 6:] == 0).all()  # masked keys get no probability
 
 
+@needs_compiler
 def test_the_compiled_layer_norm_matches_paddles_with_its_gradients(static_scope):
     rng = np.random.default_rng(2)
     x_value = (rng.standard_normal([3, 7, 48]) * 3 + 1).astype(np.float32)
@@ -150,6 +155,7 @@ def test_the_compiled_layer_norm_matches_paddles_with_its_gradients(static_scope
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=2e-5)
 
 
+@needs_compiler
 @pytest.mark.parametrize("gelu", [False, True])
 def test_the_compiled_bias_and_gelu_match_paddles_with_their_gradients(static_scope, gelu):
     rng = np.random.default_rng(4)
@@ -180,6 +186,7 @@ def test_the_compiled_bias_and_gelu_match_paddles_with_their_gradients(static_sc
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
+@needs_compiler
 @pytest.mark.parametrize("accumulate", [1, 2])
 def test_the_compiled_adamw_update_is_paddles(static_scope, accumulate):
     from engine.job import TrainGraph
@@ -222,6 +229,7 @@ def test_the_compiled_adamw_update_is_paddles(static_scope, accumulate):
         np.testing.assert_allclose(final[True][name], want, rtol=1e-5, atol=1e-7, err_msg=name)
 
 
+@needs_compiler
 def test_a_luke_step_with_compiled_kernels_uses_them_and_learns(tmp_path, static_scope):
     from engine.job import TrainGraph
     from engine.ops import SEED_FEED
@@ -268,6 +276,7 @@ def fit(cfg, resume: bool = False):
     return metrics, {op.name() for op in trainer.programs.step.global_block().ops}
 
 
+@needs_compiler
 @pytest.mark.slow
 def test_a_run_with_compiled_kernels_resumes_exactly_and_learns_as_with_paddles(toy_corpus, tmp_path, static_scope,
                                                                                  capsys):
