@@ -92,8 +92,50 @@ inline bool kept(const Mask& m, int64_t i) {
 }
 
 void check_input(const paddle::Tensor& x) {
-  PD_CHECK(x.is_cpu(), "counter_dropout runs on the CPU only");
-  PD_CHECK(x.dtype() == paddle::DataType::FLOAT32, "counter_dropout takes float32");
+  PD_CHECK(x.is_cpu(), "engine/cpu_kernels.cc's kernels run on the CPU only");
+  PD_CHECK(x.dtype() == paddle::DataType::FLOAT32, "engine/cpu_kernels.cc's kernels take float32");
+}
+
+// Per-thread sums of `width` floats, added up at the end: sums over rows without atomics.
+class ThreadSums {
+ public:
+  explicit ThreadSums(int64_t width)
+      : threads_(omp_get_max_threads()), width_(width), partial_(static_cast<size_t>(threads_) * width, 0.f) {}
+
+  int threads() const { return threads_; }
+
+  // The calling thread's sums (inside a parallel region of threads() threads).
+  float* mine() { return partial_.data() + static_cast<size_t>(omp_get_thread_num()) * width_; }
+
+  // out[j] = Σ over threads of sums[offset + j], j < n.
+  void total(int64_t offset, int64_t n, float* out) const {
+    for (int64_t j = 0; j < n; ++j) {
+      float sum = 0.f;
+      for (int k = 0; k < threads_; ++k) sum += partial_[static_cast<size_t>(k) * width_ + offset + j];
+      out[j] = sum;
+    }
+  }
+
+ private:
+  int threads_;
+  int64_t width_;
+  std::vector<float> partial_;
+};
+
+// out[j] = Σ_r g[r·n + j].
+void column_sums(const float* g, int64_t rows, int64_t n, float* out) {
+  ThreadSums sums(n);
+#pragma omp parallel num_threads(sums.threads())
+  {
+    float* mine = sums.mine();
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* row = g + r * n;
+#pragma omp simd
+      for (int64_t j = 0; j < n; ++j) mine[j] += row[j];
+    }
+  }
+  sums.total(0, n, out);
 }
 
 }  // namespace
@@ -194,11 +236,10 @@ std::vector<paddle::Tensor> LayerNormGrad(const paddle::Tensor& x, const paddle:
   const float* rs = rstd.data<float>();
   const float* dy = grad.data<float>();
   float* d = dx.data<float>();
-  const int threads = omp_get_max_threads();
-  std::vector<float> partial(static_cast<size_t>(threads) * 2 * h, 0.f);
-#pragma omp parallel num_threads(threads)
+  ThreadSums sums(2 * h);  // dγ, then dβ
+#pragma omp parallel num_threads(sums.threads())
   {
-    float* pg = partial.data() + static_cast<size_t>(omp_get_thread_num()) * 2 * h;
+    float* pg = sums.mine();
     float* pb = pg + h;
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < rows; ++r) {
@@ -220,17 +261,8 @@ std::vector<paddle::Tensor> LayerNormGrad(const paddle::Tensor& x, const paddle:
       for (int64_t j = 0; j < h; ++j) o[j] = inv * (e[j] * g[j] - a - (v[j] - m) * inv * c);
     }
   }
-  float* ds = dscale.data<float>();
-  float* db = dbias.data<float>();
-  for (int64_t j = 0; j < h; ++j) {
-    float s = 0.f, t = 0.f;
-    for (int k = 0; k < threads; ++k) {
-      s += partial[static_cast<size_t>(k) * 2 * h + j];
-      t += partial[static_cast<size_t>(k) * 2 * h + h + j];
-    }
-    ds[j] = s;
-    db[j] = t;
-  }
+  sums.total(0, h, dscale.data<float>());
+  sums.total(h, h, dbias.data<float>());
   return {dx, dscale, dbias};
 }
 
@@ -284,7 +316,7 @@ std::vector<paddle::Tensor> AttentionProbs(const paddle::Tensor& scores, const p
   const int64_t rows = scores.numel() / t;
   const int64_t batch = scores.shape().front();
   PD_CHECK(mask.numel() == batch * t, "the mask must be [batch, 1, 1, keys]");
-  const int64_t rows_per_item = rows / batch;
+  const int64_t rows_per_item = batch > 0 ? rows / batch : 0;  // an empty batch has no rows
   const Mask drop = make_mask(seed, p, index);
   auto probs = paddle::empty_like(scores);
   auto out = paddle::empty_like(scores);
@@ -424,27 +456,6 @@ PD_BUILD_OP(adamw_)
 
 namespace {
 
-// out[j] = Σ_r g[r·n + j]: each thread sums its rows, then the threads' sums are added.
-void column_sums(const float* g, int64_t rows, int64_t n, float* out) {
-  const int threads = omp_get_max_threads();
-  std::vector<float> partial(static_cast<size_t>(threads) * n, 0.f);
-#pragma omp parallel num_threads(threads)
-  {
-    float* mine = partial.data() + static_cast<size_t>(omp_get_thread_num()) * n;
-#pragma omp for schedule(static)
-    for (int64_t r = 0; r < rows; ++r) {
-      const float* row = g + r * n;
-#pragma omp simd
-      for (int64_t j = 0; j < n; ++j) mine[j] += row[j];
-    }
-  }
-  for (int64_t j = 0; j < n; ++j) {
-    float sum = 0.f;
-    for (int k = 0; k < threads; ++k) sum += partial[static_cast<size_t>(k) * n + j];
-    out[j] = sum;
-  }
-}
-
 // erf by Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7, about float's rounding), with exp_poly.
 inline float erf_as(float z) {
   const float a = std::fabs(z);
@@ -458,16 +469,18 @@ inline float erf_as(float z) {
 constexpr float kInvSqrt2 = 0.70710678118654752f;
 constexpr float kInvSqrt2Pi = 0.39894228040143268f;
 
-void check_bias(const paddle::Tensor& x, const paddle::Tensor& bias) {
-  check_input(x);
-  PD_CHECK(bias.numel() == x.shape().back(), "the bias must have the last axis' size");
+// GELU with erf, as HF's "gelu": v · Φ(v); its derivative Φ(v) + v · φ(v).
+inline float gelu(float v) { return 0.5f * v * (1.f + erf_as(v * kInvSqrt2)); }
+inline float gelu_grad(float v) {
+  return 0.5f * (1.f + erf_as(v * kInvSqrt2)) + v * kInvSqrt2Pi * exp_poly(-0.5f * v * v);
 }
 
-}  // namespace
-
-std::vector<paddle::Tensor> BiasAdd(const paddle::Tensor& x, const paddle::Tensor& bias) {
-  check_bias(x, bias);
+// out[i] = f(x[i] + bias[i mod n], i) for x [..., n], on every thread; f is inlined, so the loop vectorises.
+template <typename F>
+paddle::Tensor biased(const paddle::Tensor& x, const paddle::Tensor& bias, F f) {
+  check_input(x);
   const int64_t n = bias.numel();
+  PD_CHECK(n == x.shape().back(), "the bias must have the last axis' size");
   const int64_t rows = x.numel() / n;
   auto out = paddle::empty_like(x);
   const float* in = x.data<float>();
@@ -476,9 +489,15 @@ std::vector<paddle::Tensor> BiasAdd(const paddle::Tensor& x, const paddle::Tenso
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
 #pragma omp simd
-    for (int64_t j = 0; j < n; ++j) o[r * n + j] = in[r * n + j] + b[j];
+    for (int64_t j = 0; j < n; ++j) o[r * n + j] = f(in[r * n + j] + b[j], r * n + j);
   }
-  return {out};
+  return out;
+}
+
+}  // namespace
+
+std::vector<paddle::Tensor> BiasAdd(const paddle::Tensor& x, const paddle::Tensor& bias) {
+  return {biased(x, bias, [](float v, int64_t) { return v; })};
 }
 
 // The input's gradient is the output's own tensor, shared rather than copied.
@@ -489,47 +508,16 @@ std::vector<paddle::Tensor> BiasAddGrad(const paddle::Tensor& bias, const paddle
   return {grad, dbias};
 }
 
-// GELU with erf, as HF's "gelu": x · Φ(x).
 std::vector<paddle::Tensor> BiasGelu(const paddle::Tensor& x, const paddle::Tensor& bias) {
-  check_bias(x, bias);
-  const int64_t n = bias.numel();
-  const int64_t rows = x.numel() / n;
-  auto out = paddle::empty_like(x);
-  const float* in = x.data<float>();
-  const float* b = bias.data<float>();
-  float* o = out.data<float>();
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
-#pragma omp simd
-    for (int64_t j = 0; j < n; ++j) {
-      const float v = in[r * n + j] + b[j];
-      o[r * n + j] = 0.5f * v * (1.f + erf_as(v * kInvSqrt2));
-    }
-  }
-  return {out};
+  return {biased(x, bias, [](float v, int64_t) { return gelu(v); })};
 }
 
-// d/dv [v · Φ(v)] = Φ(v) + v · φ(v).
 std::vector<paddle::Tensor> BiasGeluGrad(const paddle::Tensor& x, const paddle::Tensor& bias,
                                          const paddle::Tensor& grad) {
-  const int64_t n = bias.numel();
-  const int64_t rows = x.numel() / n;
-  auto dx = paddle::empty_like(x);
-  auto dbias = paddle::empty_like(bias);
-  const float* in = x.data<float>();
-  const float* b = bias.data<float>();
   const float* g = grad.data<float>();
-  float* d = dx.data<float>();
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
-#pragma omp simd
-    for (int64_t j = 0; j < n; ++j) {
-      const float v = in[r * n + j] + b[j];
-      const float cdf = 0.5f * (1.f + erf_as(v * kInvSqrt2));
-      d[r * n + j] = g[r * n + j] * (cdf + v * kInvSqrt2Pi * exp_poly(-0.5f * v * v));
-    }
-  }
-  column_sums(d, rows, n, dbias.data<float>());
+  auto dx = biased(x, bias, [g](float v, int64_t i) { return g[i] * gelu_grad(v); });
+  auto dbias = paddle::empty_like(bias);
+  column_sums(dx.data<float>(), x.numel() / bias.numel(), bias.numel(), dbias.data<float>());
   return {dx, dbias};
 }
 

@@ -127,30 +127,37 @@ def test_the_attention_probabilities_are_softmax_then_counter_dropout(static_sco
     assert (results[True][0][1, ..., 6:] == 0).all()  # masked keys get no probability
 
 
-@needs_compiler
-def test_the_compiled_layer_norm_matches_paddles_with_its_gradients(static_scope):
-    rng = np.random.default_rng(2)
-    x_value = (rng.standard_normal([3, 7, 48]) * 3 + 1).astype(np.float32)
-    upstream = rng.standard_normal([3, 7, 48]).astype(np.float32)
+def paddles_and_ours(x_value: np.ndarray, values: list[np.ndarray], build, kernel: str) -> dict[bool, list]:
+    """{compiled: [out, d x, d each parameter]} for `build(x, *parameters)` built with Paddle's ops and with ours
+    (checked to hold `custom_op.<kernel>`). The loss is Σ out·upstream + Σ x²: x feeds it twice, so a
+    gradient a kernel hands back is added to another one."""
     results = {}
-    for fused in (True, False):
+    for compiled in (True, False):
         main, startup = paddle.static.Program(), paddle.static.Program()
         with paddle.static.program_guard(main, startup):
-            x = paddle.static.data("x", [3, 7, 48], "float32")
+            x = paddle.static.data("x", list(x_value.shape), "float32")
             x.stop_gradient = False
-            weight = paddle.static.create_parameter([48], "float32", default_initializer=paddle.nn.initializer.Assign(
-                np.linspace(0.5, 1.5, 48).astype(np.float32)))
-            bias = paddle.static.create_parameter([48], "float32", default_initializer=paddle.nn.initializer.Assign(
-                np.linspace(-1, 1, 48).astype(np.float32)))
-            if fused:
+            parameters = [paddle.static.create_parameter(list(v.shape), "float32",
+                                                         default_initializer=paddle.nn.initializer.Assign(v))
+                          for v in values]
+            if compiled:
                 ops.use_compiled_kernels(main)
-            out = ops.layer_norm(x, weight, bias, 1e-5)
-            grads = paddle.static.gradients((out * paddle.to_tensor(upstream)).sum(), [x, weight, bias])
+            out = build(x, *parameters)
+            upstream = np.random.default_rng(9).standard_normal(out.shape).astype(np.float32)
+            loss = (out * paddle.to_tensor(upstream)).sum() + (x * x).sum()
+            grads = paddle.static.gradients(loss, [x, *parameters])
+        assert (f"custom_op.{kernel}" in {op.name() for op in main.global_block().ops}) == compiled
         exe = paddle.static.Executor(paddle.CPUPlace())
         exe.run(startup)
-        results[fused] = exe.run(main, feed={"x": x_value}, fetch_list=[out, *grads])
-        kinds = {op.name() for op in main.global_block().ops}
-        assert ("custom_op.fused_layer_norm" in kinds) == fused
+        results[compiled] = exe.run(main, feed={"x": x_value}, fetch_list=[out, *grads])
+    return results
+
+
+@needs_compiler
+def test_the_compiled_layer_norm_matches_paddles_with_its_gradients(static_scope):
+    x_value = (np.random.default_rng(2).standard_normal([3, 7, 48]) * 3 + 1).astype(np.float32)
+    values = [np.linspace(0.5, 1.5, 48).astype(np.float32), np.linspace(-1, 1, 48).astype(np.float32)]
+    results = paddles_and_ours(x_value, values, lambda x, w, b: ops.layer_norm(x, w, b, 1e-5), "fused_layer_norm")
     for got, want in zip(results[True], results[False]):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=2e-5)
 
@@ -160,28 +167,9 @@ def test_the_compiled_layer_norm_matches_paddles_with_its_gradients(static_scope
 def test_the_compiled_bias_and_gelu_match_paddles_with_their_gradients(static_scope, gelu):
     rng = np.random.default_rng(4)
     x_value = rng.standard_normal([2, 5, 16]).astype(np.float32)
-    upstream = rng.standard_normal([2, 5, 24]).astype(np.float32)
-    w_value, b_value = rng.standard_normal([16, 24]).astype(np.float32), rng.standard_normal(24).astype(np.float32)
-    results = {}
-    for compiled in (True, False):
-        main, startup = paddle.static.Program(), paddle.static.Program()
-        with paddle.static.program_guard(main, startup):
-            x = paddle.static.data("x", [2, 5, 16], "float32")
-            x.stop_gradient = False
-            assign = paddle.nn.initializer.Assign
-            weight = paddle.static.create_parameter([16, 24], "float32", default_initializer=assign(w_value))
-            bias = paddle.static.create_parameter([24], "float32", default_initializer=assign(b_value))
-            if compiled:
-                ops.use_compiled_kernels(main)
-            out = (ops.affine_gelu if gelu else ops.affine)(x, weight, bias, training=True)
-            # x feeds the loss twice: the gradient the bias op hands back is added to another one.
-            loss = (out * paddle.to_tensor(upstream)).sum() + (x * x).sum()
-            grads = paddle.static.gradients(loss, [x, weight, bias])
-        kinds = {op.name() for op in main.global_block().ops}
-        assert (f"custom_op.bias_{'gelu' if gelu else 'add'}" in kinds) == compiled
-        exe = paddle.static.Executor(paddle.CPUPlace())
-        exe.run(startup)
-        results[compiled] = exe.run(main, feed={"x": x_value}, fetch_list=[out, *grads])
+    values = [rng.standard_normal([16, 24]).astype(np.float32), rng.standard_normal(24).astype(np.float32)]
+    build = lambda x, w, b: (ops.affine_gelu if gelu else ops.affine)(x, w, b, training=True)  # noqa: E731
+    results = paddles_and_ours(x_value, values, build, "bias_gelu" if gelu else "bias_add")
     for got, want in zip(results[True], results[False]):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
