@@ -28,7 +28,7 @@ import paddle
 
 from engine.atomic import fsync_dir, fsync_file
 from engine.errors import CheckpointError, ConfigError, PipelineError, listing
-from engine.onnx_passes import scan_outputs
+from engine.onnx_passes import matrix_products, scan_outputs
 from engine.precision import (
     BACKEND_OF,
     PRECISIONS,
@@ -158,8 +158,9 @@ def _folded(graph: Path, data_name: str | None) -> Path:
     quantization looks for (`engine.precision`), and a luke-base graph loses
     half its nodes. The basic level keeps standard ONNX operators only, so
     the file runs anywhere the original does (checked: any other domain keeps
-    the original). Loops then collect their steps as scan outputs
-    (`engine.onnx_passes`).
+    the original). Then the passes of `engine.onnx_passes`: products by a
+    stack of weights become one product per weight matrix, and loops
+    collect their steps as scan outputs.
     """
     try:
         import onnxruntime
@@ -179,7 +180,14 @@ def _folded(graph: Path, data_name: str | None) -> Path:
     model = onnx.load(str(folded), load_external_data=False)
     if any(node.domain not in ("", "ai.onnx") for node in model.graph.node):
         return graph
-    if scan_outputs(model):
+    new_weights = matrix_products(model, str(folded.parent))
+    if not (scan_outputs(model) or new_weights):
+        return folded
+    if new_weights and data_name is not None:  # the weights file is written again, the stacks left out
+        onnx.load_external_data_for_model(model, str(folded.parent))
+        folded.with_name(data_name).unlink()
+        onnx.save(model, str(folded), save_as_external_data=True, all_tensors_to_one_file=True, location=data_name)
+    else:
         onnx.save(model, str(folded))  # external weights stay where they are
     return folded
 

@@ -56,6 +56,11 @@ def test_elmo_export_runs_in_onnx_runtime(tmp_path, static_scope, max_length):
     for steps, seed in [(max_length or 5, 0), (max_length or 11, 1)]:
         out = assert_backends_agree(prefix, word_feeds(4, steps, seed))
         assert out["elmo_layers"].shape == (4, 3, steps, 16)
+    # Each step's recurrent and projection products, per direction, by one weight matrix (the input
+    # products too where shape inference knows their input's leading axis).
+    steps = 2 * 2 * cfg.num_layers * (1 if max_length is None else max_length + 2)
+    matrices, stacks = weight_products(f"{prefix}.onnx")
+    assert matrices == steps + 2 * (cfg.num_layers - stacks)
     if max_length is None:
         assert scanned_loops(f"{prefix}.onnx") == cfg.num_layers
     # Weights in a side file: the Loops' bodies read them from the outer graph.
@@ -63,8 +68,45 @@ def test_elmo_export_runs_in_onnx_runtime(tmp_path, static_scope, max_length):
     export_onnx(portable, f"{prefix}.onnx", external_data_threshold=0)
     assert Path(f"{prefix}.onnx.data").is_file()
     assert_backends_agree(prefix, word_feeds(4, max_length or 9, 2))
+    assert weight_products(f"{prefix}.onnx") == (matrices, stacks)
     if max_length is None:
         assert scanned_loops(f"{prefix}.onnx") == cfg.num_layers
+
+
+def weight_products(path: str) -> tuple[int, int]:
+    """How many MatMuls of the graph (and of its loops' bodies) multiply by a constant weight matrix, and
+    by a constant stack of them."""
+    import onnx
+
+    from engine.onnx_passes import _graphs
+
+    graph = onnx.load(path, load_external_data=False).graph
+    ranks = {t.name: len(t.dims) for t in graph.initializer}
+    weights = [ranks.get(node.input[1]) for g in _graphs(graph) for node in g.node if node.op_type == "MatMul"]
+    return weights.count(2), weights.count(3)
+
+
+@pytest.mark.parametrize("rows", [2, None])
+def test_a_product_by_a_weight_stack_is_split_only_where_the_input_is_known_to_match(rows):
+    import onnxruntime
+    from onnx import TensorProto, helper, numpy_helper
+
+    from engine.onnx_passes import matrix_products as split_products
+
+    weights = np.random.default_rng(0).normal(size=(2, 4, 5)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"]), helper.make_node("MatMul", ["x", "w"], ["z"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [rows, None, 4])],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in "yz"],
+        [numpy_helper.from_array(weights, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    x = np.random.default_rng(1).normal(size=(2, 3, 4)).astype(np.float32)
+    run = lambda m: onnxruntime.InferenceSession(m.SerializeToString()).run(None, {"x": x})  # noqa: E731
+    want = run(model)
+    assert split_products(model) == (2 if rows else 0)
+    assert [len(t.dims) for t in model.graph.initializer] == ([2, 2] if rows else [3])  # the stack dropped
+    for got, expected in zip(run(model), want):
+        np.testing.assert_allclose(got, expected, rtol=1e-6)
 
 
 def scanned_loops(path: str) -> int:
