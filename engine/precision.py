@@ -133,9 +133,9 @@ def bf16_unsupported() -> str | None:
 def quantize_int8(prefix: str | Path) -> Path:
     """Writes `PREFIX.int8.onnx` from `PREFIX.onnx` (the folded export of `engine.inference.export_onnx`):
     ONNX Runtime's dynamic quantization of every MatMul with a constant weight, int8 per output channel
-    where the weight is a matrix and per tensor where it is a stack of them (ELMo's directions side by
-    side, LUKE's per-head words-to-entities weight); products of two activations (attention scores)
-    stay fp32. Returns its path.
+    where the weight is a matrix and per tensor where it is a stack of them (LUKE's per-head
+    words-to-entities weight) or inside a loop (ELMo's any-length recurrence); products of two
+    activations (attention scores) stay fp32. Returns its path.
 
     On a CPU without VNNI the weights use 7 of their 8 bits (`reduce_range`): ONNX Runtime's AVX2
     product adds pairs of uint8 × int8 products in 16 bits, which full-range weights overflow (a tiny
