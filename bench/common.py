@@ -84,6 +84,26 @@ def measure(fn: Callable[[], object], repeats: int, warmup: int) -> dict[str, fl
     return {"median": statistics.median(times), "min": min(times), "max": max(times)}
 
 
+def measure_all(fns: dict[str, Callable[[], object]], repeats: int, warmup: int) -> dict[str, dict[str, float]]:
+    """`measure` of each call, interleaved: every round runs each once, in an order rotated each round.
+
+    On a shared machine the speed drifts by tens of percent within a minute;
+    timed one after another, two sides of a ratio would see different
+    machines. Interleaved, each side's median draws on the same minutes.
+    """
+    names = list(fns)
+    for name in names:
+        for _ in range(warmup):
+            fns[name]()
+    times = {name: [] for name in names}
+    for r in range(repeats):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            start = time.perf_counter()
+            fns[name]()
+            times[name].append(time.perf_counter() - start)
+    return {name: {"median": statistics.median(t), "min": min(t), "max": max(t)} for name, t in times.items()}
+
+
 def gemm_rate(size: int = 2048, repeats: int = 5) -> float:
     """The machine's fp32 GEMM rate (FLOP/s) with numpy, measured now."""
     import numpy as np

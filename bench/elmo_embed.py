@@ -22,7 +22,7 @@ from common import (
     cpu_model,
     gemm_rate,
     line,
-    measure,
+    measure_all,
     onnx_backend,
     parser,
     set_threads,
@@ -61,10 +61,13 @@ def main():
     backends = ["paddle"] + (["onnxruntime"] if onnx_backend() else [])
     with tempfile.TemporaryDirectory() as tmp:
         runs, lowered = exported_program(a, ids, Path(tmp), backends, bf16)
-        ours = {b: measure(run, a.repeats, a.warmup) for b, run in runs.items()}
-        ours_lowered = {name: measure(run, a.repeats, a.warmup) for name, (run, _) in lowered.items()}
-    torch_runs = torch_eval(a, ids, bf16)
-    torch_times = {name: measure(run, a.repeats, a.warmup) for name, (run, _) in torch_runs.items()}
+        torch_runs = torch_eval(a, ids, bf16)
+        times = measure_all({**{f"ours fp32 ({b})": run for b, run in runs.items()},
+                             **{name: run for name, (run, _) in {**lowered, **torch_runs}.items()}},
+                            a.repeats, a.warmup)
+    ours = {b: times[f"ours fp32 ({b})"] for b in runs}
+    ours_lowered = {name: times[name] for name in lowered}
+    torch_times = {name: times[name] for name in torch_runs}
     theirs = torch_times["torch eval fp32"]
     for backend, t in ours.items():
         print(line(f"ours fp32 ({backend})", t, tokens, "tokens") + ceiling_share(flops, t, ceiling))

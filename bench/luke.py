@@ -33,6 +33,7 @@ from common import (
     gemm_rate,
     line,
     measure,
+    measure_all,
     onnx_backend,
     parser,
     set_threads,
@@ -82,10 +83,12 @@ def main():
 
         convert("hf", Path(tmp) / "hf", Path(tmp) / "model")
         if not a.inference_only:
-            ours_steps = {f"ours, {kind} kernels": measure(paddle_step(a, Path(tmp) / "model", batch, kind),
-                                                           a.repeats, a.warmup) for kind in ("paddle", "compiled")}
-            hf_steps = {f"HF, torch AdamW{' (fused)' if fused else ''}":
-                        measure(torch_step(hf, batch, torch, fused), a.repeats, a.warmup) for fused in (False, True)}
+            ours_steps = {f"ours, {kind} kernels": paddle_step(a, Path(tmp) / "model", batch, kind)
+                          for kind in ("paddle", "compiled")}
+            hf_steps = {f"HF, torch AdamW{' (fused)' if fused else ''}": torch_step(hf, batch, torch, fused)
+                        for fused in (False, True)}
+            times = measure_all({**ours_steps, **hf_steps}, a.repeats, a.warmup)
+            ours_steps, hf_steps = ({name: times[name] for name in steps} for steps in (ours_steps, hf_steps))
             hf_step = min(hf_steps.values(), key=lambda t: t["median"])
         if a.fine_tune_only:
             report_steps(a, ours_steps, hf_steps, seed, ceiling)
@@ -94,12 +97,16 @@ def main():
             return
         backends = ["paddle"] + (["onnxruntime"] if onnx_backend() else [])
         runs, lowered = paddle_infer(a, Path(tmp) / "model", Path(tmp) / "export", single, backends, bf16)
-        ours_infer = {b: measure(run, a.repeats, a.warmup) for b, run in runs.items()}
-        ours_lowered = {name: measure(run, a.repeats, a.warmup) for name, (run, _) in lowered.items()}
-    hf.eval()
-    hf_infer = measure(lambda: torch_infer(hf, single, torch), a.repeats, a.warmup)
-    torch_lowered = torch_lower_precision(hf, single, torch, bf16)
-    torch_times = {name: measure(run, a.repeats, a.warmup) for name, (run, _) in torch_lowered.items()}
+        hf.eval()
+        torch_lowered = torch_lower_precision(hf, single, torch, bf16)
+        times = measure_all({**{f"ours fp32 ({b})": run for b, run in runs.items()},
+                             "HF fp32": lambda: torch_infer(hf, single, torch),
+                             **{name: run for name, (run, _) in {**lowered, **torch_lowered}.items()}},
+                            a.repeats, a.warmup)
+    ours_infer = {b: times[f"ours fp32 ({b})"] for b in runs}
+    ours_lowered = {name: times[name] for name in lowered}
+    hf_infer = times["HF fp32"]
+    torch_times = {name: times[name] for name in torch_lowered}
     if not a.inference_only:
         report_steps(a, ours_steps, hf_steps, seed, ceiling)
     infer = {**{f"ours fp32 ({b})": t for b, t in ours_infer.items()}, "HF fp32": hf_infer,
