@@ -84,12 +84,16 @@ def measure(fn: Callable[[], object], repeats: int, warmup: int) -> dict[str, fl
     return {"median": statistics.median(times), "min": min(times), "max": max(times)}
 
 
-def measure_all(fns: dict[str, Callable[[], object]], repeats: int, warmup: int) -> dict[str, dict[str, float]]:
+def measure_all(fns: dict[str, Callable[[], object]], repeats: int, warmup: int,
+                settle: float = 0.3) -> dict[str, dict[str, float]]:
     """`measure` of each call, interleaved: every round runs each once, in an order rotated each round.
 
     On a shared machine the speed drifts by tens of percent within a minute;
     timed one after another, two sides of a ratio would see different
     machines. Interleaved, each side's median draws on the same minutes.
+    Each call waits `settle` seconds first: the side before leaves its
+    threads spinning for a while (Intel OpenMP, which Paddle's MKL uses, for
+    200 ms), on the cores the next side needs.
     """
     names = list(fns)
     for name in names:
@@ -98,6 +102,7 @@ def measure_all(fns: dict[str, Callable[[], object]], repeats: int, warmup: int)
     times = {name: [] for name in names}
     for r in range(repeats):
         for name in names[r % len(names):] + names[:r % len(names)]:
+            time.sleep(settle)
             start = time.perf_counter()
             fns[name]()
             times[name].append(time.perf_counter() - start)
