@@ -53,7 +53,7 @@ def main():
     only = p.add_mutually_exclusive_group()
     only.add_argument("--inference-only", action="store_true", help="skip the fine-tuning step")
     only.add_argument("--fine-tune-only", action="store_true", help="skip inference")
-    p.set_defaults(repeats=3, warmup=1)
+    p.set_defaults(repeats=5, warmup=1)
     a = p.parse_args()
     results = Results("luke", a)
     set_threads(a.threads, keep_memory=not a.default_malloc)
