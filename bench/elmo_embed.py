@@ -7,7 +7,8 @@ Both compute every layer for `batch` sentences of `length` words from zero
 states (ours adds the boundary tokens inside the program, as it serves).
 Lower precision: our int8 export (ONNX Runtime) and, where the CPU has bf16,
 our bf16 export (oneDNN), beside torch's `quantize_dynamic` int8 and bf16
-autocast of its model; each with its cosine to its own fp32.
+autocast of its model; each with its cosine to its own fp32. Every side is
+timed interleaved, round by round (`common.measure_all`).
 Last lines: the ratios against torch eval fp32 (`ratio`: our faster fp32 path).
 """
 

@@ -15,8 +15,10 @@ under `inference_mode` and PaddleNLP under `no_grad`; at lower precision,
 our int8 export (ONNX Runtime) against torch's `quantize_dynamic` int8 of
 the same model, and, where the CPU has bf16, our bf16 export (oneDNN)
 against torch's bf16 autocast; each with its cosine to its own fp32.
+Our sides and the torch sides are timed interleaved, round by round
+(`common.measure_all`); PaddleNLP runs in a process of its own.
 Last lines: the ratios against their targets (`inference ratio`: HF / our
-faster fp32 path; `ratio`: fine-tune step, HF's faster / ours with Paddle's dropout; `counter
+faster fp32 path; `ratio`: fine-tune step, HF's faster / ours with Paddle's kernels; `compiled
 ratio`: the same with `runtime.kernels: compiled`, engine/cpu_kernels.py). `--inference-only`
 skips the fine-tuning step, `--fine-tune-only` the inference.
 """
